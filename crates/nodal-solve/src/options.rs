@@ -1,0 +1,105 @@
+//! Typed options of a solve (no string registries, no keyword bags).
+
+use crate::controller::PidController;
+use crate::tableau::{self, Tableau};
+
+/// How steps are chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StepMode {
+    /// Error-controlled steps (needs a tableau with an error estimator).
+    Adaptive,
+    /// Steps of this size from `t0` (the last one shortened to end on the final time).
+    Fixed(f64),
+}
+
+/// Options of one solve. Build with [`SolveOptions::new`] and the `with_*` methods.
+#[derive(Debug, Clone)]
+pub struct SolveOptions {
+    /// The Runge-Kutta method.
+    pub method: &'static Tableau,
+    /// Relative tolerance.
+    pub rtol: f64,
+    /// Absolute tolerance.
+    pub atol: f64,
+    /// Adaptive or fixed steps.
+    pub step: StepMode,
+    /// Step-size controller (adaptive mode).
+    pub controller: PidController,
+    /// First step; `None` selects it by Hairer's algorithm (two evaluations).
+    pub first_step: Option<f64>,
+    /// Smallest admissible step magnitude (adaptive mode); below it the solve fails.
+    pub dt_min: f64,
+    /// Largest admissible step magnitude.
+    pub dt_max: f64,
+    /// Most steps (accepted plus rejected) before the solve fails.
+    pub max_steps: usize,
+    /// Times that steps must land on rather than cross (known discontinuities of `f`).
+    pub tstops: Vec<f64>,
+}
+
+impl SolveOptions {
+    /// Defaults: the given method, rtol 1e-6, atol 1e-8 (adaptive when the method has an error
+    /// estimator), I controller, automatic first step, at most 10 000 steps.
+    pub fn new(method: &'static Tableau) -> Self {
+        Self {
+            method,
+            rtol: 1e-6,
+            atol: 1e-8,
+            step: StepMode::Adaptive,
+            controller: PidController::default(),
+            first_step: None,
+            dt_min: 0.0,
+            dt_max: f64::INFINITY,
+            max_steps: 10_000,
+            tstops: Vec::new(),
+        }
+    }
+    /// Set both tolerances.
+    pub fn with_tol(mut self, rtol: f64, atol: f64) -> Self {
+        self.rtol = rtol;
+        self.atol = atol;
+        self
+    }
+    /// Use fixed steps of size `h`.
+    pub fn with_fixed_step(mut self, h: f64) -> Self {
+        self.step = StepMode::Fixed(h);
+        self
+    }
+    /// Set the controller.
+    pub fn with_controller(mut self, c: PidController) -> Self {
+        self.controller = c;
+        self
+    }
+    /// Set the step limit.
+    pub fn with_max_steps(mut self, n: usize) -> Self {
+        self.max_steps = n;
+        self
+    }
+    /// Set the first step.
+    pub fn with_first_step(mut self, h: f64) -> Self {
+        self.first_step = Some(h);
+        self
+    }
+    /// Set the times steps must not cross.
+    pub fn with_tstops(mut self, t: Vec<f64>) -> Self {
+        self.tstops = t;
+        self
+    }
+}
+
+/// Every built-in method, for lookup by name.
+pub const METHODS: [&Tableau; 8] = [
+    &tableau::EULER,
+    &tableau::MIDPOINT,
+    &tableau::HEUN,
+    &tableau::RK4,
+    &tableau::BOSH3,
+    &tableau::DOPRI5,
+    &tableau::TSIT5,
+    &tableau::DOPRI8,
+];
+
+/// The built-in method called `name` (`"dopri5"`, `"tsit5"`, ...).
+pub fn method_by_name(name: &str) -> Option<&'static Tableau> {
+    METHODS.iter().copied().find(|t| t.name == name)
+}

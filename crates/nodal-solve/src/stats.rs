@@ -1,0 +1,30 @@
+//! Work counters reported by every solve, forward and backward.
+
+/// Work done by one solve (or one backward pass).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Evaluations of the dynamics `f(t, y)`.
+    pub nfe: usize,
+    /// Vector-Jacobian products of the dynamics (backward passes only).
+    pub nvjp: usize,
+    /// Accepted steps.
+    pub accepted: usize,
+    /// Rejected steps.
+    pub rejected: usize,
+}
+
+impl Stats {
+    /// Accepted plus rejected steps.
+    pub fn steps(&self) -> usize {
+        self.accepted + self.rejected
+    }
+}
+
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, o: Self) {
+        self.nfe += o.nfe;
+        self.nvjp += o.nvjp;
+        self.accepted += o.accepted;
+        self.rejected += o.rejected;
+    }
+}
