@@ -323,13 +323,21 @@ pub fn integrate<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
     let adaptive = matches!(opts.step, StepMode::Adaptive);
 
     // Times steps must land on: user tstops strictly inside the span, plus outputs if hard.
-    let mut stops: Vec<f64> = opts.tstops.iter().copied().filter(|&x| x.is_finite() && dir * (x - t0) > 0.0 && dir * (t_end - x) > 0.0).collect();
+    // A user stop is a possible discontinuity of f: the step before it ends one ulp short and
+    // the next starts one ulp past it, so no stage evaluates f exactly at the jump.
+    let mut stops: Vec<(f64, bool)> = opts
+        .tstops
+        .iter()
+        .copied()
+        .filter(|&x| x.is_finite() && dir * (x - t0) > 0.0 && dir * (t_end - x) > 0.0 && !(hard_outputs && ts.contains(&x)))
+        .map(|x| (x, true))
+        .collect();
     if hard_outputs {
-        stops.extend_from_slice(&ts[1..n_out - 1]);
+        stops.extend(ts[1..n_out - 1].iter().map(|&x| (x, false)));
     }
-    stops.push(t_end);
-    stops.sort_by(|a, b| (dir * a).partial_cmp(&(dir * b)).unwrap());
-    stops.dedup();
+    stops.push((t_end, false));
+    stops.sort_by(|a, b| (dir * a.0).partial_cmp(&(dir * b.0)).unwrap());
+    stops.dedup_by(|a, b| a.0 == b.0);
     let mut next_stop = 0usize;
 
     let mut ws = Workspace::new(tab, y0);
@@ -380,7 +388,12 @@ pub fn integrate<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
             }
         }
         // Proposed signed step, clipped to the next stop.
-        let stop = stops[next_stop];
+        let (stop_at, user_stop) = stops[next_stop];
+        let (stop, resume) = if user_stop {
+            if dir > 0.0 { (stop_at.next_down(), stop_at.next_up()) } else { (stop_at.next_up(), stop_at.next_down()) }
+        } else {
+            (stop_at, stop_at)
+        };
         let mut hh = match opts.step {
             StepMode::Fixed(hf) => {
                 // Grid t0 + m h computed by multiplication: no drift over many steps.
@@ -439,6 +452,7 @@ pub fn integrate<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
         }
         stats.accepted += 1;
         let t1 = if landing { stop } else { t + hh };
+        let t_next = if landing { resume } else { t1 };
         let step_index = stats.accepted - 1;
         if let Some(tp) = tape.as_mut() {
             if step_index % tp.every == 0 {
@@ -472,7 +486,7 @@ pub fn integrate<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
         }
         // Advance.
         std::mem::swap(&mut y, &mut ws.y1);
-        t = t1;
+        t = t_next;
         let mut jumped = false;
         if landing {
             next_stop += 1;
@@ -483,8 +497,7 @@ pub fn integrate<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
                 }
             }
         }
-        let user_stop = landing && next_out < n_out && !(hard_outputs && ts[next_out - 1] == t);
-        if tab.fsal && !jumped && !user_stop {
+        if tab.fsal && !jumped && !(landing && user_stop) {
             ws.k.swap(0, s - 1);
             have_k0 = true;
         } else {

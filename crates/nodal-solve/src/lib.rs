@@ -39,3 +39,4 @@ pub use scalar::Scalar;
 pub use solution::{Solution, Tape};
 pub use state::State;
 pub use stats::Stats;
+pub use tableau::Tableau;
