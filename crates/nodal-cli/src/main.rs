@@ -1,1 +1,31 @@
-fn main() {}
+//! `nodal`: the command-line tool. One file per subcommand.
+
+mod bench_cmd;
+mod solve_cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Neural differential equations: solve, train, benchmark.
+#[derive(Parser)]
+#[command(name = "nodal", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Solve an MLP problem file and print the solution (and gradients) as JSON.
+    Solve(solve_cmd::SolveArgs),
+    /// Measure solve throughput on the shared benchmark configurations.
+    Bench(bench_cmd::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Solve(a) => solve_cmd::run(a),
+        Command::Bench(a) => bench_cmd::run(a),
+    }
+}

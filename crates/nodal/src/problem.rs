@@ -1,0 +1,274 @@
+//! MLP problem files: the format of the shared reference vectors, read, validated and solved.
+//!
+//! A problem is either a whole reference file (its `problem` object is used) or a bare object:
+//!
+//! ```json
+//! { "dtype": "float64", "t": [0, 0.5, 1], "solver": "dopri5", "rtol": 1e-6, "atol": 1e-8,
+//!   "step_size": null, "max_steps": 10000,
+//!   "weights": { "W1": [[..]], "b1": [..], "W2": [[..]], "b2": [..] },
+//!   "y0": [[..], ..] }
+//! ```
+//!
+//! with `f(t, y) = W2 tanh(W1 y + b1) + b2` applied to each row of `y0` (`[batch][dim]`).
+//! The loss reported is the sum of squares of all outputs, `L = sum_k sum ||y(t_k)||^2`.
+
+use nodal_solve::grad::{adjoint, backprop_tape, default_checkpoint_interval, AdjointOptions, GradMethod, Gradients};
+use nodal_solve::mlp::Mlp;
+use nodal_solve::{integrate, method_by_name, Record, RmsNorm, Scalar, SolveError, SolveOptions, Stats};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Instant;
+use thiserror::Error;
+
+/// Why a problem file could not be used.
+#[derive(Debug, Error)]
+pub enum ProblemError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// File path.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid JSON of the expected shape.
+    #[error("{path}: invalid problem JSON: {source}")]
+    Json {
+        /// File path.
+        path: String,
+        /// Cause.
+        source: serde_json::Error,
+    },
+    /// A field has an invalid value.
+    #[error("{path}: field `{field}`: {reason}")]
+    Field {
+        /// File path.
+        path: String,
+        /// Field name.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Weights of the MLP, in the reference layout.
+#[derive(Debug, Clone, Deserialize)]
+#[allow(non_snake_case)]
+pub struct MlpWeights {
+    /// `[hidden][dim]`.
+    pub W1: Vec<Vec<f64>>,
+    /// `[hidden]`.
+    pub b1: Vec<f64>,
+    /// `[dim][hidden]`.
+    pub W2: Vec<Vec<f64>>,
+    /// `[dim]`.
+    pub b2: Vec<f64>,
+}
+
+/// A parsed, validated problem.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Problem {
+    /// `"float64"` (default) or `"float32"`.
+    #[serde(default = "default_dtype")]
+    pub dtype: String,
+    /// Output times; `t[0]` is the start.
+    pub t: Vec<f64>,
+    /// Method name (`"dopri5"`, `"tsit5"`, `"bosh3"`, `"dopri8"`, `"rk4"`, ...).
+    pub solver: String,
+    /// Relative tolerance (default 1e-6).
+    pub rtol: Option<f64>,
+    /// Absolute tolerance (default 1e-8).
+    pub atol: Option<f64>,
+    /// Fixed step size (fixed-step solvers).
+    pub step_size: Option<f64>,
+    /// Step limit (default 10 000).
+    pub max_steps: Option<usize>,
+    /// MLP weights.
+    pub weights: MlpWeights,
+    /// Initial states `[batch][dim]`.
+    pub y0: Vec<Vec<f64>>,
+}
+
+fn default_dtype() -> String {
+    "float64".into()
+}
+
+impl Problem {
+    /// Read a problem from a JSON file (a whole reference file or a bare problem object).
+    pub fn from_file(path: &Path) -> Result<Self, ProblemError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ProblemError::Io { path: p.clone(), source })?;
+        Self::from_json_str(&text, &p)
+    }
+
+    /// Parse and validate; `origin` names the source in errors.
+    pub fn from_json_str(text: &str, origin: &str) -> Result<Self, ProblemError> {
+        let jerr = |source| ProblemError::Json { path: origin.to_string(), source };
+        let mut v: Value = serde_json::from_str(text).map_err(jerr)?;
+        if let Some(inner) = v.get_mut("problem") {
+            v = inner.take();
+        }
+        let p: Problem = serde_json::from_value(v).map_err(jerr)?;
+        p.validate(origin)?;
+        Ok(p)
+    }
+
+    /// Input width.
+    pub fn dim(&self) -> usize {
+        self.weights.b2.len()
+    }
+
+    /// Hidden width.
+    pub fn hidden(&self) -> usize {
+        self.weights.b1.len()
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), ProblemError> {
+        let bad = |field: &'static str, reason: String| Err(ProblemError::Field { path: origin.to_string(), field, reason });
+        if self.dtype != "float64" && self.dtype != "float32" {
+            return bad("dtype", format!("must be \"float64\" or \"float32\", got {:?}", self.dtype));
+        }
+        if method_by_name(&self.solver).is_none() {
+            let names: Vec<&str> = nodal_solve::METHODS.iter().map(|m| m.name).collect();
+            return bad("solver", format!("unknown solver {:?}; known: {}", self.solver, names.join(", ")));
+        }
+        let (d, h) = (self.dim(), self.hidden());
+        if d == 0 || h == 0 {
+            return bad("weights", "b1 and b2 must be non-empty".into());
+        }
+        let w = &self.weights;
+        if w.W1.len() != h || w.W1.iter().any(|r| r.len() != d) {
+            return bad("weights.W1", format!("must be [hidden={h}][dim={d}]"));
+        }
+        if w.W2.len() != d || w.W2.iter().any(|r| r.len() != h) {
+            return bad("weights.W2", format!("must be [dim={d}][hidden={h}]"));
+        }
+        let all_w = w.W1.iter().flatten().chain(&w.b1).chain(w.W2.iter().flatten()).chain(&w.b2);
+        if all_w.clone().any(|x| !x.is_finite()) {
+            return bad("weights", "contain a non-finite value".into());
+        }
+        if self.y0.is_empty() || self.y0.iter().any(|r| r.len() != d) {
+            return bad("y0", format!("must be a non-empty [batch][dim={d}] array"));
+        }
+        if self.t.is_empty() {
+            return bad("t", "must hold at least one time".into());
+        }
+        if let Some(h) = self.step_size
+            && !(h.is_finite() && h > 0.0)
+        {
+            return bad("step_size", format!("must be positive and finite, got {h}"));
+        }
+        Ok(())
+    }
+
+    /// Flat parameters `[W1, b1, W2, b2]`.
+    pub fn flat_params<T: Scalar>(&self) -> Vec<T> {
+        let w = &self.weights;
+        w.W1.iter().flatten().chain(&w.b1).chain(w.W2.iter().flatten()).chain(&w.b2).map(|&x| T::from_f64(x)).collect()
+    }
+
+    /// Solver options from the file's fields.
+    pub fn options(&self) -> SolveOptions {
+        let tab = method_by_name(&self.solver).expect("validated");
+        let mut o = SolveOptions::new(tab).with_tol(self.rtol.unwrap_or(1e-6), self.atol.unwrap_or(1e-8));
+        if let Some(h) = self.step_size {
+            o = o.with_fixed_step(h);
+        }
+        if let Some(m) = self.max_steps {
+            o = o.with_max_steps(m);
+        }
+        o
+    }
+}
+
+/// Result of [`run_problem`]: the JSON to print, and the solve error if the solve failed.
+pub struct ProblemRun {
+    /// The output object.
+    pub json: Value,
+    /// The failure, if any (the JSON then holds the partial solution).
+    pub error: Option<SolveError>,
+}
+
+fn to_nested<T: Scalar>(flat: &[T], dim: usize) -> Vec<Vec<f64>> {
+    flat.chunks(dim).map(|r| r.iter().map(|x| x.to_f64()).collect()).collect()
+}
+
+fn stats_json(s: &Stats) -> Value {
+    json!({ "nfe": s.nfe, "nvjp": s.nvjp, "accepted": s.accepted, "rejected": s.rejected })
+}
+
+/// Solve a problem, optionally with gradients of `L = sum of squares of all ys`.
+pub fn run_problem(p: &Problem, grad: Option<GradMethod>, want_t: bool) -> ProblemRun {
+    if p.dtype == "float32" { run_typed::<f32>(p, grad, want_t) } else { run_typed::<f64>(p, grad, want_t) }
+}
+
+fn run_typed<T: Scalar>(p: &Problem, grad: Option<GradMethod>, want_t: bool) -> ProblemRun {
+    let (d, h) = (p.dim(), p.hidden());
+    let mut mlp = Mlp::<T>::new(d, h, p.flat_params()).expect("validated shapes");
+    let y0: Vec<T> = p.y0.iter().flatten().map(|&x| T::from_f64(x)).collect();
+    let opts = p.options();
+    let record = match grad {
+        Some(GradMethod::Backprop) => Record::Every(1),
+        Some(GradMethod::Checkpoint(Some(m))) => Record::Every(m),
+        Some(GradMethod::Checkpoint(None)) => Record::Every(match opts.step {
+            nodal_solve::StepMode::Fixed(hs) => {
+                let span = (p.t[p.t.len() - 1] - p.t[0]).abs();
+                default_checkpoint_interval((span / hs).ceil() as usize)
+            }
+            nodal_solve::StepMode::Adaptive => 8,
+        }),
+        _ => Record::None,
+    };
+    let start = Instant::now();
+    let res = integrate(&mut mlp, &y0, &p.t, &opts, &RmsNorm, record, false, None);
+    let seconds = start.elapsed().as_secs_f64();
+    let (sol, tape) = match res {
+        Ok(x) => x,
+        Err(fail) => {
+            let ys: Vec<Vec<Vec<f64>>> = fail.partial.ys.iter().map(|y| to_nested(y, d)).collect();
+            let json = json!({ "ys": ys, "stats": stats_json(&fail.partial.stats), "seconds": seconds, "error": fail.error.to_string() });
+            return ProblemRun { json, error: Some(fail.error) };
+        }
+    };
+    let loss: f64 = sol.ys.iter().flatten().map(|x| x.to_f64() * x.to_f64()).sum();
+    let ys: Vec<Vec<Vec<f64>>> = sol.ys.iter().map(|y| to_nested(y, d)).collect();
+    let mut out = json!({ "ys": ys, "loss": loss, "stats": stats_json(&sol.stats), "seconds": seconds });
+    if let Some(method) = grad {
+        let ybar: Vec<Vec<T>> = sol.ys.iter().map(|y| y.iter().map(|&x| x + x).collect()).collect();
+        let start = Instant::now();
+        let g: Result<Gradients<Vec<T>, Vec<T>>, SolveError> = match method {
+            GradMethod::Adjoint => {
+                let aopts = AdjointOptions { solve: opts.clone(), seminorm: false };
+                adjoint(&mut mlp, &p.t, &sol.ys, &ybar, &aopts, want_t)
+            }
+            _ => Ok(backprop_tape(&mut mlp, opts.method, tape.as_ref().expect("recorded"), &p.t, &sol.ys, &ybar, want_t)),
+        };
+        let bseconds = start.elapsed().as_secs_f64();
+        match g {
+            Ok(g) => {
+                let gp: Vec<f64> = g.params.iter().map(|x| x.to_f64()).collect();
+                let (o_b1, o_w2, o_b2) = (h * d, h * d + h, 2 * h * d + h);
+                let mut grads = json!({
+                    "y0": to_nested(&g.y0, d),
+                    "W1": gp[..o_b1].chunks(d).collect::<Vec<_>>(),
+                    "b1": &gp[o_b1..o_w2],
+                    "W2": gp[o_w2..o_b2].chunks(h).collect::<Vec<_>>(),
+                    "b2": &gp[o_b2..],
+                });
+                if let Some(tg) = g.ts {
+                    grads["t"] = json!(tg);
+                }
+                out["grads"] = grads;
+                out["backward_stats"] = stats_json(&g.stats);
+                out["backward_seconds"] = json!(bseconds);
+                out["grad_method"] = json!(format!("{method:?}").to_lowercase());
+            }
+            Err(e) => {
+                out["error"] = json!(format!("backward solve failed: {e}"));
+                return ProblemRun { json: out, error: Some(e) };
+            }
+        }
+    }
+    ProblemRun { json: out, error: None }
+}
