@@ -23,7 +23,7 @@ pub struct SolveArgs {
     pretty: bool,
 }
 
-fn parse_grad(s: &str) -> Result<GradMethod, String> {
+pub fn parse_grad(s: &str) -> Result<GradMethod, String> {
     GradMethod::parse(s).ok_or_else(|| format!("unknown gradient method {s:?}: use backprop, checkpoint, checkpoint:M or adjoint"))
 }
 

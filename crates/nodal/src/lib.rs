@@ -8,3 +8,6 @@ pub use burn;
 pub use nodal_solve as solve;
 
 pub mod problem;
+pub mod rmsprop;
+pub mod spiral;
+pub mod io;

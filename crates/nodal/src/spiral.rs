@@ -1,0 +1,271 @@
+//! torchdiffeq's classic spiral demo (Chen et al. 2018, the `ode_demo` example): learn
+//! `dy/dt = (y^3) A`, `A = [[-0.1, 2.0], [-2.0, -0.1]]`, `y(0) = [2, 0]`, from its trajectory on
+//! `t = linspace(0, 25, 1000)`, with the model `f(t, y) = Linear(2, 50) -> tanh -> Linear(50, 2)`
+//! applied to `y^3`, mini-batches of 20 random windows of 10 time points, an L1 loss, and
+//! RMSprop (lr 1e-3). Solves use dopri5 at rtol 1e-7, atol 1e-9 (f32, as the anchors).
+
+use crate::rmsprop::RmsProp;
+use nodal_solve::grad::{adjoint, backprop_tape, AdjointOptions, GradMethod};
+use nodal_solve::mlp::Mlp;
+use nodal_solve::tableau::DOPRI5;
+use nodal_solve::{integrate, solve, Dynamics, FnDynamics, Record, RmsNorm, SolveError, SolveOptions, VjpDynamics};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Normal};
+
+/// The true dynamics' matrix: `dy/dt = (y^3) A` with `y` a row vector.
+pub const TRUE_A: [[f64; 2]; 2] = [[-0.1, 2.0], [-2.0, -0.1]];
+/// Number of points of the true trajectory.
+pub const DATA_SIZE: usize = 1000;
+/// Final time of the trajectory.
+pub const T_END: f64 = 25.0;
+
+/// The learned dynamics: an MLP applied to the elementwise cube of the state.
+#[derive(Debug, Clone)]
+pub struct CubedMlp {
+    /// The 2-50-2 network; its flat parameters are `[W1, b1, W2, b2]`.
+    pub mlp: Mlp<f32>,
+    cubed: Vec<f32>,
+}
+
+impl CubedMlp {
+    /// Torchdiffeq's initialisation: weights normal(0, 0.1), biases zero.
+    pub fn init(seed: u64, hidden: usize) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let n = Normal::new(0.0f32, 0.1).expect("valid normal");
+        let (d, h) = (2, hidden);
+        let mut p = Vec::with_capacity(Mlp::<f32>::num_params_for(d, h));
+        p.extend((0..h * d).map(|_| n.sample(&mut rng)));
+        p.extend(std::iter::repeat_n(0.0, h));
+        p.extend((0..d * h).map(|_| n.sample(&mut rng)));
+        p.extend([0.0, 0.0]);
+        Self::from_params(hidden, p).expect("sizes")
+    }
+
+    /// From flat parameters `[W1 (h x 2), b1 (h), W2 (2 x h), b2 (2)]`.
+    pub fn from_params(hidden: usize, p: Vec<f32>) -> Option<Self> {
+        let mut mlp = Mlp::new(2, hidden, p)?;
+        mlp.set_threads(1); // tiny batches: no threading
+        Some(Self { mlp, cubed: Vec::new() })
+    }
+
+    fn cube(&mut self, y: &[f32]) {
+        self.cubed.clear();
+        self.cubed.extend(y.iter().map(|v| v * v * v));
+    }
+}
+
+impl Dynamics<Vec<f32>> for CubedMlp {
+    fn eval(&mut self, t: f64, y: &Vec<f32>, dy: &mut Vec<f32>) {
+        self.cube(y);
+        let c = std::mem::take(&mut self.cubed);
+        self.mlp.eval(t, &c, dy);
+        self.cubed = c;
+    }
+}
+
+impl VjpDynamics<Vec<f32>> for CubedMlp {
+    type Params = Vec<f32>;
+    fn param_zeros(&self) -> Vec<f32> {
+        self.mlp.param_zeros()
+    }
+    fn vjp(&mut self, t: f64, y: &Vec<f32>, a: &Vec<f32>, adj_y: &mut Vec<f32>, adj_p: &mut Vec<f32>) {
+        self.cube(y);
+        let c = std::mem::take(&mut self.cubed);
+        self.mlp.vjp(t, &c, a, adj_y, adj_p);
+        self.cubed = c;
+        for (g, v) in adj_y.iter_mut().zip(y) {
+            *g *= 3.0 * v * v;
+        }
+    }
+    fn eval_and_vjp(&mut self, t: f64, y: &Vec<f32>, a: &Vec<f32>, dy: &mut Vec<f32>, adj_y: &mut Vec<f32>, adj_p: &mut Vec<f32>) {
+        self.cube(y);
+        let c = std::mem::take(&mut self.cubed);
+        self.mlp.eval_and_vjp(t, &c, a, dy, adj_y, adj_p);
+        self.cubed = c;
+        for (g, v) in adj_y.iter_mut().zip(y) {
+            *g *= 3.0 * v * v;
+        }
+    }
+}
+
+/// The true trajectory: times and states (`[DATA_SIZE][2]`, flattened), from a float64 dopri5
+/// solve at rtol 1e-10, atol 1e-12.
+pub fn true_trajectory() -> (Vec<f64>, Vec<[f64; 2]>) {
+    let ts: Vec<f64> = (0..DATA_SIZE).map(|i| T_END * i as f64 / (DATA_SIZE - 1) as f64).collect();
+    let mut f = FnDynamics(|_t: f64, y: &Vec<f64>, dy: &mut Vec<f64>| {
+        let (a, b) = (y[0].powi(3), y[1].powi(3));
+        dy[0] = a * TRUE_A[0][0] + b * TRUE_A[1][0];
+        dy[1] = a * TRUE_A[0][1] + b * TRUE_A[1][1];
+    });
+    let opts = SolveOptions::new(&DOPRI5).with_tol(1e-10, 1e-12).with_max_steps(1_000_000);
+    let sol = solve(&mut f, &vec![2.0, 0.0], &ts, &opts, &RmsNorm).expect("the true spiral solves");
+    (ts, sol.ys.iter().map(|y| [y[0], y[1]]).collect())
+}
+
+/// Training settings (defaults are torchdiffeq's demo).
+#[derive(Debug, Clone)]
+pub struct SpiralConfig {
+    /// Iterations.
+    pub iters: usize,
+    /// Seed of initialisation and batch sampling.
+    pub seed: u64,
+    /// Gradient method.
+    pub grad: GradMethod,
+    /// Windows per batch.
+    pub batch_size: usize,
+    /// Time points per window.
+    pub batch_time: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// Training-time tolerances.
+    pub rtol: f64,
+    /// Training-time absolute tolerance.
+    pub atol: f64,
+    /// Hidden width.
+    pub hidden: usize,
+}
+
+impl Default for SpiralConfig {
+    fn default() -> Self {
+        Self { iters: 2000, seed: 0, grad: GradMethod::Backprop, batch_size: 20, batch_time: 10, lr: 1e-3, rtol: 1e-7, atol: 1e-9, hidden: 50 }
+    }
+}
+
+/// One iteration's record.
+#[derive(Debug, Clone, Copy)]
+pub struct IterRecord {
+    /// 1-based iteration.
+    pub iter: usize,
+    /// Mean absolute error of the batch.
+    pub loss: f64,
+    /// Wall time of the iteration (forward, backward, update), milliseconds.
+    pub ms: f64,
+    /// Forward evaluations.
+    pub nfe_forward: usize,
+    /// Backward evaluations (f evaluations plus VJPs for backprop; augmented evaluations for
+    /// the adjoint, each one f and one VJP).
+    pub nfe_backward: usize,
+}
+
+/// The trainer: data, model, optimiser and sampler.
+pub struct SpiralTrainer {
+    /// Settings.
+    pub cfg: SpiralConfig,
+    /// Output times of the true trajectory.
+    pub ts: Vec<f64>,
+    /// True states.
+    pub ys: Vec<[f64; 2]>,
+    /// The model.
+    pub model: CubedMlp,
+    opt: RmsProp,
+    rng: StdRng,
+    iter: usize,
+}
+
+impl SpiralTrainer {
+    /// Set up data, model and optimiser.
+    pub fn new(cfg: SpiralConfig) -> Self {
+        let (ts, ys) = true_trajectory();
+        let model = CubedMlp::init(cfg.seed, cfg.hidden);
+        let opt = RmsProp::new(model.mlp.params.len(), cfg.lr);
+        let rng = StdRng::seed_from_u64(cfg.seed.wrapping_add(0x5eed));
+        Self { cfg, ts, ys, model, opt, rng, iter: 0 }
+    }
+
+    fn options(&self) -> SolveOptions {
+        SolveOptions::new(&DOPRI5).with_tol(self.cfg.rtol, self.cfg.atol).with_max_steps(100_000)
+    }
+
+    /// One training iteration.
+    pub fn step(&mut self) -> Result<IterRecord, SolveError> {
+        let start = std::time::Instant::now();
+        let (bs, bt) = (self.cfg.batch_size, self.cfg.batch_time);
+        let starts: Vec<usize> = (0..bs).map(|_| self.rng.gen_range(0..DATA_SIZE - bt)).collect();
+        let y0: Vec<f32> = starts.iter().flat_map(|&s| self.ys[s].map(|v| v as f32)).collect();
+        let t = &self.ts[..bt];
+        let opts = self.options();
+        let record = match self.cfg.grad {
+            GradMethod::Backprop => Record::Every(1),
+            GradMethod::Checkpoint(m) => Record::Every(m.unwrap_or(4)),
+            GradMethod::Adjoint => Record::None,
+        };
+        let (sol, tape) = integrate(&mut self.model, &y0, t, &opts, &RmsNorm, record, false, None).map_err(|f| f.error)?;
+        // L1 loss: mean |pred - true| over times, rows and components.
+        let n = (bt * bs * 2) as f32;
+        let mut loss = 0.0f64;
+        let ybar: Vec<Vec<f32>> = (0..bt)
+            .map(|k| {
+                (0..bs * 2)
+                    .map(|j| {
+                        let truth = self.ys[starts[j / 2] + k][j % 2] as f32;
+                        let d = sol.ys[k][j] - truth;
+                        loss += d.abs() as f64;
+                        if d > 0.0 { 1.0 / n } else if d < 0.0 { -1.0 / n } else { 0.0 }
+                    })
+                    .collect()
+            })
+            .collect();
+        loss /= n as f64;
+        let g = match self.cfg.grad {
+            GradMethod::Adjoint => {
+                let a = AdjointOptions { solve: opts.clone(), seminorm: false };
+                adjoint(&mut self.model, t, &sol.ys, &ybar, &a, false)?
+            }
+            _ => backprop_tape(&mut self.model, &DOPRI5, tape.as_ref().expect("recorded"), t, &sol.ys, &ybar, false),
+        };
+        self.opt.step(&mut self.model.mlp.params, &g.params);
+        self.iter += 1;
+        let nfe_backward = match self.cfg.grad {
+            GradMethod::Adjoint => g.stats.nfe,
+            _ => g.stats.nfe + g.stats.nvjp,
+        };
+        Ok(IterRecord { iter: self.iter, loss, ms: start.elapsed().as_secs_f64() * 1e3, nfe_forward: sol.stats.nfe, nfe_backward })
+    }
+
+    /// Solve the learned model from `y(0) = [2, 0]` over the whole trajectory; returns the
+    /// states, the mean absolute error against the truth, and the evaluations used.
+    pub fn predict(&mut self, rtol: f64, atol: f64) -> Result<(Vec<[f64; 2]>, f64, usize), SolveError> {
+        predict(&mut self.model, &self.ts, &self.ys, rtol, atol)
+    }
+}
+
+/// Solve `model` from `[2, 0]` on `ts` and score it against `truth` (mean absolute error).
+pub fn predict(model: &mut CubedMlp, ts: &[f64], truth: &[[f64; 2]], rtol: f64, atol: f64) -> Result<(Vec<[f64; 2]>, f64, usize), SolveError> {
+    let opts = SolveOptions::new(&DOPRI5).with_tol(rtol, atol).with_max_steps(1_000_000);
+    let sol = solve(model, &vec![2.0f32, 0.0], ts, &opts, &RmsNorm).map_err(|f| f.error)?;
+    let pred: Vec<[f64; 2]> = sol.ys.iter().map(|y| [y[0] as f64, y[1] as f64]).collect();
+    let err = pred.iter().zip(truth).map(|(p, t)| (p[0] - t[0]).abs() + (p[1] - t[1]).abs()).sum::<f64>() / (2 * ts.len()) as f64;
+    Ok((pred, err, sol.stats.nfe))
+}
+
+/// Names and shapes of the spiral model's tensors in its safetensors file (PyTorch's names for
+/// `Sequential(Linear, Tanh, Linear)`).
+pub fn tensor_layout(hidden: usize) -> Vec<(&'static str, Vec<usize>)> {
+    vec![("net.0.weight", vec![hidden, 2]), ("net.0.bias", vec![hidden]), ("net.2.weight", vec![2, hidden]), ("net.2.bias", vec![2])]
+}
+
+impl CubedMlp {
+    /// Save the weights as safetensors (atomically).
+    pub fn save(&self, path: &std::path::Path) -> Result<(), crate::io::FileError> {
+        let h = self.mlp.hidden();
+        let p = &self.mlp.params;
+        let (o1, o2, o3) = (2 * h, 3 * h, 5 * h);
+        let layout = tensor_layout(h);
+        let parts: [&[f32]; 4] = [&p[..o1], &p[o1..o2], &p[o2..o3], &p[o3..]];
+        let tensors: Vec<(&str, Vec<usize>, &[f32])> = layout.into_iter().zip(parts).map(|((n, s), v)| (n, s, v)).collect();
+        crate::io::save_f32_tensors(path, &tensors)
+    }
+
+    /// Load weights saved by [`CubedMlp::save`]; the hidden width is read from the file.
+    pub fn load(path: &std::path::Path) -> Result<Self, crate::io::FileError> {
+        let bytes = std::fs::read(path).map_err(|source| crate::io::FileError::Io { path: path.to_path_buf(), source })?;
+        let hidden = safetensors::SafeTensors::deserialize(&bytes)
+            .ok()
+            .and_then(|st| st.tensor("net.0.bias").ok().map(|t| t.shape().first().copied().unwrap_or(0)))
+            .filter(|&h| h > 0)
+            .ok_or_else(|| crate::io::FileError::Format { path: path.to_path_buf(), reason: "no tensor `net.0.bias` with a hidden width".into() })?;
+        let parts = crate::io::load_f32_tensors(path, &tensor_layout(hidden))?;
+        Ok(Self::from_params(hidden, parts.concat()).expect("shapes checked"))
+    }
+}
