@@ -11,3 +11,4 @@ pub mod problem;
 pub mod rmsprop;
 pub mod spiral;
 pub mod io;
+pub mod neural_ode;

@@ -20,14 +20,16 @@ pub const DOPRI5: Tableau = Tableau {
         &[35.0 / 384.0, 0.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0],
     ],
     b: &[35.0 / 384.0, 0.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0, 0.0],
+    // Error weights e = b - b_hat with Shampine's fourth-order companion (the one torchdiffeq
+    // and diffrax use), so that the same tolerances take the same steps as those tools.
     error: ErrorEstimator::Embedded(&[
-        71.0 / 57600.0,
+        35.0 / 384.0 - 1951.0 / 21600.0,
         0.0,
-        -71.0 / 16695.0,
-        71.0 / 1920.0,
-        -17253.0 / 339200.0,
-        22.0 / 525.0,
-        -1.0 / 40.0,
+        500.0 / 1113.0 - 22642.0 / 50085.0,
+        125.0 / 192.0 - 451.0 / 720.0,
+        -2187.0 / 6784.0 + 12231.0 / 42400.0,
+        11.0 / 84.0 - 649.0 / 6300.0,
+        -1.0 / 60.0,
     ]),
     fsal: true,
     // b_i(theta) expanded from Hairer's contd5 form
@@ -46,5 +48,5 @@ pub const DOPRI5: Tableau = Tableau {
             &[0.0, 1.3824689317781436, -3.764937863556287, 2.382468931778144],
         ],
     },
-    citation: "J. R. Dormand, P. J. Prince, A family of embedded Runge-Kutta formulae, J. Comput. Appl. Math. 6 (1980) 19-26; dense output: Hairer, Norsett, Wanner, Solving ODEs I, 2nd ed., sec. II.6",
+    citation: "J. R. Dormand, P. J. Prince, A family of embedded Runge-Kutta formulae, J. Comput. Appl. Math. 6 (1980) 19-26; embedded weights: L. F. Shampine, Some practical Runge-Kutta formulas, Math. Comp. 46 (1986) 135-150; dense output: Hairer, Norsett, Wanner, Solving ODEs I, 2nd ed., sec. II.6",
 };

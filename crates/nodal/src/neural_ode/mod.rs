@@ -1,0 +1,194 @@
+//! `NeuralOde`: a burn module whose output is the solution of `dy/dt = f(t, y)` with `f` any
+//! burn module implementing [`OdeFunc`] (Chen et al. 2018, "Neural Ordinary Differential
+//! Equations").
+//!
+//! The batch is solved as one "giant ODE" (RMS error norm over all rows), with separate solver
+//! settings for training (inputs on an autodiff device) and evaluation (plain inputs). Under
+//! autodiff the whole solve is one node of burn's graph ([`node`]): layers before and after the
+//! block train end to end with burn's optimisers, whichever gradient method is chosen.
+//!
+//! ```no_run
+//! use nodal::burn::prelude::*;
+//! use nodal::burn::nn::{Linear, LinearConfig};
+//! use nodal::neural_ode::{NeuralOde, OdeFunc, OdeSettings};
+//! use nodal::solve::grad::GradMethod;
+//!
+//! #[derive(Module, Debug)]
+//! struct Field { l1: Linear, l2: Linear }
+//! impl OdeFunc for Field {
+//!     fn forward(&self, _t: f64, y: Tensor<2>) -> Tensor<2> { self.l2.forward(self.l1.forward(y).tanh()) }
+//! }
+//! let dev = Device::flex().autodiff();
+//! let field = Field { l1: LinearConfig::new(2, 16).init(&dev), l2: LinearConfig::new(16, 2).init(&dev) };
+//! let ode = NeuralOde::new(field, OdeSettings::dopri5(1e-5, 1e-7).with_grad(GradMethod::Adjoint), OdeSettings::dopri5(1e-3, 1e-5));
+//! let y0 = Tensor::<2>::ones([4, 2], &dev);
+//! let out = ode.forward(y0, &[0.0, 1.0]).unwrap();   // out.ys: [times, batch, dim]
+//! let grads = out.ys.square().sum().backward();     // gradients reach every parameter of `field`
+//! ```
+
+pub mod module_dynamics;
+pub mod node;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{DType, Tensor, TensorData};
+use module_dynamics::{host, Element, ModuleDynamics};
+use nodal_solve::grad::{adjoint, backprop_tape, default_checkpoint_interval, AdjointOptions, GradMethod};
+use nodal_solve::tableau::DOPRI5;
+use nodal_solve::{integrate, Record, RmsNorm, SolveError, SolveOptions, Stats, Tape};
+use node::{ode_node, HostBackward, OdeCall};
+use std::sync::{Arc, Mutex};
+
+/// Dynamics `f(t, y)` as a burn module: `y` is `[batch, dim]`, the result has the same shape.
+/// Time conditioning is the module's choice (concatenate `t` as a feature, modulate, ignore).
+pub trait OdeFunc: Module + Clone + Send + 'static {
+    /// `dy/dt` at time `t` for every row of `y`.
+    fn forward(&self, t: f64, y: Tensor<2>) -> Tensor<2>;
+}
+
+/// Solver and gradient settings of one mode (training or evaluation).
+#[derive(Debug, Clone)]
+pub struct OdeSettings {
+    /// Method, tolerances, limits.
+    pub solve: SolveOptions,
+    /// Gradient method used under autodiff.
+    pub grad: GradMethod,
+    /// Error control on `y` and `a` only in the adjoint's reverse solve.
+    pub adjoint_seminorm: bool,
+}
+
+impl OdeSettings {
+    /// dopri5 at the given tolerances, exact backprop through the solver.
+    pub fn dopri5(rtol: f64, atol: f64) -> Self {
+        Self { solve: SolveOptions::new(&DOPRI5).with_tol(rtol, atol), grad: GradMethod::Backprop, adjoint_seminorm: false }
+    }
+    /// Any solver options.
+    pub fn new(solve: SolveOptions) -> Self {
+        Self { solve, grad: GradMethod::Backprop, adjoint_seminorm: false }
+    }
+    /// Set the gradient method.
+    pub fn with_grad(mut self, grad: GradMethod) -> Self {
+        self.grad = grad;
+        self
+    }
+}
+
+/// A neural ODE block. See the module docs.
+#[derive(Module, Debug)]
+pub struct NeuralOde<M: OdeFunc> {
+    /// The dynamics.
+    pub func: M,
+    /// Settings when the input is on an autodiff device.
+    #[module(skip)]
+    pub train: OdeSettings,
+    /// Settings for plain (inference) inputs.
+    #[module(skip)]
+    pub eval: OdeSettings,
+}
+
+/// What the backward pass did (filled in when burn runs the node's backward).
+pub type BackwardReport = Arc<Mutex<Option<Result<Stats, SolveError>>>>;
+
+/// Output of [`NeuralOde::forward`].
+pub struct OdeOutput {
+    /// Solutions at the output times, `[times, batch, dim]`.
+    pub ys: Tensor<3>,
+    /// Forward work.
+    pub stats: Stats,
+    /// Backward work, or the failure of the reverse solve, once burn's backward has run.
+    pub backward: BackwardReport,
+}
+
+/// Gathers all parameters as one flat tracked tensor (the node's `theta` parent).
+struct Flatten(Vec<Tensor<1>>);
+impl ModuleVisitor for Flatten {
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+        let n = p.lazy_shape().num_elements();
+        self.0.push(p.val().reshape([n]));
+    }
+}
+
+struct HostOde<M, T: Element> {
+    dynamics: ModuleDynamics<M>,
+    tape: Option<Tape<Vec<T>>>,
+    ts: Vec<f64>,
+    ys: Vec<Vec<T>>,
+    settings: OdeSettings,
+    shape: [usize; 2],
+    report: BackwardReport,
+}
+
+impl<M: OdeFunc, T: Element> HostBackward for HostOde<M, T> {
+    fn outputs(&self) -> TensorData {
+        TensorData::new(self.ys.concat(), [self.ys.len() * self.shape[0] * self.shape[1]])
+    }
+    fn backward(&mut self, gys: TensorData) -> (TensorData, TensorData) {
+        let g: Vec<T> = gys.convert::<T>().try_into_vec::<T>().expect("converted");
+        let n = self.shape[0] * self.shape[1];
+        let ybar: Vec<Vec<T>> = g.chunks(n).map(|c| c.to_vec()).collect();
+        let res = match self.settings.grad {
+            GradMethod::Adjoint => {
+                let a = AdjointOptions { solve: self.settings.solve.clone(), seminorm: self.settings.adjoint_seminorm };
+                adjoint(&mut self.dynamics, &self.ts, &self.ys, &ybar, &a, false)
+            }
+            _ => Ok(backprop_tape(&mut self.dynamics, self.settings.solve.method, self.tape.as_ref().expect("recorded"), &self.ts, &self.ys, &ybar, false)),
+        };
+        let np = nodal_solve::VjpDynamics::<Vec<T>>::param_zeros(&self.dynamics).len();
+        let (gy0, gp, report) = match res {
+            Ok(g) => (g.y0, g.params, Ok(g.stats)),
+            Err(e) => (vec![T::from_f64(f64::NAN); n], vec![T::from_f64(f64::NAN); np], Err(e)),
+        };
+        *self.report.lock().expect("report lock") = Some(report);
+        (TensorData::new(gy0, self.shape), TensorData::new(gp, [np]))
+    }
+}
+
+impl<M: OdeFunc> NeuralOde<M> {
+    /// A block with training and evaluation settings.
+    pub fn new(func: M, train: OdeSettings, eval: OdeSettings) -> Self {
+        Self { func, train, eval }
+    }
+
+    /// Solve from `y0` (`[batch, dim]`) and return the states at `ts` (`ts[0]` is the start
+    /// time; ascending or descending). Uses the training settings when `y0` is on an autodiff
+    /// device, the evaluation settings otherwise.
+    pub fn forward(&self, y0: Tensor<2>, ts: &[f64]) -> Result<OdeOutput, SolveError> {
+        if y0.dtype() == DType::F64 { self.forward_typed::<f64>(y0, ts) } else { self.forward_typed::<f32>(y0, ts) }
+    }
+
+    fn forward_typed<T: Element>(&self, y0: Tensor<2>, ts: &[f64]) -> Result<OdeOutput, SolveError> {
+        let tracked = y0.is_autodiff();
+        let settings = if tracked { self.train.clone() } else { self.eval.clone() };
+        let [b, d] = y0.dims();
+        let device = y0.device();
+        let y0h: Vec<T> = host::<T, 2>(y0.clone());
+        let mut dynamics = ModuleDynamics::new(&self.func, &device, b, d);
+        let record = if !tracked {
+            Record::None
+        } else {
+            match settings.grad {
+                GradMethod::Backprop => Record::Every(1),
+                GradMethod::Checkpoint(Some(m)) => Record::Every(m),
+                GradMethod::Checkpoint(None) => Record::Every(match settings.solve.step {
+                    nodal_solve::StepMode::Fixed(h) => default_checkpoint_interval(((ts[ts.len() - 1] - ts[0]).abs() / h).ceil() as usize),
+                    nodal_solve::StepMode::Adaptive => 8,
+                }),
+                GradMethod::Adjoint => Record::None,
+            }
+        };
+        let (sol, tape) = integrate(&mut dynamics, &y0h, ts, &settings.solve, &RmsNorm, record, false, None).map_err(|f| f.error)?;
+        let report: BackwardReport = Arc::new(Mutex::new(None));
+        let nt = sol.ys.len();
+        if !tracked {
+            let ys = Tensor::<3>::from_data(TensorData::new(sol.ys.concat(), [nt, b, d]), (&device, T::BURN));
+            return Ok(OdeOutput { ys, stats: sol.stats, backward: report });
+        }
+        let mut flat = Flatten(Vec::new());
+        self.func.visit(&mut flat);
+        let theta = if flat.0.is_empty() { Tensor::<1>::zeros([1], (&device, T::BURN)) } else { Tensor::cat(flat.0, 0) };
+        let stats = sol.stats;
+        let host = HostOde { dynamics, tape, ts: ts.to_vec(), ys: sol.ys, settings, shape: [b, d], report: report.clone() };
+        let call = OdeCall(Arc::new(Mutex::new(host)));
+        let ys = ode_node(y0, theta, call).reshape([nt, b, d]);
+        Ok(OdeOutput { ys, stats, backward: report })
+    }
+}

@@ -1,0 +1,113 @@
+//! Any burn module as solver dynamics: `f(t, y)` by the module's forward pass on the plain
+//! (no-autodiff) device, and vector-Jacobian products by one reverse pass of burn's autodiff on
+//! a separate copy of the module, so the solver engine sees only host vectors.
+
+use super::OdeFunc;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use nodal_solve::{Dynamics, Scalar, VjpDynamics};
+
+/// Element types burn and the solver share.
+pub trait Element: Scalar + burn::tensor::Element {
+    /// The burn dtype.
+    const BURN: DType;
+}
+impl Element for f32 {
+    const BURN: DType = DType::F32;
+}
+impl Element for f64 {
+    const BURN: DType = DType::F64;
+}
+
+/// Values of a tensor as a host vector of `T`.
+pub(crate) fn host<T: Element, const D: usize>(t: Tensor<D>) -> Vec<T> {
+    t.into_data().convert::<T>().try_into_vec::<T>().expect("converted to the requested element type")
+}
+
+/// Collects parameter gradients in the module's visiting order (zeros where a parameter has none).
+struct FlatGrads<'a, T> {
+    grads: &'a GradientsParams,
+    out: &'a mut [T],
+    offset: usize,
+}
+
+impl<T: Element> ModuleVisitor for FlatGrads<'_, T> {
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+        let n = p.lazy_shape().num_elements();
+        if let Some(g) = self.grads.get::<D>(p.id) {
+            for (o, v) in self.out[self.offset..self.offset + n].iter_mut().zip(host::<T, D>(g)) {
+                *o += v;
+            }
+        }
+        self.offset += n;
+    }
+}
+
+/// Counts parameters in visiting order.
+struct CountParams(usize);
+impl ModuleVisitor for CountParams {
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+        self.0 += p.lazy_shape().num_elements();
+    }
+}
+
+/// Number of float parameters of a module.
+pub fn num_params<M: Module>(m: &M) -> usize {
+    let mut c = CountParams(0);
+    m.visit(&mut c);
+    c.0
+}
+
+/// A burn module as [`Dynamics`] and [`VjpDynamics`] on row-major `[batch][dim]` host vectors.
+pub struct ModuleDynamics<M> {
+    plain: M,
+    tracked: Option<M>,
+    device: Device,
+    batch: usize,
+    dim: usize,
+    n_params: usize,
+}
+
+impl<M: OdeFunc> ModuleDynamics<M> {
+    /// Wrap `module` for states of shape `[batch, dim]` on `device` (autodiff or not).
+    pub fn new(module: &M, device: &Device, batch: usize, dim: usize) -> Self {
+        let plain = module.clone().valid();
+        let n_params = num_params(&plain);
+        Self { plain, tracked: None, device: device.clone().without_autodiff(), batch, dim, n_params }
+    }
+
+    fn tensor<T: Element>(&self, v: &[T], device: &Device) -> Tensor<2> {
+        Tensor::<2>::from_data(TensorData::new(v.to_vec(), [self.batch, self.dim]), (device, T::BURN))
+    }
+}
+
+impl<M: OdeFunc, T: Element> Dynamics<Vec<T>> for ModuleDynamics<M> {
+    fn eval(&mut self, t: f64, y: &Vec<T>, dy: &mut Vec<T>) {
+        let out = self.plain.forward(t, self.tensor(y, &self.device));
+        dy.copy_from_slice(&host::<T, 2>(out));
+    }
+}
+
+impl<M: OdeFunc, T: Element> VjpDynamics<Vec<T>> for ModuleDynamics<M> {
+    type Params = Vec<T>;
+    fn param_zeros(&self) -> Vec<T> {
+        vec![T::ZERO; self.n_params]
+    }
+    fn vjp(&mut self, t: f64, y: &Vec<T>, a: &Vec<T>, adj_y: &mut Vec<T>, adj_p: &mut Vec<T>) {
+        let ad = self.device.clone().autodiff();
+        // A private trainable copy: its leaves belong to this inner graph only.
+        let tracked = self.tracked.get_or_insert_with(|| self.plain.clone().train()).clone();
+        let yt = self.tensor(y, &ad).require_grad();
+        let at = self.tensor(a, &self.device);
+        let out = tracked.forward(t, yt.clone());
+        let s = (out * Tensor::from_inner(at)).sum();
+        let grads = s.backward();
+        match yt.grad(&grads) {
+            Some(g) => adj_y.copy_from_slice(&host::<T, 2>(g)),
+            None => adj_y.iter_mut().for_each(|v| *v = T::ZERO),
+        }
+        let gp = GradientsParams::from_grads(grads, &tracked);
+        tracked.visit(&mut FlatGrads { grads: &gp, out: adj_p, offset: 0 });
+    }
+}
