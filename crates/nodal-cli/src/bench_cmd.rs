@@ -1,12 +1,11 @@
 //! `nodal bench solve`: forward-solve throughput on the configurations of the anchors'
 //! `solve_bench.py` (dims 2 and 64, hidden 64 and 256, batch 1, 64, 1024, f32 and f64,
-//! t in [0, 10], dopri5, rtol 1e-6, atol 1e-8), printing one JSON line per configuration with the
+//! t in [0, 10], dopri5, rtol 1e-6, atol 1e-8 unless changed), printing one JSON line per configuration with the
 //! median over repeats.
 
 use clap::Args;
 use nodal::solve::mlp::Mlp;
-use nodal::solve::tableau::DOPRI5;
-use nodal::solve::{solve, RmsNorm, Scalar, SolveOptions};
+use nodal::solve::{method_by_name, solve, RmsNorm, Scalar, SolveOptions};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -33,6 +32,15 @@ pub struct BenchArgs {
     /// Only these dtypes (float32, float64).
     #[arg(long, value_delimiter = ',', default_values_t = vec!["float32".to_string(), "float64".to_string()])]
     dtype: Vec<String>,
+    /// Solver (any adaptive method: dopri5, tsit5, bosh3, dopri8, heun).
+    #[arg(long, default_value = "dopri5")]
+    method: String,
+    /// Relative tolerance.
+    #[arg(long, default_value_t = 1e-6)]
+    rtol: f64,
+    /// Absolute tolerance.
+    #[arg(long, default_value_t = 1e-8)]
+    atol: f64,
 }
 
 fn load(path: &Path) -> Result<Value, String> {
@@ -56,16 +64,15 @@ fn flat(v: &Value, key: &str) -> Result<Vec<f64>, String> {
     if walk(field, &mut out) { Ok(out) } else { Err(format!("field {key} is not numeric")) }
 }
 
-fn bench_one<T: Scalar>(params: &[f64], y0: &[f64], dim: usize, hidden: usize, repeats: usize) -> (f64, usize) {
+fn bench_one<T: Scalar>(params: &[f64], y0: &[f64], dim: usize, hidden: usize, repeats: usize, opts: &SolveOptions) -> (f64, usize) {
     let p: Vec<T> = params.iter().map(|&x| T::from_f64(x)).collect();
     let y: Vec<T> = y0.iter().map(|&x| T::from_f64(x)).collect();
     let mut mlp = Mlp::<T>::new(dim, hidden, p).expect("sizes");
-    let opts = SolveOptions::new(&DOPRI5).with_tol(1e-6, 1e-8);
     let mut times = Vec::with_capacity(repeats);
     let mut nfe = 0;
     for _ in 0..repeats.max(1) {
         let s = Instant::now();
-        let sol = solve(&mut mlp, &y, &[0.0, 10.0], &opts, &RmsNorm).expect("benchmark solve");
+        let sol = solve(&mut mlp, &y, &[0.0, 10.0], opts, &RmsNorm).expect("benchmark solve");
         times.push(s.elapsed().as_secs_f64());
         nfe = sol.stats.nfe;
     }
@@ -75,6 +82,11 @@ fn bench_one<T: Scalar>(params: &[f64], y0: &[f64], dim: usize, hidden: usize, r
 
 /// Run the benchmark; one JSON line per configuration on stdout.
 pub fn run(a: BenchArgs) -> ExitCode {
+    let Some(method) = method_by_name(&a.method) else {
+        eprintln!("error: unknown method {:?}", a.method);
+        return ExitCode::from(2);
+    };
+    let opts = SolveOptions::new(method).with_tol(a.rtol, a.atol);
     for &dim in &a.dims {
         let y0s = match load(&a.reference.join(format!("mlp_y0_d{dim}.json"))).and_then(|v| flat(&v, "y0")) {
             Ok(v) => v,
@@ -104,11 +116,11 @@ pub fn run(a: BenchArgs) -> ExitCode {
                 let y0 = &y0s[..batch * dim];
                 for dt in &a.dtype {
                     let (sec, nfe) = if dt == "float32" {
-                        bench_one::<f32>(&params, y0, dim, hidden, a.repeats)
+                        bench_one::<f32>(&params, y0, dim, hidden, a.repeats, &opts)
                     } else {
-                        bench_one::<f64>(&params, y0, dim, hidden, a.repeats)
+                        bench_one::<f64>(&params, y0, dim, hidden, a.repeats, &opts)
                     };
-                    let line = json!({"tool": "nodal", "dtype": dt, "dim": dim, "hidden": hidden, "batch": batch, "median_ms": sec * 1e3, "nfe": nfe});
+                    let line = json!({"tool": "nodal", "method": a.method, "rtol": a.rtol, "atol": a.atol, "dtype": dt, "dim": dim, "hidden": hidden, "batch": batch, "median_ms": sec * 1e3, "nfe": nfe});
                     println!("{line}");
                 }
             }
