@@ -23,6 +23,7 @@ pub mod integrate;
 pub mod mlp;
 pub mod norm;
 pub mod options;
+pub mod per_sample;
 pub mod scalar;
 pub mod solution;
 pub mod state;

@@ -150,7 +150,7 @@ fn backward_chunk<T: Scalar>(
 }
 
 impl<T: Scalar> Mlp<T> {
-    fn forward_into(&mut self, y: &[T], dy: &mut [T]) {
+    pub(crate) fn forward_into(&mut self, y: &[T], dy: &mut [T]) {
         let (dim, hidden) = (self.dim, self.hidden);
         let batch = y.len() / dim;
         let (o_b1, o_w2, o_b2) = self.offsets();

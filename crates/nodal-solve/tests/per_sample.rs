@@ -1,0 +1,139 @@
+//! Per-sample mode: each row equals the same row solved alone (solution and gradients), rows
+//! that need fewer steps stop costing evaluations, and a bad row fails alone.
+
+use nodal_solve::grad::{backprop_tape, GradMethod};
+use nodal_solve::mlp::Mlp;
+use nodal_solve::per_sample::{per_sample_gradients, solve_per_sample, FnRows};
+use nodal_solve::tableau::{BOSH3, DOPRI5, TSIT5};
+use nodal_solve::{integrate, Record, RmsNorm, SolveError, SolveOptions, Tableau};
+use proptest::prelude::*;
+
+fn weights(dim: usize, hidden: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed.wrapping_mul(2862933555777941757).wrapping_add(3037000493);
+    (0..Mlp::<f64>::num_params_for(dim, hidden))
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5) * 1.5
+        })
+        .collect()
+}
+
+fn rel_close(a: &[f64], b: &[f64], tol: f64) -> bool {
+    let scale = b.iter().fold(1e-300f64, |m, x| m.max(x.abs()));
+    a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol * scale)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn each_row_equals_the_row_solved_alone(
+        rows in prop::collection::vec((-2.0f64..1.0, -1.0f64..1.0, -1.0f64..1.0), 1..6),
+        seed in 0u64..1000,
+        method in 0usize..3,
+    ) {
+        let tab: &'static Tableau = [&DOPRI5, &TSIT5, &BOSH3][method];
+        let (dim, hidden) = (2, 16);
+        let mut mlp = Mlp::new(dim, hidden, weights(dim, hidden, seed)).unwrap();
+        let y0: Vec<f64> = rows.iter().flat_map(|(s, a, b)| [10f64.powf(*s) * a, 10f64.powf(*s) * b]).collect();
+        let batch = rows.len();
+        let ts = vec![vec![0.0, 0.7, 2.0]; batch];
+        let opts = SolveOptions::new(tab).with_tol(1e-7, 1e-9);
+        let sol = solve_per_sample(&mut mlp, &y0, dim, &ts, &opts, Record::Every(1)).unwrap();
+        let ybar: Vec<Vec<f64>> = sol.ys.iter().map(|y| y.iter().map(|v| 2.0 * v).collect()).collect();
+        let (g, _) = per_sample_gradients(&mut mlp, &sol, &ts, &ybar, dim, GradMethod::Backprop, &opts).unwrap();
+        let mut gp_sum = vec![0.0; g.params.len()];
+        for r in 0..batch {
+            prop_assert!(sol.row_status[r].is_none());
+            let yr = y0[r * dim..(r + 1) * dim].to_vec();
+            let (alone, tape) = integrate(&mut mlp, &yr, &ts[r], &opts, &RmsNorm, Record::Every(1), false, None).unwrap();
+            for (k, y) in alone.ys.iter().enumerate() {
+                prop_assert!(rel_close(&sol.ys[k][r * dim..(r + 1) * dim], y, 1e-12), "row {} output {}", r, k);
+            }
+            prop_assert_eq!(sol.row_stats[r].accepted, alone.stats.accepted);
+            prop_assert_eq!(sol.row_stats[r].rejected, alone.stats.rejected);
+            let rb: Vec<Vec<f64>> = alone.ys.iter().map(|y| y.iter().map(|v| 2.0 * v).collect()).collect();
+            let ga = backprop_tape(&mut mlp, tab, tape.as_ref().unwrap(), &ts[r], &alone.ys, &rb, false);
+            prop_assert!(rel_close(&g.y0[r * dim..(r + 1) * dim], &ga.y0, 1e-10));
+            for (a, b) in gp_sum.iter_mut().zip(&ga.params) { *a += b; }
+        }
+        prop_assert!(rel_close(&g.params, &gp_sum, 1e-10));
+    }
+}
+
+#[test]
+fn rows_at_different_scales_cost_fewer_row_evaluations_than_joint_mode() {
+    let (dim, hidden) = (2, 32);
+    let mut mlp = Mlp::new(dim, hidden, weights(dim, hidden, 7)).unwrap();
+    // One row far out (hard), seven near the origin (easy).
+    let mut y0 = vec![8.0, -6.0];
+    for i in 0..7 {
+        y0.extend([0.01 * i as f64, -0.02]);
+    }
+    let batch = y0.len() / dim;
+    let ts = vec![vec![0.0, 5.0]; batch];
+    let opts = SolveOptions::new(&DOPRI5).with_tol(1e-6, 1e-8);
+    let ps = solve_per_sample(&mut mlp, &y0, dim, &ts, &opts, Record::None).unwrap();
+    let joint = integrate(&mut mlp, &y0, &ts[0], &opts, &RmsNorm, Record::None, false, None).unwrap().0;
+    let joint_row_evals = joint.stats.nfe * batch;
+    assert!(ps.row_evaluations < joint_row_evals, "per-sample {} vs joint {}", ps.row_evaluations, joint_row_evals);
+    let sum: usize = ps.row_stats.iter().map(|s| s.nfe).sum();
+    assert_eq!(sum, ps.row_evaluations, "per-row counts add up to the total");
+    // The easy rows took fewer evaluations than the hard one.
+    assert!(ps.row_stats[1].nfe < ps.row_stats[0].nfe);
+}
+
+#[test]
+fn a_nan_row_fails_alone() {
+    let (dim, hidden) = (2, 8);
+    let mut mlp = Mlp::new(dim, hidden, weights(dim, hidden, 3)).unwrap();
+    let y0 = vec![0.5, 0.1, f64::NAN, 1.0, -0.3, 0.2];
+    let ts = vec![vec![0.0, 1.0, 2.0]; 3];
+    let opts = SolveOptions::new(&DOPRI5);
+    let ps = solve_per_sample(&mut mlp, &y0, dim, &ts, &opts, Record::None).unwrap();
+    assert!(matches!(ps.row_status[1], Some(SolveError::NonFinite { what: "initial state", .. })));
+    assert!(ps.row_status[0].is_none() && ps.row_status[2].is_none());
+    for k in 0..3 {
+        assert!(ps.ys[k][2].is_nan() && ps.ys[k][3].is_nan());
+    }
+    for r in [0, 2] {
+        let alone = integrate(&mut mlp, &y0[r * 2..r * 2 + 2].to_vec(), &ts[r], &opts, &RmsNorm, Record::None, false, None).unwrap().0;
+        assert!(rel_close(&ps.ys[2][r * 2..r * 2 + 2], &alone.ys[2], 1e-12));
+    }
+}
+
+#[test]
+fn a_blowing_up_row_reports_its_time_and_keeps_its_partial_outputs() {
+    // y' = y^2 per row: y0 = 1 blows up at t = 1; y0 = -1 gives -1/(1 + t).
+    let mut f = FnRows(|_t: &[f64], y: &[f64], dy: &mut [f64]| {
+        for (d, v) in dy.iter_mut().zip(y) {
+            *d = v * v;
+        }
+    });
+    let ts = vec![vec![0.0, 0.5, 2.0], vec![0.0, 0.5, 2.0]];
+    let opts = SolveOptions::new(&DOPRI5).with_tol(1e-8, 1e-10);
+    let ps = solve_per_sample(&mut f, &[1.0, -1.0], 1, &ts, &opts, Record::None).unwrap();
+    let t = match ps.row_status[0] {
+        Some(SolveError::StepSizeUnderflow { t, .. }) | Some(SolveError::NonFinite { t, .. }) | Some(SolveError::MaxStepsExceeded { t, .. }) => t,
+        ref other => panic!("unexpected {other:?}"),
+    };
+    assert!((t - 1.0).abs() < 1e-2);
+    assert!((ps.ys[1][0] - 2.0).abs() < 1e-6, "partial output kept");
+    assert!(ps.ys[2][0].is_nan());
+    assert!(ps.row_status[1].is_none());
+    assert!((ps.ys[2][1] + 1.0 / 3.0).abs() < 1e-7);
+}
+
+#[test]
+fn rows_can_have_their_own_spans() {
+    let mut f = FnRows(|_t: &[f64], y: &[f64], dy: &mut [f64]| {
+        for (d, v) in dy.iter_mut().zip(y) {
+            *d = -v;
+        }
+    });
+    let ts = vec![vec![0.0, 1.0], vec![2.0, 0.0], vec![0.0, 3.0]];
+    let opts = SolveOptions::new(&TSIT5).with_tol(1e-10, 1e-12);
+    let ps = solve_per_sample(&mut f, &[1.0, 1.0, 2.0], 1, &ts, &opts, Record::None).unwrap();
+    assert!((ps.ys[1][0] - (-1.0f64).exp()).abs() < 1e-8);
+    assert!((ps.ys[1][1] - 2.0f64.exp()).abs() < 1e-7, "reverse-time row");
+    assert!((ps.ys[1][2] - 2.0 * (-3.0f64).exp()).abs() < 1e-8);
+}
