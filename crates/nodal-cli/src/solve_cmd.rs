@@ -28,7 +28,9 @@ pub fn parse_grad(s: &str) -> Result<GradMethod, String> {
 }
 
 /// Exit codes: 0 success, 1 the solve failed (JSON with the partial solution still printed),
-/// 2 the problem file is unusable.
+/// 2 the problem file is unusable, 3 some rows failed in per-sample mode (JSON printed, with each
+/// row's status in `row_status`; a failed row's outputs after its failure are NaN, written as
+/// `null`).
 pub fn run(a: SolveArgs) -> ExitCode {
     let problem = match Problem::from_file(&a.problem) {
         Ok(p) => p,
@@ -41,6 +43,10 @@ pub fn run(a: SolveArgs) -> ExitCode {
     let text = if a.pretty { serde_json::to_string_pretty(&r.json) } else { serde_json::to_string(&r.json) };
     println!("{}", text.expect("JSON values serialise"));
     match r.error {
+        None if r.failed_rows > 0 => {
+            eprintln!("error: {} row(s) failed; see row_status", r.failed_rows);
+            ExitCode::from(3)
+        }
         None => ExitCode::SUCCESS,
         Some(e) => {
             eprintln!("error: solve failed: {e}");

@@ -14,6 +14,7 @@
 
 use nodal_solve::grad::{adjoint, backprop_tape, default_checkpoint_interval, AdjointOptions, GradMethod, Gradients};
 use nodal_solve::mlp::Mlp;
+use nodal_solve::per_sample::{per_sample_gradients, solve_per_sample};
 use nodal_solve::{integrate, method_by_name, Record, RmsNorm, Scalar, SolveError, SolveOptions, Stats};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -52,17 +53,63 @@ pub enum ProblemError {
     },
 }
 
+/// Replace the non-standard JSON tokens `NaN`, `Infinity` and `-Infinity` (which Python's
+/// `json.dumps` writes) outside string literals by `null`, which the numeric fields read as NaN.
+fn nan_tokens_to_null(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_str, mut escaped) = (false, false);
+    let mut i = 0;
+    while let Some(ch) = text[i..].chars().next() {
+        if in_str {
+            match (escaped, ch) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+        } else if ch == '"' {
+            in_str = true;
+        } else if let Some(tok) = ["-Infinity", "Infinity", "NaN"].iter().find(|t| text[i..].starts_with(**t)) {
+            out.push_str("null");
+            i += tok.len();
+            continue;
+        }
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+/// Numbers where `null` (or `NaN` in the file) stands for NaN.
+mod nullable {
+    use serde::{Deserialize, Deserializer};
+
+    fn f(v: Option<f64>) -> f64 {
+        v.unwrap_or(f64::NAN)
+    }
+    pub fn vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        Ok(Vec::<Option<f64>>::deserialize(d)?.into_iter().map(f).collect())
+    }
+    pub fn mat<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
+        Ok(Vec::<Vec<Option<f64>>>::deserialize(d)?.into_iter().map(|r| r.into_iter().map(f).collect()).collect())
+    }
+}
+
 /// Weights of the MLP, in the reference layout.
 #[derive(Debug, Clone, Deserialize)]
 #[allow(non_snake_case)]
 pub struct MlpWeights {
     /// `[hidden][dim]`.
+    #[serde(deserialize_with = "nullable::mat")]
     pub W1: Vec<Vec<f64>>,
     /// `[hidden]`.
+    #[serde(deserialize_with = "nullable::vec")]
     pub b1: Vec<f64>,
     /// `[dim][hidden]`.
+    #[serde(deserialize_with = "nullable::mat")]
     pub W2: Vec<Vec<f64>>,
     /// `[dim]`.
+    #[serde(deserialize_with = "nullable::vec")]
     pub b2: Vec<f64>,
 }
 
@@ -86,8 +133,13 @@ pub struct Problem {
     pub max_steps: Option<usize>,
     /// MLP weights.
     pub weights: MlpWeights,
-    /// Initial states `[batch][dim]`.
+    /// Initial states `[batch][dim]` (`null` or `NaN` entries are NaN: that row fails).
+    #[serde(deserialize_with = "nullable::mat")]
     pub y0: Vec<Vec<f64>>,
+    /// `"joint"` (default: the batch is one ODE with one step size) or `"per_sample"` (every
+    /// row its own steps; see [`nodal_solve::per_sample`]).
+    #[serde(default)]
+    pub batch_mode: Option<String>,
 }
 
 fn default_dtype() -> String {
@@ -105,7 +157,7 @@ impl Problem {
     /// Parse and validate; `origin` names the source in errors.
     pub fn from_json_str(text: &str, origin: &str) -> Result<Self, ProblemError> {
         let jerr = |source| ProblemError::Json { path: origin.to_string(), source };
-        let mut v: Value = serde_json::from_str(text).map_err(jerr)?;
+        let mut v: Value = serde_json::from_str(&nan_tokens_to_null(text)).map_err(jerr)?;
         if let Some(inner) = v.get_mut("problem") {
             v = inner.take();
         }
@@ -151,8 +203,17 @@ impl Problem {
         if self.y0.is_empty() || self.y0.iter().any(|r| r.len() != d) {
             return bad("y0", format!("must be a non-empty [batch][dim={d}] array"));
         }
+        if self.t.iter().any(|t| !t.is_finite()) {
+            return bad("t", "times must be finite".into());
+        }
         if self.t.is_empty() {
             return bad("t", "must hold at least one time".into());
+        }
+        if let Some(m) = &self.batch_mode
+            && m != "joint"
+            && m != "per_sample"
+        {
+            return bad("batch_mode", format!("must be \"joint\" or \"per_sample\", got {m:?}"));
         }
         if let Some(h) = self.step_size
             && !(h.is_finite() && h > 0.0)
@@ -188,6 +249,8 @@ pub struct ProblemRun {
     pub json: Value,
     /// The failure, if any (the JSON then holds the partial solution).
     pub error: Option<SolveError>,
+    /// Rows that failed in per-sample mode (the others are complete).
+    pub failed_rows: usize,
 }
 
 fn to_nested<T: Scalar>(flat: &[T], dim: usize) -> Vec<Vec<f64>> {
@@ -203,12 +266,13 @@ pub fn run_problem(p: &Problem, grad: Option<GradMethod>, want_t: bool) -> Probl
     if p.dtype == "float32" { run_typed::<f32>(p, grad, want_t) } else { run_typed::<f64>(p, grad, want_t) }
 }
 
-fn run_typed<T: Scalar>(p: &Problem, grad: Option<GradMethod>, want_t: bool) -> ProblemRun {
-    let (d, h) = (p.dim(), p.hidden());
-    let mut mlp = Mlp::<T>::new(d, h, p.flat_params()).expect("validated shapes");
-    let y0: Vec<T> = p.y0.iter().flatten().map(|&x| T::from_f64(x)).collect();
-    let opts = p.options();
-    let record = match grad {
+/// Whether the problem asks for per-sample solving.
+fn per_sample(p: &Problem) -> bool {
+    p.batch_mode.as_deref() == Some("per_sample")
+}
+
+fn record_for(p: &Problem, opts: &SolveOptions, grad: Option<GradMethod>) -> Record {
+    match grad {
         Some(GradMethod::Backprop) => Record::Every(1),
         Some(GradMethod::Checkpoint(Some(m))) => Record::Every(m),
         Some(GradMethod::Checkpoint(None)) => Record::Every(match opts.step {
@@ -219,7 +283,77 @@ fn run_typed<T: Scalar>(p: &Problem, grad: Option<GradMethod>, want_t: bool) -> 
             nodal_solve::StepMode::Adaptive => 8,
         }),
         _ => Record::None,
+    }
+}
+
+fn grads_json<T: Scalar>(y0: &[T], gp: &[T], d: usize, h: usize) -> Value {
+    let gp: Vec<f64> = gp.iter().map(|x| x.to_f64()).collect();
+    let (o_b1, o_w2, o_b2) = (h * d, h * d + h, 2 * h * d + h);
+    json!({
+        "y0": to_nested(y0, d),
+        "W1": gp[..o_b1].chunks(d).collect::<Vec<_>>(),
+        "b1": &gp[o_b1..o_w2],
+        "W2": gp[o_w2..o_b2].chunks(h).collect::<Vec<_>>(),
+        "b2": &gp[o_b2..],
+    })
+}
+
+fn run_per_sample<T: Scalar>(p: &Problem, grad: Option<GradMethod>) -> ProblemRun {
+    let (d, h) = (p.dim(), p.hidden());
+    let mut mlp = Mlp::<T>::new(d, h, p.flat_params()).expect("validated shapes");
+    let y0: Vec<T> = p.y0.iter().flatten().map(|&x| T::from_f64(x)).collect();
+    let opts = p.options();
+    let batch = p.y0.len();
+    let ts = vec![p.t.clone(); batch];
+    let start = Instant::now();
+    let sol = match solve_per_sample(&mut mlp, &y0, d, &ts, &opts, record_for(p, &opts, grad)) {
+        Ok(s) => s,
+        Err(e) => return ProblemRun { json: json!({ "error": e.to_string() }), error: Some(e), failed_rows: 0 },
     };
+    let seconds = start.elapsed().as_secs_f64();
+    let failed_rows = sol.row_status.iter().filter(|s| s.is_some()).count();
+    let loss: f64 = sol.ys.iter().flatten().map(|x| x.to_f64()).filter(|x| x.is_finite()).map(|x| x * x).sum();
+    let ys: Vec<Vec<Vec<f64>>> = sol.ys.iter().map(|y| to_nested(y, d)).collect();
+    let accepted: usize = sol.row_stats.iter().map(|s| s.accepted).sum();
+    let rejected: usize = sol.row_stats.iter().map(|s| s.rejected).sum();
+    let status: Vec<String> = sol.row_status.iter().map(|s| s.as_ref().map_or("ok".to_string(), |e| e.to_string())).collect();
+    let mut out = json!({
+        "ys": ys, "loss": loss, "seconds": seconds, "batch_mode": "per_sample", "row_status": status,
+        "stats": { "nfe": sol.calls, "accepted": accepted, "rejected": rejected,
+                   "row_nfe": sol.row_stats.iter().map(|s| s.nfe).collect::<Vec<_>>(),
+                   "row_accepted": sol.row_stats.iter().map(|s| s.accepted).collect::<Vec<_>>(),
+                   "row_rejected": sol.row_stats.iter().map(|s| s.rejected).collect::<Vec<_>>(),
+                   "row_evaluations": sol.row_evaluations },
+    });
+    if let Some(method) = grad {
+        let ybar: Vec<Vec<T>> = sol.ys.iter().map(|y| y.iter().map(|&x| if x.is_finite() { x + x } else { T::ZERO }).collect()).collect();
+        let start = Instant::now();
+        match per_sample_gradients(&mut mlp, &sol, &ts, &ybar, d, method, &opts) {
+            Ok((g, per_row)) => {
+                out["grads"] = grads_json(&g.y0, &g.params, d, h);
+                out["backward_stats"] = stats_json(&g.stats);
+                out["backward_stats"]["row_nfe"] = json!(per_row.iter().map(|s| s.nfe).collect::<Vec<_>>());
+                out["backward_seconds"] = json!(start.elapsed().as_secs_f64());
+                out["grad_method"] = json!(format!("{method:?}").to_lowercase());
+            }
+            Err(e) => {
+                out["error"] = json!(format!("backward solve failed: {e}"));
+                return ProblemRun { json: out, error: Some(e), failed_rows };
+            }
+        }
+    }
+    ProblemRun { json: out, error: None, failed_rows }
+}
+
+fn run_typed<T: Scalar>(p: &Problem, grad: Option<GradMethod>, want_t: bool) -> ProblemRun {
+    if per_sample(p) {
+        return run_per_sample::<T>(p, grad);
+    }
+    let (d, h) = (p.dim(), p.hidden());
+    let mut mlp = Mlp::<T>::new(d, h, p.flat_params()).expect("validated shapes");
+    let y0: Vec<T> = p.y0.iter().flatten().map(|&x| T::from_f64(x)).collect();
+    let opts = p.options();
+    let record = record_for(p, &opts, grad);
     let start = Instant::now();
     let res = integrate(&mut mlp, &y0, &p.t, &opts, &RmsNorm, record, false, None);
     let seconds = start.elapsed().as_secs_f64();
@@ -228,12 +362,13 @@ fn run_typed<T: Scalar>(p: &Problem, grad: Option<GradMethod>, want_t: bool) -> 
         Err(fail) => {
             let ys: Vec<Vec<Vec<f64>>> = fail.partial.ys.iter().map(|y| to_nested(y, d)).collect();
             let json = json!({ "ys": ys, "stats": stats_json(&fail.partial.stats), "seconds": seconds, "error": fail.error.to_string() });
-            return ProblemRun { json, error: Some(fail.error) };
+            return ProblemRun { json, error: Some(fail.error), failed_rows: 0 };
         }
     };
     let loss: f64 = sol.ys.iter().flatten().map(|x| x.to_f64() * x.to_f64()).sum();
     let ys: Vec<Vec<Vec<f64>>> = sol.ys.iter().map(|y| to_nested(y, d)).collect();
-    let mut out = json!({ "ys": ys, "loss": loss, "stats": stats_json(&sol.stats), "seconds": seconds });
+    let mut out = json!({ "ys": ys, "loss": loss, "stats": stats_json(&sol.stats), "seconds": seconds, "batch_mode": "joint" });
+    out["stats"]["row_evaluations"] = json!(sol.stats.nfe * p.y0.len());
     if let Some(method) = grad {
         let ybar: Vec<Vec<T>> = sol.ys.iter().map(|y| y.iter().map(|&x| x + x).collect()).collect();
         let start = Instant::now();
@@ -247,15 +382,7 @@ fn run_typed<T: Scalar>(p: &Problem, grad: Option<GradMethod>, want_t: bool) -> 
         let bseconds = start.elapsed().as_secs_f64();
         match g {
             Ok(g) => {
-                let gp: Vec<f64> = g.params.iter().map(|x| x.to_f64()).collect();
-                let (o_b1, o_w2, o_b2) = (h * d, h * d + h, 2 * h * d + h);
-                let mut grads = json!({
-                    "y0": to_nested(&g.y0, d),
-                    "W1": gp[..o_b1].chunks(d).collect::<Vec<_>>(),
-                    "b1": &gp[o_b1..o_w2],
-                    "W2": gp[o_w2..o_b2].chunks(h).collect::<Vec<_>>(),
-                    "b2": &gp[o_b2..],
-                });
+                let mut grads = grads_json(&g.y0, &g.params, d, h);
                 if let Some(tg) = g.ts {
                     grads["t"] = json!(tg);
                 }
@@ -266,9 +393,9 @@ fn run_typed<T: Scalar>(p: &Problem, grad: Option<GradMethod>, want_t: bool) -> 
             }
             Err(e) => {
                 out["error"] = json!(format!("backward solve failed: {e}"));
-                return ProblemRun { json: out, error: Some(e) };
+                return ProblemRun { json: out, error: Some(e), failed_rows: 0 };
             }
         }
     }
-    ProblemRun { json: out, error: None }
+    ProblemRun { json: out, error: None, failed_rows: 0 }
 }

@@ -137,3 +137,43 @@ fn malformed_problems_name_the_field() {
     v["problem"]["dtype"] = "float16".into();
     assert!(Problem::from_json_str(&v.to_string(), "x.json").unwrap_err().to_string().contains("dtype"));
 }
+
+#[test]
+fn per_sample_mode_in_problem_files_reports_rows() {
+    let text = std::fs::read_to_string(REF).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let mut prob = v["problem"].clone();
+    prob["batch_mode"] = "per_sample".into();
+    // Python's json.dumps writes NaN as a bare token: make row 1 start at NaN.
+    let s = prob.to_string().replacen("\"y0\":[[", "\"y0\":[[NaN,NaN,NaN],[", 1);
+    let mut p = Problem::from_json_str(&s, "ps.json").unwrap();
+    p.y0.swap(0, 1); // rows: [original 0, NaN, original 1, 2, 3]
+    p.y0.truncate(4);
+    let out = run_problem(&p, Some(GradMethod::Backprop), false);
+    assert_eq!(out.failed_rows, 1);
+    let j = out.json;
+    assert_eq!(j["row_status"][1].as_str().map(|s| s.contains("non-finite initial state")), Some(true), "{}", j["row_status"]);
+    assert_eq!(j["row_status"][0], "ok");
+    assert!(j["ys"][1][1][0].is_null(), "NaN is written as null");
+    let row_nfe: Vec<u64> = j["stats"]["row_nfe"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+    assert_eq!(row_nfe.iter().sum::<u64>(), j["stats"]["row_evaluations"].as_u64().unwrap());
+    assert_eq!(row_nfe[1], 0);
+    // A good row matches the same row solved alone in joint mode.
+    let mut alone = p.clone();
+    alone.batch_mode = None;
+    alone.y0 = vec![p.y0[0].clone()];
+    let a = run_problem(&alone, None, false).json;
+    for k in 0..p.t.len() {
+        for c in 0..3 {
+            let (x, y) = (j["ys"][k][0][c].as_f64().unwrap(), a["ys"][k][0][c].as_f64().unwrap());
+            assert!((x - y).abs() < 1e-12, "{x} vs {y}");
+        }
+    }
+    let mut bad = p.clone();
+    bad.batch_mode = Some("rowwise".into());
+    let e = Problem::from_json_str(&serde_json::to_string(&serde_json::json!({
+        "t": [0, 1], "solver": "dopri5", "batch_mode": "rowwise",
+        "weights": {"W1": [[1.0]], "b1": [0.0], "W2": [[1.0]], "b2": [0.0]}, "y0": [[1.0]]
+    })).unwrap(), "x.json").unwrap_err().to_string();
+    assert!(e.contains("batch_mode"), "{e}");
+}
