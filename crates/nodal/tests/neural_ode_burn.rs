@@ -5,7 +5,7 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{GradientsParams, Optimizer, RmsPropConfig};
+use burn::optim::{GradientsParams, RmsPropConfig};
 use burn::tensor::{Device, Distribution, Tensor};
 use nodal::neural_ode::{NeuralOde, OdeFunc, OdeSettings};
 use nodal::solve::grad::GradMethod;
@@ -35,7 +35,7 @@ fn field(dev: &Device, seed: u64) -> Field {
 }
 
 fn flat(t: Tensor<2>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
 }
 
 /// RK4 with burn ops: burn's own autodiff differentiates it.
@@ -145,4 +145,54 @@ fn layers_before_and_after_the_block_train_with_a_burn_optimiser() {
     let valid = model.valid();
     let out = valid.ode.forward(valid.enc.forward(x.inner()), &[0.0, 1.0]).unwrap();
     assert!(!out.ys.is_autodiff());
+}
+
+#[test]
+fn per_sample_mode_matches_rows_solved_alone_and_trains() {
+    let dev = device();
+    let f = field(&dev, 5);
+    let s = OdeSettings::dopri5(1e-6, 1e-8).with_per_sample(true);
+    let ode = NeuralOde::new(f.clone(), s.clone(), s);
+    let data = Tensor::<2>::random([3, 3], Distribution::Normal(0.0, 1.0), &dev).inner();
+    let scales = Tensor::<2>::from_data([[0.01f32], [1.0], [5.0]], &data.device());
+    let y0 = Tensor::from_inner(data * scales).require_grad();
+    let out = ode.forward(y0.clone(), &[0.0, 0.5, 1.0]).unwrap();
+    assert!(out.row_status.iter().all(|s| s.is_none()));
+    assert_eq!(out.row_stats.len(), 3);
+    let g = out.ys.clone().square().sum().backward();
+    let gy0 = flat(y0.grad(&g).unwrap());
+    let gw = flat(ode.func.l1.weight.grad(&g).unwrap());
+    // Each row alone, joint mode (one row: the same steps).
+    let joint = NeuralOde::new(f.clone(), OdeSettings::dopri5(1e-6, 1e-8), OdeSettings::dopri5(1e-6, 1e-8));
+    let mut gw_sum = vec![0.0f32; gw.len()];
+    for r in 0..3 {
+        let yr = Tensor::<2>::from_data(y0.clone().inner().slice([r..r + 1, 0..3]).into_data(), &dev).require_grad();
+        let o = joint.forward(yr.clone(), &[0.0, 0.5, 1.0]).unwrap();
+        let row_ys: Tensor<2> = out.ys.clone().inner().slice([0..3, r..r + 1, 0..3]).reshape([3, 3]);
+        close(&flat(row_ys), &flat(o.ys.clone().inner().reshape([3, 3])), 1e-5);
+        let gr = o.ys.square().sum().backward();
+        close(&gy0[r * 3..r * 3 + 3], &flat(yr.grad(&gr).unwrap()), 1e-4);
+        for (a, b) in gw_sum.iter_mut().zip(flat(joint.func.l1.weight.grad(&gr).unwrap())) {
+            *a += b;
+        }
+    }
+    close(&gw, &gw_sum, 1e-4);
+}
+
+#[test]
+fn per_sample_nan_row_fails_alone() {
+    let dev = device().inner();
+    let f = field(&device(), 6).valid();
+    let s = OdeSettings::dopri5(1e-5, 1e-7).with_per_sample(true);
+    let ode = NeuralOde::new(f, s.clone(), s);
+    let y0 = Tensor::<2>::from_data([[0.1f32, 0.2, 0.3], [f32::NAN, 0.0, 0.0], [1.0, -1.0, 0.5]], &dev);
+    let out = ode.forward(y0, &[0.0, 1.0]).unwrap();
+    assert!(out.row_status[1].is_some());
+    assert!(out.row_status[0].is_none() && out.row_status[2].is_none());
+    // ys is [times, batch, dim]: row 1 is NaN at both times, rows 0 and 2 are finite.
+    let ys = flat(out.ys.reshape([6, 3]));
+    for (k, v) in ys.iter().enumerate() {
+        let row = (k / 3) % 3;
+        assert_eq!(v.is_nan(), row == 1, "entry {k}");
+    }
 }

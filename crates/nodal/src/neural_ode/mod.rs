@@ -34,6 +34,7 @@ use burn::tensor::{DType, Tensor, TensorData};
 use module_dynamics::{host, Element, ModuleDynamics};
 use nodal_solve::grad::{adjoint, backprop_tape, default_checkpoint_interval, AdjointOptions, GradMethod};
 use nodal_solve::tableau::DOPRI5;
+use nodal_solve::per_sample::{per_sample_gradients, solve_per_sample, RowSolution};
 use nodal_solve::{integrate, Record, RmsNorm, SolveError, SolveOptions, Stats, Tape};
 use node::{ode_node, HostBackward, OdeCall};
 use std::sync::{Arc, Mutex};
@@ -43,6 +44,28 @@ use std::sync::{Arc, Mutex};
 pub trait OdeFunc: Module + Clone + Send + 'static {
     /// `dy/dt` at time `t` for every row of `y`.
     fn forward(&self, t: f64, y: Tensor<2>) -> Tensor<2>;
+
+    /// `dy/dt` with row `r` at time `t[r]` (per-sample mode). The default calls
+    /// [`OdeFunc::forward`] once per run of rows sharing a time; autonomous or tensor-time
+    /// dynamics can override it with one batched call.
+    fn forward_per_row(&self, t: &[f64], y: Tensor<2>) -> Tensor<2> {
+        let rows = t.len();
+        if rows == 0 || t.iter().all(|&x| x == t[0]) {
+            return self.forward(t.first().copied().unwrap_or(0.0), y);
+        }
+        let dim = y.dims()[1];
+        let mut parts = Vec::new();
+        let mut start = 0;
+        while start < rows {
+            let mut end = start + 1;
+            while end < rows && t[end] == t[start] {
+                end += 1;
+            }
+            parts.push(self.forward(t[start], y.clone().slice([start..end, 0..dim])));
+            start = end;
+        }
+        Tensor::cat(parts, 0)
+    }
 }
 
 /// Solver and gradient settings of one mode (training or evaluation).
@@ -54,20 +77,28 @@ pub struct OdeSettings {
     pub grad: GradMethod,
     /// Error control on `y` and `a` only in the adjoint's reverse solve.
     pub adjoint_seminorm: bool,
+    /// Solve every row with its own step size ([`nodal_solve::per_sample`]) instead of the
+    /// batch as one ODE.
+    pub per_sample: bool,
 }
 
 impl OdeSettings {
     /// dopri5 at the given tolerances, exact backprop through the solver.
     pub fn dopri5(rtol: f64, atol: f64) -> Self {
-        Self { solve: SolveOptions::new(&DOPRI5).with_tol(rtol, atol), grad: GradMethod::Backprop, adjoint_seminorm: false }
+        Self { solve: SolveOptions::new(&DOPRI5).with_tol(rtol, atol), grad: GradMethod::Backprop, adjoint_seminorm: false, per_sample: false }
     }
     /// Any solver options.
     pub fn new(solve: SolveOptions) -> Self {
-        Self { solve, grad: GradMethod::Backprop, adjoint_seminorm: false }
+        Self { solve, grad: GradMethod::Backprop, adjoint_seminorm: false, per_sample: false }
     }
     /// Set the gradient method.
     pub fn with_grad(mut self, grad: GradMethod) -> Self {
         self.grad = grad;
+        self
+    }
+    /// Per-sample (`true`) or joint (`false`, default) batch mode.
+    pub fn with_per_sample(mut self, per_sample: bool) -> Self {
+        self.per_sample = per_sample;
         self
     }
 }
@@ -96,6 +127,11 @@ pub struct OdeOutput {
     pub stats: Stats,
     /// Backward work, or the failure of the reverse solve, once burn's backward has run.
     pub backward: BackwardReport,
+    /// Per-sample mode: each row's failure (`None` for rows that finished; a failed row's
+    /// outputs after its failure are NaN) and work. Empty in joint mode.
+    pub row_status: Vec<Option<SolveError>>,
+    /// Per-sample mode: work per row (`nfe` counts the evaluations that included the row).
+    pub row_stats: Vec<Stats>,
 }
 
 /// Gathers all parameters as one flat tracked tensor (the node's `theta` parent).
@@ -142,6 +178,34 @@ impl<M: OdeFunc, T: Element> HostBackward for HostOde<M, T> {
     }
 }
 
+struct HostOdeRows<M, T: Element> {
+    dynamics: ModuleDynamics<M>,
+    sol: RowSolution<T>,
+    ts: Vec<Vec<f64>>,
+    settings: OdeSettings,
+    shape: [usize; 2],
+    report: BackwardReport,
+}
+
+impl<M: OdeFunc, T: Element> HostBackward for HostOdeRows<M, T> {
+    fn outputs(&self) -> TensorData {
+        TensorData::new(self.sol.ys.concat(), [self.sol.ys.len() * self.shape[0] * self.shape[1]])
+    }
+    fn backward(&mut self, gys: TensorData) -> (TensorData, TensorData) {
+        let g: Vec<T> = gys.convert::<T>().try_into_vec::<T>().expect("converted");
+        let n = self.shape[0] * self.shape[1];
+        let ybar: Vec<Vec<T>> = g.chunks(n).map(|c| c.to_vec()).collect();
+        let np = nodal_solve::VjpDynamics::<Vec<T>>::param_zeros(&self.dynamics).len();
+        let res = per_sample_gradients(&mut self.dynamics, &self.sol, &self.ts, &ybar, self.shape[1], self.settings.grad, &self.settings.solve);
+        let (gy0, gp, report) = match res {
+            Ok((g, _)) => (g.y0, g.params, Ok(g.stats)),
+            Err(e) => (vec![T::from_f64(f64::NAN); n], vec![T::from_f64(f64::NAN); np], Err(e)),
+        };
+        *self.report.lock().expect("report lock") = Some(report);
+        (TensorData::new(gy0, self.shape), TensorData::new(gp, [np]))
+    }
+}
+
 impl<M: OdeFunc> NeuralOde<M> {
     /// A block with training and evaluation settings.
     pub fn new(func: M, train: OdeSettings, eval: OdeSettings) -> Self {
@@ -161,7 +225,7 @@ impl<M: OdeFunc> NeuralOde<M> {
         let [b, d] = y0.dims();
         let device = y0.device();
         let y0h: Vec<T> = host::<T, 2>(y0.clone());
-        let mut dynamics = ModuleDynamics::new(&self.func, &device, b, d);
+        let mut dynamics = ModuleDynamics::new(&self.func, &device, d);
         let record = if !tracked {
             Record::None
         } else {
@@ -175,20 +239,41 @@ impl<M: OdeFunc> NeuralOde<M> {
                 GradMethod::Adjoint => Record::None,
             }
         };
+        if settings.per_sample {
+            let grids = vec![ts.to_vec(); b];
+            let sol = solve_per_sample(&mut dynamics, &y0h, d, &grids, &settings.solve, record)?;
+            let nt = sol.ys.len();
+            let stats = Stats { nfe: sol.calls, nvjp: 0, accepted: sol.row_stats.iter().map(|s| s.accepted).sum(), rejected: sol.row_stats.iter().map(|s| s.rejected).sum() };
+            let (row_status, row_stats) = (sol.row_status.clone(), sol.row_stats.clone());
+            let report: BackwardReport = Arc::new(Mutex::new(None));
+            let ys = if !tracked {
+                Tensor::<3>::from_data(TensorData::new(sol.ys.concat(), [nt, b, d]), (&device, T::BURN))
+            } else {
+                let theta = self.theta(&device, T::BURN);
+                let host = HostOdeRows { dynamics, sol, ts: grids, settings, shape: [b, d], report: report.clone() };
+                ode_node(y0, theta, OdeCall(Arc::new(Mutex::new(host)))).reshape([nt, b, d])
+            };
+            return Ok(OdeOutput { ys, stats, backward: report, row_status, row_stats });
+        }
         let (sol, tape) = integrate(&mut dynamics, &y0h, ts, &settings.solve, &RmsNorm, record, false, None).map_err(|f| f.error)?;
         let report: BackwardReport = Arc::new(Mutex::new(None));
         let nt = sol.ys.len();
         if !tracked {
             let ys = Tensor::<3>::from_data(TensorData::new(sol.ys.concat(), [nt, b, d]), (&device, T::BURN));
-            return Ok(OdeOutput { ys, stats: sol.stats, backward: report });
+            return Ok(OdeOutput { ys, stats: sol.stats, backward: report, row_status: vec![], row_stats: vec![] });
         }
-        let mut flat = Flatten(Vec::new());
-        self.func.visit(&mut flat);
-        let theta = if flat.0.is_empty() { Tensor::<1>::zeros([1], (&device, T::BURN)) } else { Tensor::cat(flat.0, 0) };
+        let theta = self.theta(&device, T::BURN);
         let stats = sol.stats;
         let host = HostOde { dynamics, tape, ts: ts.to_vec(), ys: sol.ys, settings, shape: [b, d], report: report.clone() };
         let call = OdeCall(Arc::new(Mutex::new(host)));
         let ys = ode_node(y0, theta, call).reshape([nt, b, d]);
-        Ok(OdeOutput { ys, stats, backward: report })
+        Ok(OdeOutput { ys, stats, backward: report, row_status: vec![], row_stats: vec![] })
+    }
+
+    /// All parameters flattened into one tracked tensor (the node's `theta` parent).
+    fn theta(&self, device: &burn::tensor::Device, dtype: DType) -> Tensor<1> {
+        let mut flat = Flatten(Vec::new());
+        self.func.visit(&mut flat);
+        if flat.0.is_empty() { Tensor::<1>::zeros([1], (device, dtype)) } else { Tensor::cat(flat.0, 0) }
     }
 }

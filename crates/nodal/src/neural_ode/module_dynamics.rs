@@ -6,6 +6,7 @@ use super::OdeFunc;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{DType, Device, Tensor, TensorData};
+use nodal_solve::per_sample::RowDynamics;
 use nodal_solve::{Dynamics, Scalar, VjpDynamics};
 
 /// Element types burn and the solver share.
@@ -59,32 +60,39 @@ pub fn num_params<M: Module>(m: &M) -> usize {
     c.0
 }
 
-/// A burn module as [`Dynamics`] and [`VjpDynamics`] on row-major `[batch][dim]` host vectors.
+/// A burn module as [`Dynamics`], [`VjpDynamics`] and [`RowDynamics`] on row-major
+/// `[rows][dim]` host vectors (the number of rows is read from each call's length).
 pub struct ModuleDynamics<M> {
     plain: M,
     tracked: Option<M>,
     device: Device,
-    batch: usize,
     dim: usize,
     n_params: usize,
 }
 
 impl<M: OdeFunc> ModuleDynamics<M> {
-    /// Wrap `module` for states of shape `[batch, dim]` on `device` (autodiff or not).
-    pub fn new(module: &M, device: &Device, batch: usize, dim: usize) -> Self {
+    /// Wrap `module` for states with rows of width `dim` on `device` (autodiff or not).
+    pub fn new(module: &M, device: &Device, dim: usize) -> Self {
         let plain = module.clone().valid();
         let n_params = num_params(&plain);
-        Self { plain, tracked: None, device: device.clone().without_autodiff(), batch, dim, n_params }
+        Self { plain, tracked: None, device: device.clone().without_autodiff(), dim, n_params }
     }
 
     fn tensor<T: Element>(&self, v: &[T], device: &Device) -> Tensor<2> {
-        Tensor::<2>::from_data(TensorData::new(v.to_vec(), [self.batch, self.dim]), (device, T::BURN))
+        Tensor::<2>::from_data(TensorData::new(v.to_vec(), [v.len() / self.dim, self.dim]), (device, T::BURN))
     }
 }
 
 impl<M: OdeFunc, T: Element> Dynamics<Vec<T>> for ModuleDynamics<M> {
     fn eval(&mut self, t: f64, y: &Vec<T>, dy: &mut Vec<T>) {
         let out = self.plain.forward(t, self.tensor(y, &self.device));
+        dy.copy_from_slice(&host::<T, 2>(out));
+    }
+}
+
+impl<M: OdeFunc, T: Element> RowDynamics<T> for ModuleDynamics<M> {
+    fn eval_rows(&mut self, t: &[f64], y: &[T], dy: &mut [T]) {
+        let out = self.plain.forward_per_row(t, self.tensor(y, &self.device));
         dy.copy_from_slice(&host::<T, 2>(out));
     }
 }
