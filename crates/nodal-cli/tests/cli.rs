@@ -1,0 +1,113 @@
+//! The `nodal` binary as a user runs it: output formats, exit codes, files written.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn nodal(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nodal")).args(args).output().expect("the binary runs")
+}
+
+fn reference() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/reference/grad_vectors_seed0.json").to_string()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nodal-cli-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn problem_with(edit: impl FnOnce(&mut Value)) -> PathBuf {
+    let text = std::fs::read_to_string(reference()).unwrap();
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    let mut p = v["problem"].take();
+    edit(&mut p);
+    let path = tmp("problems").join(format!("p{}.json", rand_suffix()));
+    std::fs::write(&path, p.to_string()).unwrap();
+    path
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+#[test]
+fn solve_prints_the_reference_solution_and_gradients() {
+    let out = nodal(&["solve", &reference(), "--grad", "adjoint"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(reference()).unwrap()).unwrap();
+    let (a, b) = (j["ys"][3][2][1].as_f64().unwrap(), r["reference"]["ys"][3][2][1].as_f64().unwrap());
+    assert!((a - b).abs() < 1e-8);
+    for k in ["nfe", "accepted", "rejected"] {
+        assert!(j["stats"][k].is_u64(), "stats.{k}");
+    }
+    assert!(j["grads"]["W1"].is_array() && j["backward_stats"]["nfe"].as_u64().unwrap() > 0);
+    assert!(j["seconds"].as_f64().unwrap() >= 0.0);
+}
+
+#[test]
+fn unusable_files_exit_2_with_a_one_line_reason() {
+    let missing = nodal(&["solve", "/nonexistent/problem.json"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("/nonexistent/problem.json") && err.lines().count() == 1, "{err}");
+    let bad = problem_with(|p| p["weights"]["W2"] = serde_json::json!([[1.0]]));
+    let out = nodal(&["solve", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("W2"));
+    let garbage = tmp("garbage").join("g.json");
+    std::fs::write(&garbage, "{ not json").unwrap();
+    assert_eq!(nodal(&["solve", garbage.to_str().unwrap()]).status.code(), Some(2));
+}
+
+#[test]
+fn a_failed_solve_exits_1_and_still_prints_the_partial_solution() {
+    let p = problem_with(|p| p["max_steps"] = 3.into());
+    let out = nodal(&["solve", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("maximum number of steps"));
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(j["error"].is_string() && j["ys"].is_array());
+}
+
+#[test]
+fn per_sample_with_a_bad_row_exits_3() {
+    let p = problem_with(|p| {
+        p["batch_mode"] = "per_sample".into();
+        p["y0"][2] = serde_json::json!([null, 0.0, 0.0]);
+    });
+    let out = nodal(&["solve", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["row_status"][0], "ok");
+    assert!(j["row_status"][2].as_str().unwrap().contains("non-finite"));
+    assert!(j["stats"]["row_nfe"].is_array() && j["stats"]["row_evaluations"].is_u64());
+}
+
+#[test]
+fn train_and_eval_spiral_write_everything() {
+    let dir = tmp("spiral");
+    let out = nodal(&["train", "spiral", "--iters", "40", "--quiet", "--out", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in ["metrics.jsonl", "summary.json", "model.safetensors", "trajectories.png", "phase.png", "vector_field.png"] {
+        assert!(dir.join(f).metadata().map(|m| m.len() > 0).unwrap_or(false), "{f} missing");
+    }
+    let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 40);
+    let first: Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
+    for k in ["iter", "loss", "ms", "nfe_forward", "nfe_backward"] {
+        assert!(!first[k].is_null(), "metrics field {k}");
+    }
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    for k in ["median_ms_per_iter", "test_loss", "nfe_total"] {
+        assert!(summary[k].is_number(), "summary field {k}");
+    }
+    let eval = nodal(&["eval", "spiral", "--weights", dir.join("model.safetensors").to_str().unwrap()]);
+    assert!(eval.status.success());
+    let e: Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert!((e["test_loss"].as_f64().unwrap() - summary["test_loss"].as_f64().unwrap()).abs() < 1e-9);
+    let bad = nodal(&["eval", "spiral", "--weights", dir.join("metrics.jsonl").to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+}
