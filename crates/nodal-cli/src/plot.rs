@@ -17,6 +17,20 @@ fn font() {
 
 type PlotResult = Result<(), String>;
 
+/// Draw into a temporary PNG beside `path`, then rename it over `path`: an interrupted run never
+/// leaves a half-written figure.
+fn atomically(path: &Path, draw: impl FnOnce(&Path) -> PlotResult) -> PlotResult {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
+    let r = draw(&tmp);
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return r;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 fn err<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> String + '_ {
     move |e| format!("{}: cannot draw figure: {e}", path.display())
 }
@@ -29,6 +43,10 @@ fn bounds(pts: impl Iterator<Item = f64>) -> (f64, f64) {
 
 /// Components of the true and learned trajectories against time.
 pub fn trajectories(path: &Path, ts: &[f64], truth: &[[f64; 2]], learned: &[[f64; 2]], title: &str) -> PlotResult {
+    atomically(path, |p| draw_trajectories(p, ts, truth, learned, title))
+}
+
+fn draw_trajectories(path: &Path, ts: &[f64], truth: &[[f64; 2]], learned: &[[f64; 2]], title: &str) -> PlotResult {
     font();
     let e = err(path);
     let root = BitMapBackend::new(path, (1000, 500)).into_drawing_area();
@@ -61,6 +79,10 @@ pub fn trajectories(path: &Path, ts: &[f64], truth: &[[f64; 2]], learned: &[[f64
 
 /// Phase portrait: true and learned trajectories in the plane.
 pub fn phase(path: &Path, truth: &[[f64; 2]], learned: &[[f64; 2]], title: &str) -> PlotResult {
+    atomically(path, |p| draw_phase(p, truth, learned, title))
+}
+
+fn draw_phase(path: &Path, truth: &[[f64; 2]], learned: &[[f64; 2]], title: &str) -> PlotResult {
     font();
     let e = err(path);
     let root = BitMapBackend::new(path, (640, 640)).into_drawing_area();
@@ -91,6 +113,10 @@ pub fn phase(path: &Path, truth: &[[f64; 2]], learned: &[[f64; 2]], title: &str)
 /// Learned vector field on a grid (arrows scaled to a common length, coloured by speed), with
 /// the true trajectory on top.
 pub fn vector_field(path: &Path, field: &mut dyn FnMut(f64, f64) -> (f64, f64), truth: &[[f64; 2]], title: &str) -> PlotResult {
+    atomically(path, |p| draw_vector_field(p, field, truth, title))
+}
+
+fn draw_vector_field(path: &Path, field: &mut dyn FnMut(f64, f64) -> (f64, f64), truth: &[[f64; 2]], title: &str) -> PlotResult {
     font();
     let e = err(path);
     let root = BitMapBackend::new(path, (640, 640)).into_drawing_area();

@@ -170,3 +170,26 @@ fn steps_never_cross_tstops() {
     let free = solve(&mut FnDynamics(f), &vec![0.0], &[0.0, 3.0], &opts, &RmsNorm).unwrap();
     assert!(free.stats.rejected > sol.stats.rejected || (free.ys[1][0] - 2.0).abs() > 1e-12);
 }
+
+/// The adjoint's seminorm (error control on y and a only) gives the same gradients to within
+/// the tolerance and never more backward steps on this problem.
+#[test]
+fn adjoint_seminorm_matches_full_norm() {
+    use nodal_solve::grad::{adjoint, AdjointOptions};
+    use nodal_solve::mlp::Mlp;
+    let (dim, hidden) = (3, 16);
+    let params: Vec<f64> = (0..Mlp::<f64>::num_params_for(dim, hidden)).map(|i| ((i * 37 % 101) as f64 / 101.0 - 0.5) * 1.2).collect();
+    let mut mlp = Mlp::new(dim, hidden, params).unwrap();
+    let y0 = vec![0.3, -0.2, 0.5, 1.0, 0.1, -0.4];
+    let ts = [0.0, 1.0, 2.5];
+    let opts = SolveOptions::new(&DOPRI5).with_tol(1e-8, 1e-8);
+    let sol = solve(&mut mlp, &y0, &ts, &opts, &RmsNorm).unwrap();
+    let ybar: Vec<V> = sol.ys.iter().map(|y| y.iter().map(|v| 2.0 * v).collect()).collect();
+    let full = adjoint(&mut mlp, &ts, &sol.ys, &ybar, &AdjointOptions { solve: opts.clone(), seminorm: false }, false).unwrap();
+    let semi = adjoint(&mut mlp, &ts, &sol.ys, &ybar, &AdjointOptions { solve: opts.clone(), seminorm: true }, false).unwrap();
+    let scale = full.params.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    for (a, b) in full.params.iter().zip(&semi.params) {
+        assert!((a - b).abs() < 1e-5 * scale, "{a} vs {b}");
+    }
+    assert!(semi.stats.steps() <= full.stats.steps(), "seminorm {} vs full {}", semi.stats.steps(), full.stats.steps());
+}

@@ -12,3 +12,4 @@ pub mod rmsprop;
 pub mod spiral;
 pub mod io;
 pub mod neural_ode;
+pub mod tensor_state;
