@@ -13,12 +13,46 @@ use crate::scalar::Scalar;
 /// Work (batch x hidden x dim multiply-adds) above which a call splits rows across threads.
 const PARALLEL_WORK: usize = 1 << 17;
 
+/// Widths up to this use hand-written loops instead of `gemm` (whose packing dominates when one
+/// side of the product is this thin).
+const SMALL_DIM: usize = 4;
+
 /// Per-chunk scratch: pre-activations/activations and a private parameter-gradient buffer.
 #[derive(Debug, Clone, Default)]
 struct Scratch<T> {
     act: Vec<T>,
     dh: Vec<T>,
     grad: Vec<T>,
+    /// Gradient of `W1` transposed (`[dim][hidden]`), small-width path only.
+    gw1t: Vec<T>,
+    /// One column of `W1` (small-width path).
+    w1col: Vec<T>,
+}
+
+/// Dot product with eight independent accumulators (vectorises without reassociation flags).
+#[inline(always)]
+fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::ZERO; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut s = T::ZERO;
+    for (x, y) in ra.iter().zip(rb) {
+        s += *x * *y;
+    }
+    acc.iter().fold(s, |s, v| s + *v)
+}
+
+/// `out += alpha * x`.
+#[inline(always)]
+fn axpy_slice<T: Scalar>(out: &mut [T], alpha: T, x: &[T]) {
+    for (o, v) in out.iter_mut().zip(x) {
+        *o += alpha * *v;
+    }
 }
 
 /// The fused MLP dynamics. See the module docs.
@@ -30,6 +64,8 @@ pub struct Mlp<T: Scalar> {
     pub params: Vec<T>,
     scratch: Vec<Scratch<T>>,
     threads: usize,
+    /// `W1` transposed (`[dim][hidden]`), refreshed on every call for small widths.
+    w1t: Vec<T>,
 }
 
 impl<T: Scalar> Mlp<T> {
@@ -42,7 +78,7 @@ impl<T: Scalar> Mlp<T> {
             return None;
         }
         let threads = rayon::current_num_threads().max(1);
-        Some(Self { dim, hidden, params, scratch: vec![Scratch::default(); threads], threads })
+        Some(Self { dim, hidden, params, scratch: vec![Scratch::default(); threads], threads, w1t: Vec::new() })
     }
 
     /// Number of parameters of an MLP with these sizes: `2 hidden dim + hidden + dim`.
@@ -76,14 +112,24 @@ impl<T: Scalar> Mlp<T> {
     }
 }
 
-/// `act <- tanh(y W1^T + b1)` for `rows` rows.
-fn hidden_layer<T: Scalar>(y: &[T], w1: &[T], b1: &[T], act: &mut Vec<T>, rows: usize, dim: usize, hidden: usize) {
+/// `act <- tanh(y W1^T + b1)` for `rows` rows (`w1t` is `W1` transposed when the width is small).
+#[allow(clippy::too_many_arguments)]
+fn hidden_layer<T: Scalar>(y: &[T], w1: &[T], w1t: Option<&[T]>, b1: &[T], act: &mut Vec<T>, rows: usize, dim: usize, hidden: usize) {
     act.resize(rows * hidden, T::ZERO);
     for r in 0..rows {
         act[r * hidden..(r + 1) * hidden].copy_from_slice(b1);
     }
-    unsafe {
-        T::gemm(rows, dim, hidden, T::ONE, y.as_ptr(), dim as isize, 1, w1.as_ptr(), 1, dim as isize, T::ONE, act.as_mut_ptr(), hidden as isize, 1);
+    if let Some(w1t) = w1t {
+        for r in 0..rows {
+            let a = &mut act[r * hidden..(r + 1) * hidden];
+            for i in 0..dim {
+                axpy_slice(a, y[r * dim + i], &w1t[i * hidden..(i + 1) * hidden]);
+            }
+        }
+    } else {
+        unsafe {
+            T::gemm(rows, dim, hidden, T::ONE, y.as_ptr(), dim as isize, 1, w1.as_ptr(), 1, dim as isize, T::ONE, act.as_mut_ptr(), hidden as isize, 1);
+        }
     }
     for v in act.iter_mut() {
         *v = v.tanh_fast();
@@ -92,6 +138,15 @@ fn hidden_layer<T: Scalar>(y: &[T], w1: &[T], b1: &[T], act: &mut Vec<T>, rows: 
 
 /// `out <- act W2^T + b2`.
 fn output_layer<T: Scalar>(act: &[T], w2: &[T], b2: &[T], out: &mut [T], rows: usize, dim: usize, hidden: usize) {
+    if dim <= SMALL_DIM {
+        for r in 0..rows {
+            let a = &act[r * hidden..(r + 1) * hidden];
+            for i in 0..dim {
+                out[r * dim + i] = b2[i] + dot(a, &w2[i * hidden..(i + 1) * hidden]);
+            }
+        }
+        return;
+    }
     for r in 0..rows {
         out[r * dim..(r + 1) * dim].copy_from_slice(b2);
     }
@@ -117,6 +172,10 @@ fn backward_chunk<T: Scalar>(
     let w1 = &params[..o_b1];
     let w2 = &params[o_w2..o_b2];
     sc.dh.resize(rows * hidden, T::ZERO);
+    if dim <= SMALL_DIM {
+        backward_small(y, a, params, sc, adj_y, rows, dim, hidden);
+        return;
+    }
     // dA = a W2   (rows x hidden)
     unsafe {
         T::gemm(rows, dim, hidden, T::ONE, a.as_ptr(), dim as isize, 1, w2.as_ptr(), hidden as isize, 1, T::ZERO, sc.dh.as_mut_ptr(), hidden as isize, 1);
@@ -149,17 +208,81 @@ fn backward_chunk<T: Scalar>(
     }
 }
 
+/// [`backward_chunk`] for widths up to [`SMALL_DIM`]: plain vectorised loops, no `gemm`.
+#[allow(clippy::too_many_arguments)]
+fn backward_small<T: Scalar>(y: &[T], a: &[T], params: &[T], sc: &mut Scratch<T>, adj_y: &mut [T], rows: usize, dim: usize, hidden: usize) {
+    let (o_b1, o_w2, o_b2) = (hidden * dim, hidden * dim + hidden, 2 * hidden * dim + hidden);
+    let w1 = &params[..o_b1];
+    let w2 = &params[o_w2..o_b2];
+    sc.gw1t.clear();
+    sc.gw1t.resize(dim * hidden, T::ZERO);
+    let mut w1t_row = std::mem::take(&mut sc.w1col);
+    w1t_row.resize(hidden, T::ZERO);
+    for r in 0..rows {
+        let dh = &mut sc.dh[r * hidden..(r + 1) * hidden];
+        dh.fill(T::ZERO);
+        for i in 0..dim {
+            axpy_slice(dh, a[r * dim + i], &w2[i * hidden..(i + 1) * hidden]);
+        }
+        for (d, h) in dh.iter_mut().zip(&sc.act[r * hidden..(r + 1) * hidden]) {
+            *d *= T::ONE - *h * *h;
+        }
+    }
+    for i in 0..dim {
+        for (j, w) in w1t_row.iter_mut().enumerate() {
+            *w = w1[j * dim + i];
+        }
+        for r in 0..rows {
+            let dh = &sc.dh[r * hidden..(r + 1) * hidden];
+            adj_y[r * dim + i] = dot(dh, &w1t_row);
+            axpy_slice(&mut sc.gw1t[i * hidden..(i + 1) * hidden], y[r * dim + i], dh);
+        }
+    }
+    sc.w1col = w1t_row;
+    let g = &mut sc.grad;
+    for j in 0..hidden {
+        for i in 0..dim {
+            g[j * dim + i] += sc.gw1t[i * hidden + j];
+        }
+    }
+    for r in 0..rows {
+        let dh = &sc.dh[r * hidden..(r + 1) * hidden];
+        axpy_slice(&mut g[o_b1..o_w2], T::ONE, dh);
+        let act = &sc.act[r * hidden..(r + 1) * hidden];
+        for i in 0..dim {
+            let ai = a[r * dim + i];
+            axpy_slice(&mut g[o_w2 + i * hidden..o_w2 + (i + 1) * hidden], ai, act);
+            g[o_b2 + i] += ai;
+        }
+    }
+}
+
 impl<T: Scalar> Mlp<T> {
+    fn refresh_w1t(&mut self) {
+        let (d, h) = (self.dim, self.hidden);
+        if d > SMALL_DIM {
+            return;
+        }
+        self.w1t.resize(d * h, T::ZERO);
+        for j in 0..h {
+            for i in 0..d {
+                self.w1t[i * h + j] = self.params[j * d + i];
+            }
+        }
+    }
+
     pub(crate) fn forward_into(&mut self, y: &[T], dy: &mut [T]) {
+        self.refresh_w1t();
         let (dim, hidden) = (self.dim, self.hidden);
         let batch = y.len() / dim;
         let (o_b1, o_w2, o_b2) = self.offsets();
+        let w1t = if dim <= SMALL_DIM { Some(&self.w1t[..]) } else { None };
         let p = &self.params;
         let (w1, b1, w2, b2) = (&p[..o_b1], &p[o_b1..o_w2], &p[o_w2..o_b2], &p[o_b2..]);
         let chunks = self.chunks(batch);
         if chunks == 1 {
             let sc = &mut self.scratch[0];
-            hidden_layer(y, w1, b1, &mut sc.act, batch, dim, hidden);
+            hidden_layer(y, w1, w1t, b1, &mut sc.act, batch, dim, hidden);
             output_layer(&sc.act, w2, b2, dy, batch, dim, hidden);
             return;
         }
@@ -168,7 +291,7 @@ impl<T: Scalar> Mlp<T> {
             for ((yc, dc), sc) in y.chunks(rows_per * dim).zip(dy.chunks_mut(rows_per * dim)).zip(self.scratch.iter_mut()) {
                 s.spawn(move |_| {
                     let rows = yc.len() / dim;
-                    hidden_layer(yc, w1, b1, &mut sc.act, rows, dim, hidden);
+                    hidden_layer(yc, w1, w1t, b1, &mut sc.act, rows, dim, hidden);
                     output_layer(&sc.act, w2, b2, dc, rows, dim, hidden);
                 });
             }
@@ -177,10 +300,12 @@ impl<T: Scalar> Mlp<T> {
 
     /// VJP; when `dy` is given also writes `f(y)` (sharing the hidden activations).
     fn vjp_into(&mut self, y: &[T], a: &[T], mut dy: Option<&mut [T]>, adj_y: &mut [T], adj_p: &mut [T]) {
+        self.refresh_w1t();
         let (dim, hidden) = (self.dim, self.hidden);
         let batch = y.len() / dim;
         let (o_b1, o_w2, o_b2) = self.offsets();
         let np = self.params.len();
+        let w1t = if dim <= SMALL_DIM { Some(&self.w1t[..]) } else { None };
         let chunks = self.chunks(batch);
         let rows_per = batch.div_ceil(chunks);
         let params = &self.params;
@@ -189,7 +314,7 @@ impl<T: Scalar> Mlp<T> {
             let rows = yc.len() / dim;
             sc.grad.clear();
             sc.grad.resize(np, T::ZERO);
-            hidden_layer(yc, w1, b1, &mut sc.act, rows, dim, hidden);
+            hidden_layer(yc, w1, w1t, b1, &mut sc.act, rows, dim, hidden);
             if let Some(dc) = dc {
                 output_layer(&sc.act, w2, b2, dc, rows, dim, hidden);
             }
