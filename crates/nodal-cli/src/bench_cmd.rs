@@ -5,8 +5,8 @@
 
 use clap::Args;
 use nodal::solve::mlp::Mlp;
-use nodal::solve::{method_by_name, solve, RmsNorm, Scalar, SolveOptions};
-use serde_json::{json, Value};
+use nodal::solve::{RmsNorm, Scalar, SolveOptions, method_by_name, solve};
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;

@@ -148,8 +148,11 @@ fn draw_vector_field(path: &Path, field: &mut dyn FnMut(f64, f64) -> (f64, f64),
         let (dx, dy) = if s > 0.0 { (u / s * len, v / s * len) } else { (0.0, 0.0) };
         let a = (s / vmax).sqrt();
         let color = RGBColor((40.0 + 200.0 * a) as u8, 60, (220.0 - 180.0 * a) as u8);
-        c.draw_series(std::iter::once(PathElement::new(vec![(x - dx / 2.0, y - dy / 2.0), (x + dx / 2.0, y + dy / 2.0)], color.stroke_width(2))))
-            .map_err(&e)?;
+        c.draw_series(std::iter::once(PathElement::new(
+            vec![(x - dx / 2.0, y - dy / 2.0), (x + dx / 2.0, y + dy / 2.0)],
+            color.stroke_width(2),
+        )))
+        .map_err(&e)?;
         c.draw_series(std::iter::once(Circle::new((x + dx / 2.0, y + dy / 2.0), 2, color.filled()))).map_err(&e)?;
     }
     c.draw_series(LineSeries::new(truth.iter().map(|p| (p[0], p[1])), RGBColor(30, 30, 30).stroke_width(2))).map_err(&e)?;

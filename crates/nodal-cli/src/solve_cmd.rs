@@ -1,7 +1,7 @@
 //! `nodal solve PROBLEM.json [--grad backprop|checkpoint|adjoint]`.
 
 use clap::Args;
-use nodal::problem::{run_problem, Problem};
+use nodal::problem::{Problem, run_problem};
 use nodal::solve::grad::GradMethod;
 use std::path::PathBuf;
 use std::process::ExitCode;

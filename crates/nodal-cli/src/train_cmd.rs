@@ -4,15 +4,15 @@ use crate::plot;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nodal::io::write_atomic;
-use nodal::solve::grad::GradMethod;
 use nodal::solve::Dynamics;
+use nodal::solve::grad::GradMethod;
 use nodal::spiral::{SpiralConfig, SpiralTrainer};
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What to train.
 #[derive(Clone, Copy, ValueEnum)]
@@ -125,7 +125,8 @@ fn train(a: TrainArgs) -> Result<(), String> {
         "median_train_loss_last_100": block(done.saturating_sub(100), done),
         "ms_per_nfe": ms.iter().sum::<f64>() / nfe_total.max(1) as f64,
     });
-    write_atomic(&a.out.join("summary.json"), serde_json::to_string_pretty(&summary).expect("json").as_bytes()).map_err(|e| e.to_string())?;
+    write_atomic(&a.out.join("summary.json"), serde_json::to_string_pretty(&summary).expect("json").as_bytes())
+        .map_err(|e| e.to_string())?;
     let title = format!("spiral after {done} iterations (test L1 {test_loss:.4})");
     plot::trajectories(&a.out.join("trajectories.png"), &tr.ts, &tr.ys, &pred, &title)?;
     plot::phase(&a.out.join("phase.png"), &tr.ys, &pred, "phase portrait: true vs learned")?;
@@ -137,6 +138,9 @@ fn train(a: TrainArgs) -> Result<(), String> {
     };
     plot::vector_field(&a.out.join("vector_field.png"), &mut field, &tr.ys, "learned vector field")?;
     println!("{}", serde_json::to_string(&summary).expect("json"));
-    eprintln!("wrote {}/{{metrics.jsonl, summary.json, model.safetensors, trajectories.png, phase.png, vector_field.png}}", a.out.display());
+    eprintln!(
+        "wrote {}/{{metrics.jsonl, summary.json, model.safetensors, trajectories.png, phase.png, vector_field.png}}",
+        a.out.display()
+    );
     Ok(())
 }

@@ -58,10 +58,7 @@ pub(crate) fn check_options(opts: &SolveOptions) -> Result<(), SolveError> {
     match opts.step {
         StepMode::Adaptive => {
             if matches!(tab.error, ErrorEstimator::None) {
-                return Err(SolveError::InvalidStep(format!(
-                    "method '{}' has no error estimator: give a fixed step size",
-                    tab.name
-                )));
+                return Err(SolveError::InvalidStep(format!("method '{}' has no error estimator: give a fixed step size", tab.name)));
             }
             let ok = |x: f64| x.is_finite() && x >= 0.0;
             if !ok(opts.rtol) || !ok(opts.atol) || (opts.rtol == 0.0 && opts.atol == 0.0) {
@@ -112,11 +109,7 @@ fn initial_step<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
     stats.nfe += 1;
     tmp2.axpy(-1.0, f0);
     let d2 = norm.norm(tmp2, y0, y0, rtol, atol) / h0;
-    let h1 = if d1 <= 1e-15 && d2 <= 1e-15 {
-        (h0 * 1e-3).max(1e-6)
-    } else {
-        (0.01 / d1.max(d2)).powf(1.0 / order as f64)
-    };
+    let h1 = if d1 <= 1e-15 && d2 <= 1e-15 { (h0 * 1e-3).max(1e-6) } else { (0.01 / d1.max(d2)).powf(1.0 / order as f64) };
     let h = (100.0 * h0).min(h1);
     if h.is_finite() && h > 0.0 { h } else { h0 }
 }

@@ -128,7 +128,22 @@ fn hidden_layer<T: Scalar>(y: &[T], w1: &[T], w1t: Option<&[T]>, b1: &[T], act: 
         }
     } else {
         unsafe {
-            T::gemm(rows, dim, hidden, T::ONE, y.as_ptr(), dim as isize, 1, w1.as_ptr(), 1, dim as isize, T::ONE, act.as_mut_ptr(), hidden as isize, 1);
+            T::gemm(
+                rows,
+                dim,
+                hidden,
+                T::ONE,
+                y.as_ptr(),
+                dim as isize,
+                1,
+                w1.as_ptr(),
+                1,
+                dim as isize,
+                T::ONE,
+                act.as_mut_ptr(),
+                hidden as isize,
+                1,
+            );
         }
     }
     for v in act.iter_mut() {
@@ -151,23 +166,29 @@ fn output_layer<T: Scalar>(act: &[T], w2: &[T], b2: &[T], out: &mut [T], rows: u
         out[r * dim..(r + 1) * dim].copy_from_slice(b2);
     }
     unsafe {
-        T::gemm(rows, hidden, dim, T::ONE, act.as_ptr(), hidden as isize, 1, w2.as_ptr(), 1, hidden as isize, T::ONE, out.as_mut_ptr(), dim as isize, 1);
+        T::gemm(
+            rows,
+            hidden,
+            dim,
+            T::ONE,
+            act.as_ptr(),
+            hidden as isize,
+            1,
+            w2.as_ptr(),
+            1,
+            hidden as isize,
+            T::ONE,
+            out.as_mut_ptr(),
+            dim as isize,
+            1,
+        );
     }
 }
 
 /// Backward through one chunk: given `act` (tanh activations) and cotangent `a`, write
 /// `adj_y = ((a W2) * (1 - act^2)) W1` and accumulate the parameter gradient into `grad`.
 #[allow(clippy::too_many_arguments)]
-fn backward_chunk<T: Scalar>(
-    y: &[T],
-    a: &[T],
-    params: &[T],
-    sc: &mut Scratch<T>,
-    adj_y: &mut [T],
-    rows: usize,
-    dim: usize,
-    hidden: usize,
-) {
+fn backward_chunk<T: Scalar>(y: &[T], a: &[T], params: &[T], sc: &mut Scratch<T>, adj_y: &mut [T], rows: usize, dim: usize, hidden: usize) {
     let (o_b1, o_w2, o_b2) = (hidden * dim, hidden * dim + hidden, 2 * hidden * dim + hidden);
     let w1 = &params[..o_b1];
     let w2 = &params[o_w2..o_b2];
@@ -178,19 +199,64 @@ fn backward_chunk<T: Scalar>(
     }
     // dA = a W2   (rows x hidden)
     unsafe {
-        T::gemm(rows, dim, hidden, T::ONE, a.as_ptr(), dim as isize, 1, w2.as_ptr(), hidden as isize, 1, T::ZERO, sc.dh.as_mut_ptr(), hidden as isize, 1);
+        T::gemm(
+            rows,
+            dim,
+            hidden,
+            T::ONE,
+            a.as_ptr(),
+            dim as isize,
+            1,
+            w2.as_ptr(),
+            hidden as isize,
+            1,
+            T::ZERO,
+            sc.dh.as_mut_ptr(),
+            hidden as isize,
+            1,
+        );
     }
     for (d, h) in sc.dh.iter_mut().zip(sc.act.iter()) {
         *d *= T::ONE - *h * *h;
     }
     // adj_y = dH W1   (rows x dim)
     unsafe {
-        T::gemm(rows, hidden, dim, T::ONE, sc.dh.as_ptr(), hidden as isize, 1, w1.as_ptr(), dim as isize, 1, T::ZERO, adj_y.as_mut_ptr(), dim as isize, 1);
+        T::gemm(
+            rows,
+            hidden,
+            dim,
+            T::ONE,
+            sc.dh.as_ptr(),
+            hidden as isize,
+            1,
+            w1.as_ptr(),
+            dim as isize,
+            1,
+            T::ZERO,
+            adj_y.as_mut_ptr(),
+            dim as isize,
+            1,
+        );
     }
     let g = &mut sc.grad;
     // gW1 += dH^T y  (hidden x dim)
     unsafe {
-        T::gemm(hidden, rows, dim, T::ONE, sc.dh.as_ptr(), 1, hidden as isize, y.as_ptr(), dim as isize, 1, T::ONE, g.as_mut_ptr(), dim as isize, 1);
+        T::gemm(
+            hidden,
+            rows,
+            dim,
+            T::ONE,
+            sc.dh.as_ptr(),
+            1,
+            hidden as isize,
+            y.as_ptr(),
+            dim as isize,
+            1,
+            T::ONE,
+            g.as_mut_ptr(),
+            dim as isize,
+            1,
+        );
     }
     for r in 0..rows {
         for (gb, d) in g[o_b1..o_w2].iter_mut().zip(&sc.dh[r * hidden..(r + 1) * hidden]) {
@@ -199,7 +265,22 @@ fn backward_chunk<T: Scalar>(
     }
     // gW2 += a^T act  (dim x hidden)
     unsafe {
-        T::gemm(dim, rows, hidden, T::ONE, a.as_ptr(), 1, dim as isize, sc.act.as_ptr(), hidden as isize, 1, T::ONE, g[o_w2..].as_mut_ptr(), hidden as isize, 1);
+        T::gemm(
+            dim,
+            rows,
+            hidden,
+            T::ONE,
+            a.as_ptr(),
+            1,
+            dim as isize,
+            sc.act.as_ptr(),
+            hidden as isize,
+            1,
+            T::ONE,
+            g[o_w2..].as_mut_ptr(),
+            hidden as isize,
+            1,
+        );
     }
     for r in 0..rows {
         for (gb, d) in g[o_b2..].iter_mut().zip(&a[r * dim..(r + 1) * dim]) {
@@ -331,12 +412,8 @@ impl<T: Scalar> Mlp<T> {
             };
             let n = y.chunks(step).len();
             rayon::scope(|s| {
-                for ((((yc, ac), adj), sc), dc) in y
-                    .chunks(step)
-                    .zip(a.chunks(step))
-                    .zip(adj_y.chunks_mut(step))
-                    .zip(self.scratch.iter_mut())
-                    .zip(dy_chunks.iter_mut())
+                for ((((yc, ac), adj), sc), dc) in
+                    y.chunks(step).zip(a.chunks(step)).zip(adj_y.chunks_mut(step)).zip(self.scratch.iter_mut()).zip(dy_chunks.iter_mut())
                 {
                     let dc = dc.take();
                     let work = &work;

@@ -16,8 +16,8 @@
 use crate::controller::PidController;
 use crate::dynamics::VjpDynamics;
 use crate::error::SolveError;
-use crate::grad::{adjoint, backprop_tape, AdjointOptions, GradMethod, Gradients};
-use crate::integrate::{check_options, check_times, dense_weights, hermite_basis, Record, MAX_STAGES};
+use crate::grad::{AdjointOptions, GradMethod, Gradients, adjoint, backprop_tape};
+use crate::integrate::{MAX_STAGES, Record, check_options, check_times, dense_weights, hermite_basis};
 use crate::options::{SolveOptions, StepMode};
 use crate::scalar::Scalar;
 use crate::solution::{OutputAt, StepRecord, Tape};
@@ -122,17 +122,37 @@ pub fn solve_per_sample<T: Scalar, D: RowDynamics<T>>(
     let mut row_stats = vec![Stats::default(); batch];
     let mut tapes: Option<Vec<Tape<Vec<T>>>> = match record {
         Record::None => None,
-        Record::Every(m) => Some((0..batch).map(|_| Tape { steps: vec![], outputs: vec![], every: m.max(1), checkpoints: vec![] }).collect()),
+        Record::Every(m) => {
+            Some((0..batch).map(|_| Tape { steps: vec![], outputs: vec![], every: m.max(1), checkpoints: vec![] }).collect())
+        }
     };
     let mut rows: Vec<Row> = (0..batch)
         .map(|r| {
             let g = &ts[r];
             let (t0, t_end, dir) = (g[0], g[n_out.max(1) - 1], dirs[r]);
-            let mut stops: Vec<(f64, bool)> = opts.tstops.iter().copied().filter(|&x| x.is_finite() && dir * (x - t0) > 0.0 && dir * (t_end - x) > 0.0).map(|x| (x, true)).collect();
+            let mut stops: Vec<(f64, bool)> = opts
+                .tstops
+                .iter()
+                .copied()
+                .filter(|&x| x.is_finite() && dir * (x - t0) > 0.0 && dir * (t_end - x) > 0.0)
+                .map(|x| (x, true))
+                .collect();
             stops.push((t_end, false));
             stops.sort_by(|a, b| (dir * a.0).partial_cmp(&(dir * b.0)).unwrap());
             stops.dedup_by(|a, b| a.0 == b.0);
-            Row { t: t0, h: 0.0, dir, next_out: 1, have_k0: false, hist: [1.0; 3], steps: 0, last_nonfinite: false, next_stop: 0, stops, done: n_out <= 1 }
+            Row {
+                t: t0,
+                h: 0.0,
+                dir,
+                next_out: 1,
+                have_k0: false,
+                hist: [1.0; 3],
+                steps: 0,
+                last_nonfinite: false,
+                next_stop: 0,
+                stops,
+                done: n_out <= 1,
+            }
         })
         .collect();
     for r in 0..batch {
@@ -201,7 +221,8 @@ pub fn solve_per_sample<T: Scalar, D: RowDynamics<T>>(
                     let h0 = h0s[j];
                     let d1 = d12[j].0;
                     let d2 = row_norm(&f1[j * dim..(j + 1) * dim], yr, yr, opts.rtol, opts.atol) / h0;
-                    let h1 = if d1 <= 1e-15 && d2 <= 1e-15 { (h0 * 1e-3).max(1e-6) } else { (0.01 / d1.max(d2)).powf(1.0 / tab.order as f64) };
+                    let h1 =
+                        if d1 <= 1e-15 && d2 <= 1e-15 { (h0 * 1e-3).max(1e-6) } else { (0.01 / d1.max(d2)).powf(1.0 / tab.order as f64) };
                     let h = opts.first_step.map(f64::abs).unwrap_or_else(|| (100.0 * h0).min(h1));
                     rows[r].h = if h.is_finite() && h > 0.0 { h } else { h0 };
                 }
@@ -517,8 +538,22 @@ fn row_error<T: Scalar>(tab: &Tableau, k: &[Vec<T>], j: usize, dim: usize, h: f6
 }
 
 #[allow(clippy::too_many_arguments)]
-fn row_interpolate<T: Scalar>(tab: &Tableau, theta: f64, h: f64, y0: &[T], y1: &[T], k: &[Vec<T>], f1: &[T], j: usize, dim: usize, out: &mut [T]) {
-    let row = |v: &[T]| -> std::ops::Range<usize> { let _ = v; j * dim..(j + 1) * dim };
+fn row_interpolate<T: Scalar>(
+    tab: &Tableau,
+    theta: f64,
+    h: f64,
+    y0: &[T],
+    y1: &[T],
+    k: &[Vec<T>],
+    f1: &[T],
+    j: usize,
+    dim: usize,
+    out: &mut [T],
+) {
+    let row = |v: &[T]| -> std::ops::Range<usize> {
+        let _ = v;
+        j * dim..(j + 1) * dim
+    };
     match tab.dense {
         DenseOutput::Polynomial { coeffs, .. } => {
             let mut w = [0.0; MAX_STAGES];
@@ -538,7 +573,10 @@ fn row_interpolate<T: Scalar>(tab: &Tableau, theta: f64, h: f64, y0: &[T], y1: &
             let s = tab.c.len();
             let fend: &[T] = if tab.fsal { &k[s - 1][row(y0)] } else { &f1[row(y0)] };
             for i in 0..dim {
-                out[i] = T::from_f64(h00) * y0[i] + T::from_f64(h01) * y1[i] + T::from_f64(h * h10) * k[0][j * dim + i] + T::from_f64(h * h11) * fend[i];
+                out[i] = T::from_f64(h00) * y0[i]
+                    + T::from_f64(h01) * y1[i]
+                    + T::from_f64(h * h10) * k[0][j * dim + i]
+                    + T::from_f64(h * h11) * fend[i];
             }
         }
     }
@@ -572,7 +610,8 @@ pub fn per_sample_gradients<T: Scalar, D: VjpDynamics<Vec<T>, Params = Vec<T>>>(
         let g = match method {
             GradMethod::Adjoint => adjoint(f, &ts[r], &row_ys, &row_bar, &AdjointOptions { solve: opts.clone(), seminorm: false }, false)?,
             _ => {
-                let tapes = sol.tapes.as_ref().ok_or_else(|| SolveError::InvalidStep("per-sample solve was not recorded for gradients".into()))?;
+                let tapes =
+                    sol.tapes.as_ref().ok_or_else(|| SolveError::InvalidStep("per-sample solve was not recorded for gradients".into()))?;
                 backprop_tape(f, opts.method, &tapes[r], &ts[r], &row_ys, &row_bar, false)
             }
         };

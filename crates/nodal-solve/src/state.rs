@@ -134,14 +134,7 @@ impl<A: State, B: State> State for (A, B) {
 }
 
 /// `out <- base + h * sum_j coeffs[j] * part(ks[j])` through repeated `axpy`, for composite states.
-fn lincomb_part<P: State, K>(
-    out: &mut P,
-    base: &P,
-    h: f64,
-    coeffs: &[f64],
-    ks: &[K],
-    part: impl Fn(&K) -> &P,
-) {
+fn lincomb_part<P: State, K>(out: &mut P, base: &P, h: f64, coeffs: &[f64], ks: &[K], part: impl Fn(&K) -> &P) {
     out.assign(base);
     for (c, k) in coeffs.iter().zip(ks) {
         if *c != 0.0 {

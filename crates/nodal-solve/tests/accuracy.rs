@@ -4,7 +4,7 @@
 //! 1e-25), and reverse-time round trips.
 
 use nodal_solve::tableau::{BOSH3, DOPRI5, DOPRI8, TSIT5};
-use nodal_solve::{solve, FnDynamics, PidController, RmsNorm, SolveOptions, Tableau};
+use nodal_solve::{FnDynamics, PidController, RmsNorm, SolveOptions, Tableau, solve};
 
 type V = Vec<f64>;
 
@@ -60,13 +60,19 @@ fn kepler_orbit_closed_form() {
     };
     let ts: Vec<f64> = (0..=10).map(|i| 2.0 * i as f64).collect();
     for tab in [&DOPRI5, &TSIT5, &DOPRI8] {
-        let ys = run(tab, 1e-11, |_t, y, dy| {
-            let r3 = (y[0] * y[0] + y[1] * y[1]).powf(1.5);
-            dy[0] = y[2];
-            dy[1] = y[3];
-            dy[2] = -y[0] / r3;
-            dy[3] = -y[1] / r3;
-        }, y0.clone(), &ts);
+        let ys = run(
+            tab,
+            1e-11,
+            |_t, y, dy| {
+                let r3 = (y[0] * y[0] + y[1] * y[1]).powf(1.5);
+                dy[0] = y[2];
+                dy[1] = y[3];
+                dy[2] = -y[0] / r3;
+                dy[3] = -y[1] / r3;
+            },
+            y0.clone(),
+            &ts,
+        );
         for (t, y) in ts.iter().zip(&ys) {
             let (x, yy) = kepler(*t);
             assert!((y[0] - x).abs() < 1e-8 && (y[1] - yy).abs() < 1e-8, "{} t={t}: {:?} vs {x},{yy}", tab.name, y);
@@ -175,7 +181,7 @@ fn steps_never_cross_tstops() {
 /// the tolerance and never more backward steps on this problem.
 #[test]
 fn adjoint_seminorm_matches_full_norm() {
-    use nodal_solve::grad::{adjoint, AdjointOptions};
+    use nodal_solve::grad::{AdjointOptions, adjoint};
     use nodal_solve::mlp::Mlp;
     let (dim, hidden) = (3, 16);
     let params: Vec<f64> = (0..Mlp::<f64>::num_params_for(dim, hidden)).map(|i| ((i * 37 % 101) as f64 / 101.0 - 0.5) * 1.2).collect();

@@ -2,7 +2,7 @@
 //! a hang.
 
 use nodal_solve::tableau::{DOPRI5, EULER, RK4, TSIT5};
-use nodal_solve::{solve, FnDynamics, RmsNorm, SolveError, SolveOptions};
+use nodal_solve::{FnDynamics, RmsNorm, SolveError, SolveOptions, solve};
 
 type V = Vec<f64>;
 
@@ -37,7 +37,8 @@ fn nan_dynamics_give_a_non_finite_error() {
     let fixed = SolveOptions::new(&RK4).with_fixed_step(0.1);
     let fail = solve(&mut f, &vec![1.0], &[0.0, 1.0], &fixed, &RmsNorm).unwrap_err();
     assert!(matches!(fail.error, SolveError::NonFinite { .. }));
-    let fail = solve(&mut FnDynamics(|_t: f64, y: &V, dy: &mut V| dy[0] = y[0]), &vec![f64::NAN], &[0.0, 1.0], &opts, &RmsNorm).unwrap_err();
+    let fail =
+        solve(&mut FnDynamics(|_t: f64, y: &V, dy: &mut V| dy[0] = y[0]), &vec![f64::NAN], &[0.0, 1.0], &opts, &RmsNorm).unwrap_err();
     assert!(matches!(fail.error, SolveError::NonFinite { what: "initial state", .. }));
 }
 

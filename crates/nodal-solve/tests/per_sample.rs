@@ -1,11 +1,11 @@
 //! Per-sample mode: each row equals the same row solved alone (solution and gradients), rows
 //! that need fewer steps stop costing evaluations, and a bad row fails alone.
 
-use nodal_solve::grad::{backprop_tape, GradMethod};
+use nodal_solve::grad::{GradMethod, backprop_tape};
 use nodal_solve::mlp::Mlp;
-use nodal_solve::per_sample::{per_sample_gradients, solve_per_sample, FnRows};
+use nodal_solve::per_sample::{FnRows, per_sample_gradients, solve_per_sample};
 use nodal_solve::tableau::{BOSH3, DOPRI5, TSIT5};
-use nodal_solve::{integrate, Record, RmsNorm, SolveError, SolveOptions, Tableau};
+use nodal_solve::{Record, RmsNorm, SolveError, SolveOptions, Tableau, integrate};
 use proptest::prelude::*;
 
 fn weights(dim: usize, hidden: usize, seed: u64) -> Vec<f64> {
@@ -113,7 +113,9 @@ fn a_blowing_up_row_reports_its_time_and_keeps_its_partial_outputs() {
     let opts = SolveOptions::new(&DOPRI5).with_tol(1e-8, 1e-10);
     let ps = solve_per_sample(&mut f, &[1.0, -1.0], 1, &ts, &opts, Record::None).unwrap();
     let t = match ps.row_status[0] {
-        Some(SolveError::StepSizeUnderflow { t, .. }) | Some(SolveError::NonFinite { t, .. }) | Some(SolveError::MaxStepsExceeded { t, .. }) => t,
+        Some(SolveError::StepSizeUnderflow { t, .. })
+        | Some(SolveError::NonFinite { t, .. })
+        | Some(SolveError::MaxStepsExceeded { t, .. }) => t,
         ref other => panic!("unexpected {other:?}"),
     };
     assert!((t - 1.0).abs() < 1e-2);

@@ -2,7 +2,7 @@
 //! tableau with fixed steps, and the order of the dense output.
 
 use nodal_solve::tableau::{DenseOutput, ErrorEstimator, Tableau};
-use nodal_solve::{solve, FnDynamics, RmsNorm, SolveOptions, METHODS};
+use nodal_solve::{FnDynamics, METHODS, RmsNorm, SolveOptions, solve};
 
 /// A rooted tree as the sorted list of its subtrees.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]

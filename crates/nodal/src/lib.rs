@@ -7,9 +7,9 @@
 pub use burn;
 pub use nodal_solve as solve;
 
+pub mod io;
+pub mod neural_ode;
 pub mod problem;
 pub mod rmsprop;
 pub mod spiral;
-pub mod io;
-pub mod neural_ode;
 pub mod tensor_state;

@@ -12,12 +12,12 @@
 //! with `f(t, y) = W2 tanh(W1 y + b1) + b2` applied to each row of `y0` (`[batch][dim]`).
 //! The loss reported is the sum of squares of all outputs, `L = sum_k sum ||y(t_k)||^2`.
 
-use nodal_solve::grad::{adjoint, backprop_tape, default_checkpoint_interval, AdjointOptions, GradMethod, Gradients};
+use nodal_solve::grad::{AdjointOptions, GradMethod, Gradients, adjoint, backprop_tape, default_checkpoint_interval};
 use nodal_solve::mlp::Mlp;
 use nodal_solve::per_sample::{per_sample_gradients, solve_per_sample};
-use nodal_solve::{integrate, method_by_name, Record, RmsNorm, Scalar, SolveError, SolveOptions, Stats};
+use nodal_solve::{Record, RmsNorm, Scalar, SolveError, SolveOptions, Stats, integrate, method_by_name};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Instant;
 use thiserror::Error;

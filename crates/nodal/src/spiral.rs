@@ -5,10 +5,10 @@
 //! RMSprop (lr 1e-3). Solves use dopri5 at rtol 1e-7, atol 1e-9 (f32, as the anchors).
 
 use crate::rmsprop::RmsProp;
-use nodal_solve::grad::{adjoint, backprop_tape, AdjointOptions, GradMethod};
+use nodal_solve::grad::{AdjointOptions, GradMethod, adjoint, backprop_tape};
 use nodal_solve::mlp::Mlp;
 use nodal_solve::tableau::DOPRI5;
-use nodal_solve::{integrate, solve, Dynamics, FnDynamics, Record, RmsNorm, SolveError, SolveOptions, VjpDynamics};
+use nodal_solve::{Dynamics, FnDynamics, Record, RmsNorm, SolveError, SolveOptions, VjpDynamics, integrate, solve};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
@@ -128,7 +128,17 @@ pub struct SpiralConfig {
 
 impl Default for SpiralConfig {
     fn default() -> Self {
-        Self { iters: 2000, seed: 0, grad: GradMethod::Backprop, batch_size: 20, batch_time: 10, lr: 1e-3, rtol: 1e-7, atol: 1e-9, hidden: 50 }
+        Self {
+            iters: 2000,
+            seed: 0,
+            grad: GradMethod::Backprop,
+            batch_size: 20,
+            batch_time: 10,
+            lr: 1e-3,
+            rtol: 1e-7,
+            atol: 1e-9,
+            hidden: 50,
+        }
     }
 }
 
@@ -201,7 +211,13 @@ impl SpiralTrainer {
                         let truth = self.ys[starts[j / 2] + k][j % 2] as f32;
                         let d = sol.ys[k][j] - truth;
                         loss += d.abs() as f64;
-                        if d > 0.0 { 1.0 / n } else if d < 0.0 { -1.0 / n } else { 0.0 }
+                        if d > 0.0 {
+                            1.0 / n
+                        } else if d < 0.0 {
+                            -1.0 / n
+                        } else {
+                            0.0
+                        }
                     })
                     .collect()
             })
@@ -231,7 +247,13 @@ impl SpiralTrainer {
 }
 
 /// Solve `model` from `[2, 0]` on `ts` and score it against `truth` (mean absolute error).
-pub fn predict(model: &mut CubedMlp, ts: &[f64], truth: &[[f64; 2]], rtol: f64, atol: f64) -> Result<(Vec<[f64; 2]>, f64, usize), SolveError> {
+pub fn predict(
+    model: &mut CubedMlp,
+    ts: &[f64],
+    truth: &[[f64; 2]],
+    rtol: f64,
+    atol: f64,
+) -> Result<(Vec<[f64; 2]>, f64, usize), SolveError> {
     let opts = SolveOptions::new(&DOPRI5).with_tol(rtol, atol).with_max_steps(1_000_000);
     let sol = solve(model, &vec![2.0f32, 0.0], ts, &opts, &RmsNorm).map_err(|f| f.error)?;
     let pred: Vec<[f64; 2]> = sol.ys.iter().map(|y| [y[0] as f64, y[1] as f64]).collect();
@@ -264,7 +286,10 @@ impl CubedMlp {
             .ok()
             .and_then(|st| st.tensor("net.0.bias").ok().map(|t| t.shape().first().copied().unwrap_or(0)))
             .filter(|&h| h > 0)
-            .ok_or_else(|| crate::io::FileError::Format { path: path.to_path_buf(), reason: "no tensor `net.0.bias` with a hidden width".into() })?;
+            .ok_or_else(|| crate::io::FileError::Format {
+                path: path.to_path_buf(),
+                reason: "no tensor `net.0.bias` with a hidden width".into(),
+            })?;
         let parts = crate::io::load_f32_tensors(path, &tensor_layout(hidden))?;
         Ok(Self::from_params(hidden, parts.concat()).expect("shapes checked"))
     }

@@ -56,7 +56,7 @@ mod tests {
     use super::*;
     use burn::tensor::Device;
     use nodal_solve::tableau::{DOPRI5, TSIT5};
-    use nodal_solve::{solve, FnDynamics, RmsNorm, SolveOptions};
+    use nodal_solve::{FnDynamics, RmsNorm, SolveOptions, solve};
 
     /// A rotating, decaying 2-D system on a [3, 2] batch, solved on tensors and on host vectors:
     /// the same steps and the closed form.

@@ -8,9 +8,9 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::{GradientsParams, RmsPropConfig};
 use burn::tensor::{Device, Distribution, Tensor};
 use nodal::neural_ode::{NeuralOde, OdeFunc, OdeSettings};
+use nodal::solve::SolveOptions;
 use nodal::solve::grad::GradMethod;
 use nodal::solve::tableau::{DOPRI5, RK4};
-use nodal::solve::SolveOptions;
 
 #[derive(Module, Debug)]
 struct Field {

@@ -4,7 +4,7 @@
 //! Tolerances are the file's own: `ys` within 1e-8 absolute, each gradient within 1e-6 of the
 //! reference relative to its largest entry.
 
-use nodal::problem::{run_problem, Problem};
+use nodal::problem::{Problem, run_problem};
 use nodal::solve::grad::GradMethod;
 use serde_json::Value;
 
@@ -171,9 +171,15 @@ fn per_sample_mode_in_problem_files_reports_rows() {
     }
     let mut bad = p.clone();
     bad.batch_mode = Some("rowwise".into());
-    let e = Problem::from_json_str(&serde_json::to_string(&serde_json::json!({
-        "t": [0, 1], "solver": "dopri5", "batch_mode": "rowwise",
-        "weights": {"W1": [[1.0]], "b1": [0.0], "W2": [[1.0]], "b2": [0.0]}, "y0": [[1.0]]
-    })).unwrap(), "x.json").unwrap_err().to_string();
+    let e = Problem::from_json_str(
+        &serde_json::to_string(&serde_json::json!({
+            "t": [0, 1], "solver": "dopri5", "batch_mode": "rowwise",
+            "weights": {"W1": [[1.0]], "b1": [0.0], "W2": [[1.0]], "b2": [0.0]}, "y0": [[1.0]]
+        }))
+        .unwrap(),
+        "x.json",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("batch_mode"), "{e}");
 }

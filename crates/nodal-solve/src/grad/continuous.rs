@@ -16,7 +16,7 @@
 use super::Gradients;
 use crate::dynamics::{Dynamics, VjpDynamics};
 use crate::error::SolveError;
-use crate::integrate::{integrate, Record};
+use crate::integrate::{Record, integrate};
 use crate::norm::{ErrorNorm, RmsNorm};
 use crate::options::SolveOptions;
 use crate::state::State;

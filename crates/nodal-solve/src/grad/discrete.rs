@@ -18,7 +18,7 @@
 
 use super::Gradients;
 use crate::dynamics::VjpDynamics;
-use crate::integrate::{dense_stage_count, dense_weights, hermite_basis, rk_stages, Workspace, MAX_STAGES};
+use crate::integrate::{MAX_STAGES, Workspace, dense_stage_count, dense_weights, hermite_basis, rk_stages};
 use crate::solution::{OutputAt, Tape};
 use crate::state::State;
 use crate::stats::Stats;

@@ -17,7 +17,7 @@
 mod continuous;
 mod discrete;
 
-pub use continuous::{adjoint, AdjointOptions};
+pub use continuous::{AdjointOptions, adjoint};
 pub use discrete::{backprop_tape, default_checkpoint_interval};
 
 use crate::stats::Stats;

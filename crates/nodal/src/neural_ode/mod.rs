@@ -31,12 +31,12 @@ pub mod node;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{DType, Tensor, TensorData};
-use module_dynamics::{host, Element, ModuleDynamics};
-use nodal_solve::grad::{adjoint, backprop_tape, default_checkpoint_interval, AdjointOptions, GradMethod};
+use module_dynamics::{Element, ModuleDynamics, host};
+use nodal_solve::grad::{AdjointOptions, GradMethod, adjoint, backprop_tape, default_checkpoint_interval};
+use nodal_solve::per_sample::{RowSolution, per_sample_gradients, solve_per_sample};
 use nodal_solve::tableau::DOPRI5;
-use nodal_solve::per_sample::{per_sample_gradients, solve_per_sample, RowSolution};
-use nodal_solve::{integrate, Record, RmsNorm, SolveError, SolveOptions, Stats, Tape};
-use node::{ode_node, HostBackward, OdeCall};
+use nodal_solve::{Record, RmsNorm, SolveError, SolveOptions, Stats, Tape, integrate};
+use node::{HostBackward, OdeCall, ode_node};
 use std::sync::{Arc, Mutex};
 
 /// Dynamics `f(t, y)` as a burn module: `y` is `[batch, dim]`, the result has the same shape.
@@ -85,7 +85,12 @@ pub struct OdeSettings {
 impl OdeSettings {
     /// dopri5 at the given tolerances, exact backprop through the solver.
     pub fn dopri5(rtol: f64, atol: f64) -> Self {
-        Self { solve: SolveOptions::new(&DOPRI5).with_tol(rtol, atol), grad: GradMethod::Backprop, adjoint_seminorm: false, per_sample: false }
+        Self {
+            solve: SolveOptions::new(&DOPRI5).with_tol(rtol, atol),
+            grad: GradMethod::Backprop,
+            adjoint_seminorm: false,
+            per_sample: false,
+        }
     }
     /// Any solver options.
     pub fn new(solve: SolveOptions) -> Self {
@@ -166,7 +171,15 @@ impl<M: OdeFunc, T: Element> HostBackward for HostOde<M, T> {
                 let a = AdjointOptions { solve: self.settings.solve.clone(), seminorm: self.settings.adjoint_seminorm };
                 adjoint(&mut self.dynamics, &self.ts, &self.ys, &ybar, &a, false)
             }
-            _ => Ok(backprop_tape(&mut self.dynamics, self.settings.solve.method, self.tape.as_ref().expect("recorded"), &self.ts, &self.ys, &ybar, false)),
+            _ => Ok(backprop_tape(
+                &mut self.dynamics,
+                self.settings.solve.method,
+                self.tape.as_ref().expect("recorded"),
+                &self.ts,
+                &self.ys,
+                &ybar,
+                false,
+            )),
         };
         let np = nodal_solve::VjpDynamics::<Vec<T>>::param_zeros(&self.dynamics).len();
         let (gy0, gp, report) = match res {
@@ -196,7 +209,8 @@ impl<M: OdeFunc, T: Element> HostBackward for HostOdeRows<M, T> {
         let n = self.shape[0] * self.shape[1];
         let ybar: Vec<Vec<T>> = g.chunks(n).map(|c| c.to_vec()).collect();
         let np = nodal_solve::VjpDynamics::<Vec<T>>::param_zeros(&self.dynamics).len();
-        let res = per_sample_gradients(&mut self.dynamics, &self.sol, &self.ts, &ybar, self.shape[1], self.settings.grad, &self.settings.solve);
+        let res =
+            per_sample_gradients(&mut self.dynamics, &self.sol, &self.ts, &ybar, self.shape[1], self.settings.grad, &self.settings.solve);
         let (gy0, gp, report) = match res {
             Ok((g, _)) => (g.y0, g.params, Ok(g.stats)),
             Err(e) => (vec![T::from_f64(f64::NAN); n], vec![T::from_f64(f64::NAN); np], Err(e)),
@@ -243,7 +257,12 @@ impl<M: OdeFunc> NeuralOde<M> {
             let grids = vec![ts.to_vec(); b];
             let sol = solve_per_sample(&mut dynamics, &y0h, d, &grids, &settings.solve, record)?;
             let nt = sol.ys.len();
-            let stats = Stats { nfe: sol.calls, nvjp: 0, accepted: sol.row_stats.iter().map(|s| s.accepted).sum(), rejected: sol.row_stats.iter().map(|s| s.rejected).sum() };
+            let stats = Stats {
+                nfe: sol.calls,
+                nvjp: 0,
+                accepted: sol.row_stats.iter().map(|s| s.accepted).sum(),
+                rejected: sol.row_stats.iter().map(|s| s.rejected).sum(),
+            };
             let (row_status, row_stats) = (sol.row_status.clone(), sol.row_stats.clone());
             let report: BackwardReport = Arc::new(Mutex::new(None));
             let ys = if !tracked {

@@ -6,13 +6,13 @@
 //! `dL/dy0` and `dL/dtheta` on the parents: the initial state and the flattened parameters
 //! of the dynamics, which burn then routes to every parameter and to the layers before.
 
+use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients as AdGrads;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::autodiff::Autodiff;
 use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{backend_extension, Backend, Dispatch, Flex, FlexDevice};
+use burn::backend::{Backend, Dispatch, Flex, FlexDevice, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 use std::sync::{Arc, Mutex};
 
