@@ -4,6 +4,7 @@ mod bench_cmd;
 mod eval_cmd;
 mod plot;
 mod solve_cmd;
+mod sweep_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,8 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Evaluate trained weights.
     Eval(eval_cmd::EvalArgs),
+    /// Evaluate trained weights over a grid of test-time tolerances and methods.
+    Sweep(sweep_cmd::SweepArgs),
     /// Measure solve throughput on the shared benchmark configurations.
     Bench(bench_cmd::BenchArgs),
 }
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         Command::Solve(a) => solve_cmd::run(a),
         Command::Train(a) => train_cmd::run(a),
         Command::Eval(a) => eval_cmd::run(a),
+        Command::Sweep(a) => sweep_cmd::run(a),
         Command::Bench(a) => bench_cmd::run(a),
     }
 }

@@ -158,3 +158,40 @@ fn draw_vector_field(path: &Path, field: &mut dyn FnMut(f64, f64) -> (f64, f64),
     c.draw_series(LineSeries::new(truth.iter().map(|p| (p[0], p[1])), RGBColor(30, 30, 30).stroke_width(2))).map_err(&e)?;
     root.present().map_err(&e)
 }
+
+/// Loss against function evaluations, one line per method (log-log), points labelled by order.
+pub fn loss_vs_nfe(path: &Path, series: &[(String, Vec<(f64, f64)>)], title: &str) -> PlotResult {
+    atomically(path, |p| draw_loss_vs_nfe(p, series, title))
+}
+
+fn draw_loss_vs_nfe(path: &Path, series: &[(String, Vec<(f64, f64)>)], title: &str) -> PlotResult {
+    font();
+    let e = err(path);
+    let pts: Vec<(f64, f64)> = series.iter().flat_map(|s| s.1.iter().copied()).filter(|(x, y)| *x > 0.0 && *y > 0.0).collect();
+    if pts.is_empty() {
+        return Err(format!("{}: nothing to plot", path.display()));
+    }
+    let (x0, x1) = pts.iter().fold((f64::INFINITY, 0.0f64), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (y0, y1) = pts.iter().fold((f64::INFINITY, 0.0f64), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let root = BitMapBackend::new(path, (800, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(&e)?;
+    let mut c = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d((x0 * 0.8..x1 * 1.25).log_scale(), (y0 * 0.8..y1 * 1.25).log_scale())
+        .map_err(&e)?;
+    c.configure_mesh().x_desc("function evaluations").y_desc("test loss (L1)").label_style(("sans-serif", 14)).draw().map_err(&e)?;
+    let colors = [RGBColor(220, 50, 47), RGBColor(38, 139, 210), RGBColor(133, 153, 0), RGBColor(108, 113, 196)];
+    for (k, (name, p)) in series.iter().enumerate() {
+        let color = colors[k % colors.len()];
+        c.draw_series(LineSeries::new(p.iter().copied(), color.stroke_width(2)))
+            .map_err(&e)?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));
+        c.draw_series(p.iter().map(|&(x, y)| Circle::new((x, y), 4, color.filled()))).map_err(&e)?;
+    }
+    c.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).label_font(("sans-serif", 14)).draw().map_err(&e)?;
+    root.present().map_err(&e)
+}

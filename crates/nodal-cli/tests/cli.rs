@@ -111,3 +111,40 @@ fn train_and_eval_spiral_write_everything() {
     let bad = nodal(&["eval", "spiral", "--weights", dir.join("metrics.jsonl").to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn sweep_reports_evaluations_falling_with_looser_tolerances() {
+    let dir = tmp("sweep");
+    assert!(nodal(&["train", "spiral", "--iters", "20", "--quiet", "--out", dir.to_str().unwrap()]).status.success());
+    let w = dir.join("model.safetensors");
+    let out = nodal(&[
+        "sweep",
+        "--task",
+        "spiral",
+        "--weights",
+        w.to_str().unwrap(),
+        "--rtol",
+        "1e-3,1e-6",
+        "--method",
+        "dopri5",
+        "--repeats",
+        "1",
+        "--json",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in rows {
+        for k in ["rtol", "nfe", "seconds", "loss"] {
+            assert!(r[k].is_number(), "{k}");
+        }
+    }
+    assert!(rows[0]["nfe"].as_u64().unwrap() < rows[1]["nfe"].as_u64().unwrap());
+    for f in ["sweep.md", "sweep.json", "sweep.png"] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    assert_eq!(nodal(&["sweep", "--task", "mnist", "--weights", w.to_str().unwrap()]).status.code(), Some(2));
+}

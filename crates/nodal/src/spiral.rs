@@ -255,7 +255,17 @@ pub fn predict(
     atol: f64,
 ) -> Result<(Vec<[f64; 2]>, f64, usize), SolveError> {
     let opts = SolveOptions::new(&DOPRI5).with_tol(rtol, atol).with_max_steps(1_000_000);
-    let sol = solve(model, &vec![2.0f32, 0.0], ts, &opts, &RmsNorm).map_err(|f| f.error)?;
+    predict_with(model, ts, truth, &opts)
+}
+
+/// [`predict`] with any solver options.
+pub fn predict_with(
+    model: &mut CubedMlp,
+    ts: &[f64],
+    truth: &[[f64; 2]],
+    opts: &SolveOptions,
+) -> Result<(Vec<[f64; 2]>, f64, usize), SolveError> {
+    let sol = solve(model, &vec![2.0f32, 0.0], ts, opts, &RmsNorm).map_err(|f| f.error)?;
     let pred: Vec<[f64; 2]> = sol.ys.iter().map(|y| [y[0] as f64, y[1] as f64]).collect();
     let err = pred.iter().zip(truth).map(|(p, t)| (p[0] - t[0]).abs() + (p[1] - t[1]).abs()).sum::<f64>() / (2 * ts.len()) as f64;
     Ok((pred, err, sol.stats.nfe))
