@@ -159,7 +159,7 @@ fn draw_vector_field(path: &Path, field: &mut dyn FnMut(f64, f64) -> (f64, f64),
     root.present().map_err(&e)
 }
 
-/// Loss against function evaluations, one line per method (log-log), points labelled by order.
+/// Loss against function evaluations (log scale), one line per method.
 pub fn loss_vs_nfe(path: &Path, series: &[(String, Vec<(f64, f64)>)], title: &str) -> PlotResult {
     atomically(path, |p| draw_loss_vs_nfe(p, series, title))
 }
@@ -180,7 +180,7 @@ fn draw_loss_vs_nfe(path: &Path, series: &[(String, Vec<(f64, f64)>)], title: &s
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d((x0 * 0.8..x1 * 1.25).log_scale(), (y0 * 0.8..y1 * 1.25).log_scale())
+        .build_cartesian_2d((x0 * 0.8..x1 * 1.25).log_scale(), (y0 - 0.05 * (y1 - y0).max(1e-12))..(y1 + 0.05 * (y1 - y0).max(1e-12)))
         .map_err(&e)?;
     c.configure_mesh().x_desc("function evaluations").y_desc("test loss (L1)").label_style(("sans-serif", 14)).draw().map_err(&e)?;
     let colors = [RGBColor(220, 50, 47), RGBColor(38, 139, 210), RGBColor(133, 153, 0), RGBColor(108, 113, 196)];
