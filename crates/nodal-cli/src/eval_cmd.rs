@@ -6,12 +6,9 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Arguments of `nodal eval`.
+/// Arguments of `nodal eval spiral`.
 #[derive(Args)]
 pub struct EvalArgs {
-    /// The task (spiral).
-    #[arg(value_enum)]
-    task: crate::train_cmd::Task,
     /// Weights written by `nodal train` (model.safetensors).
     #[arg(long)]
     weights: PathBuf,

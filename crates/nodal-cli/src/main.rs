@@ -2,6 +2,7 @@
 
 mod bench_cmd;
 mod eval_cmd;
+mod mnist_cmd;
 mod plot;
 mod solve_cmd;
 mod sweep_cmd;
@@ -22,22 +23,42 @@ struct Cli {
 enum Command {
     /// Solve an MLP problem file and print the solution (and gradients) as JSON.
     Solve(solve_cmd::SolveArgs),
-    /// Train a model (spiral: torchdiffeq's demo) and write metrics, weights and figures.
-    Train(train_cmd::TrainArgs),
+    /// Train a model and write metrics, weights and figures.
+    #[command(subcommand)]
+    Train(TrainTask),
     /// Evaluate trained weights.
-    Eval(eval_cmd::EvalArgs),
+    #[command(subcommand)]
+    Eval(EvalTask),
     /// Evaluate trained weights over a grid of test-time tolerances and methods.
     Sweep(sweep_cmd::SweepArgs),
     /// Measure solve throughput on the shared benchmark configurations.
     Bench(bench_cmd::BenchArgs),
 }
 
+#[derive(Subcommand)]
+enum TrainTask {
+    /// torchdiffeq's spiral demo: learn dy/dt = (y^3) A from its trajectory.
+    Spiral(train_cmd::TrainArgs),
+    /// MNIST classification with ResNet, RK-Net or ODE-Net (Chen et al. 2018).
+    Mnist(mnist_cmd::MnistTrainArgs),
+}
+
+#[derive(Subcommand)]
+enum EvalTask {
+    /// Test loss of spiral weights over the whole true trajectory.
+    Spiral(eval_cmd::EvalArgs),
+    /// Test accuracy of MNIST weights on the 10,000 test images.
+    Mnist(mnist_cmd::MnistEvalArgs),
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Solve(a) => solve_cmd::run(a),
-        Command::Train(a) => train_cmd::run(a),
-        Command::Eval(a) => eval_cmd::run(a),
+        Command::Train(TrainTask::Spiral(a)) => train_cmd::run(a),
+        Command::Train(TrainTask::Mnist(a)) => mnist_cmd::train(a),
+        Command::Eval(EvalTask::Spiral(a)) => eval_cmd::run(a),
+        Command::Eval(EvalTask::Mnist(a)) => mnist_cmd::eval(a),
         Command::Sweep(a) => sweep_cmd::run(a),
         Command::Bench(a) => bench_cmd::run(a),
     }

@@ -1,7 +1,7 @@
 //! `nodal train spiral`: torchdiffeq's spiral demo, end to end, with metrics, weights and figures.
 
 use crate::plot;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use nodal::io::write_atomic;
 use nodal::solve::Dynamics;
@@ -14,19 +14,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// What to train.
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Task {
-    /// Learn the cubic spiral of torchdiffeq's demo.
-    Spiral,
-}
-
-/// Arguments of `nodal train`.
+/// Arguments of `nodal train spiral`.
 #[derive(Args)]
 pub struct TrainArgs {
-    /// The task.
-    #[arg(value_enum)]
-    task: Task,
     /// Iterations.
     #[arg(long, default_value_t = 2000)]
     iters: usize,

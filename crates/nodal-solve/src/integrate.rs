@@ -6,7 +6,7 @@ use crate::dynamics::Dynamics;
 use crate::error::{SolveError, SolveFailure};
 use crate::norm::ErrorNorm;
 use crate::options::{SolveOptions, StepMode};
-use crate::solution::{OutputAt, Solution, StepRecord, Tape};
+use crate::solution::{DenseSolution, DenseStep, OutputAt, Solution, StepRecord, Tape};
 use crate::state::State;
 use crate::stats::Stats;
 use crate::tableau::{DenseOutput, ErrorEstimator, Tableau};
@@ -285,7 +285,38 @@ pub fn integrate<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
     norm: &N,
     record: Record,
     hard_outputs: bool,
+    hook: Option<OutputHook<'_, S>>,
+) -> Result<(Solution<S>, Option<Tape<S>>), Box<SolveFailure<S>>> {
+    integrate_inner(f, y0, ts, opts, norm, record, hard_outputs, hook, None)
+}
+
+/// Solve like [`solve`] and also return a [`DenseSolution`]: every accepted step with the stage
+/// derivatives its interpolant needs, so the solution can be evaluated anywhere in the span.
+/// Costs one state per stage per step; DOP853 evaluates its interpolation stages on every step,
+/// and non-FSAL Hermite methods evaluate `f(y_{n+1})` (reused as the next step's first stage).
+pub fn solve_dense<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
+    f: &mut D,
+    y0: &S,
+    ts: &[f64],
+    opts: &SolveOptions,
+    norm: &N,
+) -> Result<(Solution<S>, DenseSolution<S>), Box<SolveFailure<S>>> {
+    let mut steps = Vec::new();
+    let (sol, _) = integrate_inner(f, y0, ts, opts, norm, Record::None, false, None, Some(&mut steps))?;
+    Ok((sol, DenseSolution { method: opts.method, steps }))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn integrate_inner<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
+    f: &mut D,
+    y0: &S,
+    ts: &[f64],
+    opts: &SolveOptions,
+    norm: &N,
+    record: Record,
+    hard_outputs: bool,
     mut hook: Option<OutputHook<'_, S>>,
+    mut dense: Option<&mut Vec<DenseStep<S>>>,
 ) -> Result<(Solution<S>, Option<Tape<S>>), Box<SolveFailure<S>>> {
     let mut stats = Stats::default();
     let fail = |error: SolveError, ts_done: &[f64], ys: Vec<S>, stats: Stats| {
@@ -477,6 +508,27 @@ pub fn integrate<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
             }
             next_out += 1;
         }
+        let mut f1_is_next_k0 = false;
+        if let Some(steps) = dense.as_mut() {
+            let k = match tab.dense {
+                DenseOutput::Polynomial { .. } => {
+                    if !dense_ready {
+                        extra_stages(tab, f, t, hh, &y, &mut ws, &mut stats);
+                    }
+                    ws.k[..dense_stage_count(tab)].to_vec()
+                }
+                DenseOutput::Hermite if tab.fsal => vec![ws.k[0].clone(), ws.k[s - 1].clone()],
+                DenseOutput::Hermite => {
+                    if !dense_ready {
+                        f.eval(t1, &ws.y1, &mut ws.f1);
+                        stats.nfe += 1;
+                    }
+                    f1_is_next_k0 = !(landing && user_stop);
+                    vec![ws.k[0].clone(), ws.f1.clone()]
+                }
+            };
+            steps.push(DenseStep { t, h: hh, y0: y.clone(), y1: ws.y1.clone(), k });
+        }
         // Advance.
         std::mem::swap(&mut y, &mut ws.y1);
         t = t_next;
@@ -492,6 +544,9 @@ pub fn integrate<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
         }
         if tab.fsal && !jumped && !(landing && user_stop) {
             ws.k.swap(0, s - 1);
+            have_k0 = true;
+        } else if f1_is_next_k0 && !jumped {
+            std::mem::swap(&mut ws.k[0], &mut ws.f1);
             have_k0 = true;
         } else {
             have_k0 = false;

@@ -49,3 +49,73 @@ pub struct Tape<S> {
     /// State at the start of steps `0, every, 2 every, ...`.
     pub checkpoints: Vec<S>,
 }
+
+/// One accepted step with what its interpolant needs.
+#[derive(Debug, Clone)]
+pub struct DenseStep<S> {
+    /// Start time.
+    pub t: f64,
+    /// Signed step size.
+    pub h: f64,
+    /// State at the start.
+    pub y0: S,
+    /// State at the end.
+    pub y1: S,
+    /// Stage derivatives used by the interpolant (all stages for native interpolants;
+    /// `[f(y0), f(y1)]` for cubic Hermite).
+    pub k: Vec<S>,
+}
+
+/// A solution that can be evaluated anywhere in the solved span, from each step's own
+/// interpolant (native for dopri5, tsit5, dopri8; cubic Hermite otherwise).
+#[derive(Debug, Clone)]
+pub struct DenseSolution<S> {
+    /// The method whose interpolant is used.
+    pub method: &'static crate::tableau::Tableau,
+    /// Accepted steps in order.
+    pub steps: Vec<DenseStep<S>>,
+}
+
+impl<S: crate::state::State> DenseSolution<S> {
+    /// The solved span `(start, end)` (in the direction of integration).
+    pub fn span(&self) -> Option<(f64, f64)> {
+        let (a, b) = (self.steps.first()?, self.steps.last()?);
+        Some((a.t, b.t + b.h))
+    }
+
+    /// The solution at `t`; an error if `t` lies outside the solved span.
+    pub fn eval(&self, t: f64) -> Result<S, crate::error::SolveError> {
+        use crate::integrate::{MAX_STAGES, dense_weights, hermite_basis};
+        use crate::tableau::DenseOutput;
+        let outside = || crate::error::SolveError::InvalidTimes(format!("t = {t} is outside the solved span {:?}", self.span()));
+        let (t0, t1) = self.span().ok_or_else(outside)?;
+        let dir = if t1 >= t0 { 1.0 } else { -1.0 };
+        if !(dir * (t - t0) >= 0.0 && dir * (t1 - t) >= 0.0) {
+            return Err(outside());
+        }
+        // First step whose end is at or beyond t.
+        let i = self.steps.partition_point(|s| dir * (s.t + s.h - t) < 0.0).min(self.steps.len() - 1);
+        let st = &self.steps[i];
+        if t == st.t + st.h {
+            return Ok(st.y1.clone());
+        }
+        let theta = ((t - st.t) / st.h).clamp(0.0, 1.0);
+        let mut out = st.y0.zeros_like();
+        match self.method.dense {
+            DenseOutput::Polynomial { coeffs, .. } => {
+                let mut w = [0.0; MAX_STAGES];
+                dense_weights(coeffs, theta, &mut w);
+                out.set_lincomb(&st.y0, st.h, &w[..coeffs.len()], &st.k);
+            }
+            DenseOutput::Hermite => {
+                let [h00, h10, h01, h11] = hermite_basis(theta);
+                out.assign(&st.y0);
+                out.scale(h00);
+                out.axpy(h01, &st.y1);
+                out.axpy(st.h * h10, &st.k[0]);
+                out.axpy(st.h * h11, &st.k[1]);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -203,3 +203,44 @@ fn dense_output_is_exact_at_step_ends() {
         assert!((a.ys[1][0] - b.ys[1][0]).abs() < 1e-14, "{}", tab.name);
     }
 }
+
+/// A dense solution evaluates anywhere in the span: exact at step ends, close to the true
+/// solution between them, for every method, forward and in reverse time.
+#[test]
+fn dense_solution_evaluates_anywhere_in_the_span() {
+    use nodal_solve::solve_dense;
+    for tab in METHODS {
+        for (t0, t1) in [(0.0, 3.0), (3.0, 0.0)] {
+            let rtol = match tab.order {
+                0..=2 => 1e-6,
+                3 => 1e-8,
+                _ => 1e-10,
+            };
+            let opts = if tab.error_order.is_some() {
+                SolveOptions::new(tab).with_tol(rtol, rtol * 1e-2)
+            } else {
+                SolveOptions::new(tab).with_fixed_step(0.01)
+            };
+            let mut f = FnDynamics(|t: f64, y: &Vec<f64>, dy: &mut Vec<f64>| dy[0] = y[0] * t.cos());
+            let y0 = vec![a3(t0)];
+            let (sol, dense) = solve_dense(&mut f, &y0, &[t0, t1], &opts, &RmsNorm).unwrap();
+            assert_eq!(dense.steps.len(), sol.stats.accepted);
+            let tol = if tab.order >= 4 {
+                1e-7
+            } else if tab.order >= 2 {
+                1e-3
+            } else {
+                3e-2
+            };
+            for i in 0..=30 {
+                let t = t0 + (t1 - t0) * i as f64 / 30.0;
+                let y = dense.eval(t).unwrap()[0];
+                assert!((y - a3(t)).abs() < tol, "{} t={t}: {y} vs {}", tab.name, a3(t));
+            }
+            for st in &dense.steps {
+                assert_eq!(dense.eval(st.t + st.h).unwrap(), st.y1, "{}", tab.name);
+            }
+            assert!(dense.eval(t1 + (t1 - t0)).is_err());
+        }
+    }
+}

@@ -8,6 +8,7 @@ pub use burn;
 pub use nodal_solve as solve;
 
 pub mod io;
+pub mod mnist;
 pub mod neural_ode;
 pub mod problem;
 pub mod rmsprop;

@@ -1,0 +1,386 @@
+//! `nodal train mnist` and `nodal eval mnist`: the ResNet, RK-Net and ODE-Net of Chen et al.
+//! 2018 on MNIST, with progress bars, per-epoch metrics, checkpoints that resume, and weights.
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use nodal::burn::module::Module;
+use nodal::burn::tensor::Device;
+use nodal::io::write_atomic;
+use nodal::mnist::models::{ModelConfig, ModelKind, load_weights};
+use nodal::mnist::train::{
+    EpochMetrics, OptimizerKind, Outcome, ResultRow, TrainConfig, Trainer, evaluate, kind_of_weights, results_markdown,
+};
+use nodal::mnist::{Part, load};
+use nodal::solve::grad::GradMethod;
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The project's MNIST folder, relative to the repository root.
+pub const DEFAULT_DATA: &str = "../shared/data/mnist";
+
+/// Which model (command-line spelling).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ModelArg {
+    /// Six residual blocks (0.58M parameters).
+    Resnet,
+    /// One ODE block integrated by fixed-step RK4, backprop through the steps (0.21M).
+    Rknet,
+    /// One ODE block solved by dopri5, adjoint or checkpointed gradients (0.21M).
+    Odenet,
+}
+
+impl From<ModelArg> for ModelKind {
+    fn from(m: ModelArg) -> Self {
+        match m {
+            ModelArg::Resnet => ModelKind::ResNet,
+            ModelArg::Rknet => ModelKind::RkNet,
+            ModelArg::Odenet => ModelKind::OdeNet,
+        }
+    }
+}
+
+/// Which optimiser (command-line spelling).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OptimizerArg {
+    /// Adam (PyTorch's defaults).
+    Adam,
+    /// SGD with momentum 0.9 (the paper's; use --lr 0.1).
+    Sgd,
+}
+
+fn parse_grad(s: &str) -> Result<GradMethod, String> {
+    GradMethod::parse(s).ok_or_else(|| format!("unknown gradient method {s:?}: use backprop, checkpoint, checkpoint:M or adjoint"))
+}
+
+/// Arguments of `nodal train mnist`.
+#[derive(Args, Debug)]
+pub struct MnistTrainArgs {
+    /// The model.
+    #[arg(long, value_enum)]
+    model: ModelArg,
+    /// Epochs in total (a resumed run continues up to this many).
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
+    /// Examples per mini-batch.
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Optimiser.
+    #[arg(long, value_enum, default_value = "adam")]
+    optimizer: OptimizerArg,
+    /// Seed of the initial weights and of the example order.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Folder with the MNIST IDX files (gzipped or not).
+    #[arg(long, default_value = DEFAULT_DATA)]
+    data: PathBuf,
+    /// Output folder (default runs/mnist-MODEL); a checkpoint there is resumed.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// dopri5's relative tolerance (ODE-Net).
+    #[arg(long, default_value_t = 1e-3)]
+    rtol: f64,
+    /// dopri5's absolute tolerance (ODE-Net).
+    #[arg(long, default_value_t = 1e-3)]
+    atol: f64,
+    /// The ODE-Net's gradient method: adjoint, backprop, checkpoint or checkpoint:M.
+    #[arg(long, value_parser = parse_grad, default_value = "adjoint")]
+    grad: GradMethod,
+    /// The RK-Net's RK4 step on [0, 1].
+    #[arg(long, default_value_t = 0.25)]
+    rk4_step: f64,
+    /// Train on the first N training images only (quick runs).
+    #[arg(long)]
+    limit_train: Option<usize>,
+    /// Evaluate on the first N test images only (quick runs; the default is all 10,000).
+    #[arg(long)]
+    limit_test: Option<usize>,
+    /// Save a checkpoint every N batches (and at every epoch's end); 0 = epoch ends only.
+    #[arg(long, default_value_t = 50)]
+    checkpoint_every: usize,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Arguments of `nodal eval mnist`.
+#[derive(Args, Debug)]
+pub struct MnistEvalArgs {
+    /// Weights written by `nodal train mnist` (model.safetensors).
+    #[arg(long)]
+    weights: PathBuf,
+    /// The model (default: the one named in the weights file).
+    #[arg(long, value_enum)]
+    model: Option<ModelArg>,
+    /// Folder with the MNIST IDX files.
+    #[arg(long, default_value = DEFAULT_DATA)]
+    data: PathBuf,
+    /// dopri5's relative tolerance (ODE-Net).
+    #[arg(long, default_value_t = 1e-3)]
+    rtol: f64,
+    /// dopri5's absolute tolerance (ODE-Net).
+    #[arg(long, default_value_t = 1e-3)]
+    atol: f64,
+    /// The RK-Net's RK4 step.
+    #[arg(long, default_value_t = 0.25)]
+    rk4_step: f64,
+    /// Examples per evaluation batch.
+    #[arg(long, default_value_t = 500)]
+    batch_size: usize,
+    /// Evaluate on the first N test images only.
+    #[arg(long)]
+    limit_test: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn bar(len: usize, quiet: bool, template: &str) -> ProgressBar {
+    let b = if quiet { ProgressBar::hidden() } else { ProgressBar::new(len as u64) };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        b.set_style(style);
+    }
+    b
+}
+
+/// Train one model; writes checkpoints, `metrics.jsonl`, `summary.json` and `model.safetensors`
+/// into the output folder and prints the summary as one JSON line. Ctrl-C saves a checkpoint and
+/// exits with code 130 (rerun the same command to resume). Exit codes: 0 done, 1 training
+/// failed, 2 unusable data or checkpoint.
+pub fn train(a: MnistTrainArgs) -> ExitCode {
+    let kind: ModelKind = a.model.into();
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/mnist-{}", kind.name())));
+    let data = match load(&a.data, Part::Train).and_then(|tr| Ok((tr, load(&a.data, Part::Test)?))) {
+        Ok((tr, te)) => (tr.truncate(a.limit_train.unwrap_or(usize::MAX)), te.truncate(a.limit_test.unwrap_or(usize::MAX))),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let model = ModelConfig::new(kind).with_tol(a.rtol, a.atol).with_grad(a.grad).with_step(a.rk4_step);
+    let mut cfg = TrainConfig::new(model, out.clone());
+    cfg.epochs = a.epochs;
+    cfg.batch_size = a.batch_size.max(1);
+    cfg.lr = a.lr;
+    cfg.seed = a.seed;
+    cfg.checkpoint_every = a.checkpoint_every;
+    cfg.optimizer = match a.optimizer {
+        OptimizerArg::Adam => OptimizerKind::Adam,
+        OptimizerArg::Sgd => OptimizerKind::Sgd,
+    };
+    let (n_train, n_test) = (data.0.len(), data.1.len());
+    let mut tr = match Trainer::new(cfg, data.0, data.1) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let params = tr.model.num_params();
+    let (epoch0, batch0) = tr.position();
+    if epoch0 > 0 || batch0 > 0 {
+        eprintln!("resuming {} at epoch {}, batch {} from {}", kind.name(), epoch0 + 1, batch0 + 1, out.display());
+    }
+    eprintln!("{}: {params} parameters, {n_train} training and {n_test} test images, output in {}", kind.name(), out.display());
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C while the checkpoint is written falls through to the default handler.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    let nb = tr.batches_per_epoch();
+    let template = "{prefix} {bar:30} {pos}/{len} {msg} [{elapsed} < {eta}]";
+    let train_bar = bar(nb, a.quiet, template);
+    train_bar.set_position(batch0 as u64);
+    train_bar.set_prefix(format!("epoch {}/{}", epoch0 + 1, a.epochs));
+    let eval_bar = bar(n_test, true, template);
+    let eval_bar = std::cell::RefCell::new(eval_bar);
+    let quiet = a.quiet;
+    let mut on_batch = |r: &nodal::mnist::train::BatchReport| {
+        if r.batch == 1 {
+            train_bar.reset();
+            train_bar.set_prefix(format!("epoch {}/{}", r.epoch, a.epochs));
+        }
+        train_bar.set_position(r.batch as u64);
+        let nfe = if kind.is_ode() { format!(" nfe {}+{}", r.nfe_forward, r.nfe_backward.max(r.nvjp_backward)) } else { String::new() };
+        train_bar.set_message(format!("loss {:.4}{nfe} {:.0} ms", r.loss, r.ms));
+        if r.batch == r.batches {
+            train_bar.finish_and_clear();
+            let b = bar(n_test, quiet, "{prefix} {bar:30} {pos}/{len} [{elapsed} < {eta}]");
+            b.set_prefix("test");
+            *eval_bar.borrow_mut() = b;
+        }
+    };
+    let mut on_eval = |done: usize, _total: usize| eval_bar.borrow().set_position(done as u64);
+    let mut on_epoch = |m: &EpochMetrics| {
+        eval_bar.borrow().finish_and_clear();
+        let line = serde_json::to_string(m).unwrap_or_default();
+        if quiet { eprintln!("{line}") } else { train_bar.println(line) }
+    };
+    let outcome = tr.run(&stop, &mut on_batch, &mut on_eval, &mut on_epoch);
+    train_bar.finish_and_clear();
+    match outcome {
+        Ok(Outcome::Interrupted) => {
+            let (e, b) = tr.position();
+            eprintln!(
+                "interrupted at epoch {}, batch {}: checkpoint saved in {}; rerun the same command to resume",
+                e + 1,
+                b + 1,
+                out.display()
+            );
+            ExitCode::from(130)
+        }
+        Ok(Outcome::Finished) => {
+            let h = &tr.history;
+            let last = h.last();
+            let summary = json!({
+                "model": kind.name(),
+                "params": params,
+                "epochs": h.len(),
+                "train_examples": n_train,
+                "test_examples": n_test,
+                "test_accuracy": last.map(|m| m.test_accuracy),
+                "test_error_percent": last.map(|m| 100.0 * (1.0 - m.test_accuracy)),
+                "test_nfe": last.map(|m| m.test_nfe),
+                "nfe_forward": last.map(|m| m.nfe_forward),
+                "nfe_backward": last.map(|m| m.nfe_backward),
+                "nvjp_backward": last.map(|m| m.nvjp_backward),
+                "ms_per_batch": last.map(|m| m.ms_per_batch),
+                "train_seconds_total": h.iter().map(|m| m.train_seconds).sum::<f64>(),
+                "peak_rss_mib": h.iter().map(|m| m.peak_rss_mib).fold(0.0, f64::max),
+                "batch_size": a.batch_size,
+                "lr": a.lr,
+                "optimizer": format!("{:?}", a.optimizer).to_lowercase(),
+                "rtol": a.rtol,
+                "atol": a.atol,
+                "grad": match kind {
+                    ModelKind::ResNet => "burn autodiff".to_string(),
+                    ModelKind::RkNet => "backprop".to_string(),
+                    ModelKind::OdeNet => format!("{:?}", a.grad).to_lowercase(),
+                },
+                "rk4_step": a.rk4_step,
+                "seed": a.seed,
+            });
+            let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+            if let Err(e) = write_atomic(&out.join("summary.json"), text.as_bytes()) {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+            println!("{summary}");
+            eprintln!("wrote {}/{{model.safetensors, metrics.jsonl, summary.json}}", out.display());
+            match write_results_table(&out) {
+                Ok(p) => eprintln!("results table: {}", p.display()),
+                Err(e) => eprintln!("warning: results table not written: {e}"),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Gathers the `summary.json` of every `mnist-*` run beside `out` (and `out` itself) into
+/// `mnist-results.md` in the same parent folder.
+fn write_results_table(out: &std::path::Path) -> Result<PathBuf, String> {
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(parent)
+        .map_err(|e| format!("{}: {e}", parent.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("mnist-")))
+        .collect();
+    if !dirs.iter().any(|d| d == out) {
+        dirs.push(out.to_path_buf());
+    }
+    dirs.sort();
+    let mut rows = Vec::new();
+    for d in dirs {
+        let Ok(text) = std::fs::read_to_string(d.join("summary.json")) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        let f = |k: &str| v.get(k).and_then(|x| x.as_f64()).unwrap_or(f64::NAN);
+        rows.push(ResultRow {
+            model: v.get("model").and_then(|x| x.as_str()).unwrap_or("?").to_string(),
+            params: f("params") as usize,
+            epochs: f("epochs") as usize,
+            test_accuracy: f("test_accuracy"),
+            test_nfe: f("test_nfe"),
+            nfe_forward: f("nfe_forward"),
+            nfe_backward: f("nfe_backward").max(f("nvjp_backward")),
+            ms_per_batch: f("ms_per_batch"),
+            peak_rss_mib: f("peak_rss_mib"),
+        });
+    }
+    let path = parent.join("mnist-results.md");
+    write_atomic(&path, results_markdown(&rows).as_bytes()).map_err(|e| e.to_string())?;
+    Ok(path)
+}
+
+/// Evaluate trained weights on the MNIST test set; prints one JSON object with `model`,
+/// `params`, `accuracy` (a fraction), `nfe` (mean forward evaluations per batch; 0 for the
+/// ResNet), `examples`, the tolerances and `seconds`. Exit codes: 0 done, 1 a solve failed, 2
+/// unusable weights or data.
+pub fn eval(a: MnistEvalArgs) -> ExitCode {
+    let kind = match a.model {
+        Some(m) => ModelKind::from(m),
+        None => match kind_of_weights(&a.weights) {
+            Ok(Some(k)) => k,
+            Ok(None) => {
+                eprintln!("error: {}: the file does not name its model; pass --model", a.weights.display());
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let config = ModelConfig::new(kind).with_tol(a.rtol, a.atol).with_step(a.rk4_step);
+    let model = match load_weights(config.init_seeded(&Device::flex(), 0), &a.weights) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let test = match load(&a.data, Part::Test) {
+        Ok(t) => t.truncate(a.limit_test.unwrap_or(usize::MAX)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let b = bar(test.len(), a.quiet, "test {bar:30} {pos}/{len} [{elapsed} < {eta}]");
+    let start = std::time::Instant::now();
+    let r = evaluate(&model, &test, a.batch_size, &mut |done, _| b.set_position(done as u64));
+    b.finish_and_clear();
+    match r {
+        Ok(r) => {
+            let o = json!({
+                "model": kind.name(),
+                "params": model.num_params(),
+                "accuracy": r.accuracy,
+                "nfe": r.nfe,
+                "examples": r.examples,
+                "rtol": a.rtol,
+                "atol": a.atol,
+                "seconds": start.elapsed().as_secs_f64(),
+            });
+            println!("{o}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: solve failed: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,757 @@
+//! Training and evaluation of the MNIST models: mini-batches in a seeded order, Adam or SGD,
+//! per-epoch metrics (loss, test accuracy, forward and backward evaluations, wall time, peak
+//! memory), checkpoints that resume after an interruption, and safetensors weights.
+//!
+//! Files in the output folder:
+//! - `checkpoint.json` (+ `ckpt-N.safetensors`, `ckpt-N.optim`): written every
+//!   `checkpoint_every` batches and at the end of every epoch; the JSON is written last and
+//!   names the weight and optimizer files, so an interruption at any moment leaves the previous
+//!   consistent checkpoint (every write is atomic);
+//! - `metrics.jsonl`: one line per finished epoch ([`EpochMetrics`]), rewritten atomically;
+//! - `model.safetensors`: the final weights (metadata: model, epochs, test accuracy).
+//!
+//! The order of the examples in epoch `e` depends only on the seed and `e`, so a resumed run sees
+//! the same batches as an uninterrupted one.
+
+use super::Split;
+use super::models::{Forward, MnistNet, ModelConfig, ModelKind, images_tensor, load_weights, save_weights};
+use crate::io::{FileError, write_atomic};
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, momentum::MomentumConfig};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Bytes, DType, Device, Tensor, TensorData};
+use nodal_solve::SolveError;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use thiserror::Error;
+
+/// Which optimiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OptimizerKind {
+    /// Adam (beta 0.9 / 0.999, eps 1e-8, as PyTorch).
+    Adam,
+    /// SGD with momentum 0.9 (the paper's choice, with lr 0.1).
+    Sgd,
+}
+
+/// Training settings.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    /// The model and its solver settings.
+    pub model: ModelConfig,
+    /// Epochs to train (in total, counting those of a resumed run).
+    pub epochs: usize,
+    /// Examples per mini-batch.
+    pub batch_size: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// Optimiser.
+    pub optimizer: OptimizerKind,
+    /// Seed of the initial weights and of the example order.
+    pub seed: u64,
+    /// Save a checkpoint every this many batches (and at every epoch's end); 0 = epoch ends only.
+    pub checkpoint_every: usize,
+    /// Examples per evaluation batch.
+    pub eval_batch: usize,
+    /// Output folder.
+    pub out: PathBuf,
+}
+
+impl TrainConfig {
+    /// Defaults: 1 epoch, batch 128, Adam at 1e-3, seed 0, a checkpoint every 50 batches.
+    pub fn new(model: ModelConfig, out: PathBuf) -> Self {
+        Self {
+            model,
+            epochs: 1,
+            batch_size: 128,
+            lr: 1e-3,
+            optimizer: OptimizerKind::Adam,
+            seed: 0,
+            checkpoint_every: 50,
+            eval_batch: 500,
+            out,
+        }
+    }
+}
+
+/// What went wrong in training or evaluation.
+#[derive(Debug, Error)]
+pub enum TrainError {
+    /// A file could not be written or read.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The forward solve of the ODE block failed.
+    #[error("epoch {epoch}, batch {batch}: forward solve failed: {source}")]
+    Solve {
+        /// Epoch (1-based).
+        epoch: usize,
+        /// Batch in the epoch (1-based; 0 in evaluation).
+        batch: usize,
+        /// Cause.
+        source: SolveError,
+    },
+    /// The backward solve failed or the loss is not finite; no update was made.
+    #[error("epoch {epoch}, batch {batch}: {reason}")]
+    Diverged {
+        /// Epoch (1-based).
+        epoch: usize,
+        /// Batch in the epoch (1-based).
+        batch: usize,
+        /// What happened.
+        reason: String,
+    },
+    /// The checkpoint in the output folder does not fit these settings or is unreadable.
+    #[error("{path}: {reason}")]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Nothing to train on.
+    #[error("the training set is empty")]
+    Empty,
+}
+
+/// One training step's report (for progress bars).
+#[derive(Debug, Clone)]
+pub struct BatchReport {
+    /// Epoch (1-based).
+    pub epoch: usize,
+    /// Batch in the epoch (1-based).
+    pub batch: usize,
+    /// Batches per epoch.
+    pub batches: usize,
+    /// Mean cross-entropy of the batch.
+    pub loss: f64,
+    /// Forward evaluations of the ODE block (0 for the ResNet).
+    pub nfe_forward: usize,
+    /// Backward evaluations of the ODE block's dynamics (adjoint: the reverse solve of `y`).
+    pub nfe_backward: usize,
+    /// Vector-Jacobian products of the dynamics in the backward pass.
+    pub nvjp_backward: usize,
+    /// Wall time of the step (forward, backward, update), milliseconds.
+    pub ms: f64,
+}
+
+/// Metrics of one finished epoch (one line of `metrics.jsonl`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EpochMetrics {
+    /// Epoch (1-based).
+    pub epoch: usize,
+    /// Mean training cross-entropy.
+    pub train_loss: f64,
+    /// Training accuracy (fraction) on the batches as they were seen.
+    pub train_accuracy: f64,
+    /// Accuracy (fraction) on the test set.
+    pub test_accuracy: f64,
+    /// Mean forward evaluations per test batch (ODE models).
+    pub test_nfe: f64,
+    /// Mean forward evaluations per training batch.
+    pub nfe_forward: f64,
+    /// Mean backward evaluations of the dynamics per training batch.
+    pub nfe_backward: f64,
+    /// Mean vector-Jacobian products per training batch.
+    pub nvjp_backward: f64,
+    /// Mean milliseconds per training step.
+    pub ms_per_batch: f64,
+    /// Training wall time of the epoch, seconds (without evaluation; summed over resumes).
+    pub train_seconds: f64,
+    /// Evaluation wall time, seconds.
+    pub eval_seconds: f64,
+    /// Peak resident memory of the process during the epoch, MiB (`VmHWM`; reset at the epoch
+    /// start where the kernel allows).
+    pub peak_rss_mib: f64,
+    /// Training examples per epoch.
+    pub examples: usize,
+}
+
+/// Result of [`evaluate`].
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct EvalResult {
+    /// Fraction of correctly classified examples.
+    pub accuracy: f64,
+    /// Mean forward evaluations of the ODE block per batch (0 for the ResNet).
+    pub nfe: f64,
+    /// Examples evaluated.
+    pub examples: usize,
+}
+
+/// Running sums of an epoch in progress (saved in checkpoints).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Accum {
+    loss: f64,
+    correct: usize,
+    seen: usize,
+    batches: usize,
+    nfe_forward: usize,
+    nfe_backward: usize,
+    nvjp_backward: usize,
+    ms: f64,
+    seconds: f64,
+}
+
+/// The checkpoint's JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Checkpoint {
+    model: String,
+    seed: u64,
+    batch_size: usize,
+    examples: usize,
+    optimizer: OptimizerKind,
+    /// Epoch in progress (0-based) and the next batch in it.
+    epoch: usize,
+    batch: usize,
+    seq: u64,
+    weights: String,
+    optim: String,
+    accum: Accum,
+    history: Vec<EpochMetrics>,
+}
+
+const CHECKPOINT: &str = "checkpoint.json";
+
+/// Peak resident memory of this process in MiB (`VmHWM` of `/proc/self/status`; 0 elsewhere).
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Reset the peak-RSS counter (Linux >= 4.0; silently does nothing elsewhere).
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Labels as a one-hot `[n, 10]` tensor.
+fn one_hot(labels: &[u8], device: &Device) -> Tensor<2> {
+    let mut v = vec![0.0f32; labels.len() * 10];
+    for (i, &l) in labels.iter().enumerate() {
+        v[i * 10 + l as usize] = 1.0;
+    }
+    Tensor::<2>::from_data(TensorData::new(v, [labels.len(), 10]), (device, DType::F32))
+}
+
+/// Number of rows whose largest logit is at the label.
+fn count_correct(logits: Tensor<2>, labels: &[u8]) -> usize {
+    let v: Vec<f32> = logits.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
+    v.chunks(10)
+        .zip(labels)
+        .filter(|(row, l)| {
+            row.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0 == **l as usize
+        })
+        .count()
+}
+
+/// Accuracy of `model` on `split` (plain device, evaluation settings of the ODE block), in
+/// batches of `batch` examples. `on_batch(done, total)` reports progress.
+pub fn evaluate(model: &MnistNet, split: &Split, batch: usize, on_batch: &mut dyn FnMut(usize, usize)) -> Result<EvalResult, SolveError> {
+    let model = model.clone().valid();
+    let device = Device::flex();
+    let n = split.len();
+    let per = split.images.image_len();
+    let (mut correct, mut nfe, mut batches) = (0, 0, 0);
+    let batch = batch.max(1);
+    for start in (0..n).step_by(batch) {
+        let end = (start + batch).min(n);
+        let x = images_tensor(&split.images.pixels[start * per..end * per], &device);
+        let f = model.forward(x)?;
+        correct += count_correct(f.logits, &split.labels[start..end]);
+        nfe += f.nfe;
+        batches += 1;
+        on_batch(end, n);
+    }
+    Ok(EvalResult { accuracy: correct as f64 / n.max(1) as f64, nfe: nfe as f64 / batches.max(1) as f64, examples: n })
+}
+
+/// The example order of epoch `epoch` (0-based): a permutation seeded by `(seed, epoch)`.
+pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (epoch as u64 + 1));
+    idx.shuffle(&mut rng);
+    idx
+}
+
+/// A training run: the model, the optimiser and the progress, resumable from the output folder.
+pub struct Trainer {
+    /// Settings.
+    pub cfg: TrainConfig,
+    /// The model (on the autodiff device).
+    pub model: MnistNet,
+    opt: ModuleOptimizer,
+    device: Device,
+    train: Split,
+    test: Split,
+    epoch: usize,
+    batch: usize,
+    seq: u64,
+    accum: Accum,
+    /// Metrics of the finished epochs.
+    pub history: Vec<EpochMetrics>,
+}
+
+/// How [`Trainer::run`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// All epochs done.
+    Finished,
+    /// Stopped on request after saving a checkpoint.
+    Interrupted,
+}
+
+impl Trainer {
+    /// A run in `cfg.out`: resumed from its checkpoint when there is one (which must have been
+    /// made with the same model, seed, batch size, optimiser and training-set size), fresh
+    /// otherwise.
+    pub fn new(cfg: TrainConfig, train: Split, test: Split) -> Result<Self, TrainError> {
+        if train.is_empty() {
+            return Err(TrainError::Empty);
+        }
+        std::fs::create_dir_all(&cfg.out).map_err(|source| FileError::Io { path: cfg.out.clone(), source })?;
+        let device = Device::flex().autodiff();
+        let model = cfg.model.init_seeded(&device, cfg.seed);
+        let opt = match cfg.optimizer {
+            OptimizerKind::Adam => AdamConfig::new().with_epsilon(1e-8).init(),
+            OptimizerKind::Sgd => SgdConfig::new().with_momentum(Some(MomentumConfig::new().with_dampening(0.0))).init(),
+        };
+        let mut t = Self { cfg, model, opt, device, train, test, epoch: 0, batch: 0, seq: 0, accum: Accum::default(), history: Vec::new() };
+        t.resume()?;
+        Ok(t)
+    }
+
+    /// Epochs finished so far.
+    pub fn epochs_done(&self) -> usize {
+        self.history.len()
+    }
+
+    /// `(epoch, batch)`: the epoch in progress (0-based) and its next batch.
+    pub fn position(&self) -> (usize, usize) {
+        (self.epoch, self.batch)
+    }
+
+    /// Batches per epoch.
+    pub fn batches_per_epoch(&self) -> usize {
+        self.train.len().div_ceil(self.cfg.batch_size.max(1))
+    }
+
+    fn resume(&mut self) -> Result<(), TrainError> {
+        let path = self.cfg.out.join(CHECKPOINT);
+        if !path.is_file() {
+            return Ok(());
+        }
+        let bad = |reason: String| TrainError::Checkpoint { path: path.clone(), reason };
+        let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+        let ck: Checkpoint = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let want = (self.cfg.model.kind.name(), self.cfg.seed, self.cfg.batch_size, self.train.len(), self.cfg.optimizer);
+        let have = (ck.model.as_str(), ck.seed, ck.batch_size, ck.examples, ck.optimizer);
+        if want != have {
+            return Err(bad(format!(
+                "made with (model, seed, batch size, examples, optimizer) = {have:?}, this run has {want:?}; use another --out or delete the checkpoint"
+            )));
+        }
+        let model = std::mem::replace(&mut self.model, self.cfg.model.init(&self.device));
+        self.model = load_weights(model, &self.cfg.out.join(&ck.weights))?;
+        let optim_path = self.cfg.out.join(&ck.optim);
+        let bytes = std::fs::read(&optim_path).map_err(|source| FileError::Io { path: optim_path.clone(), source })?;
+        let opt = std::mem::replace(&mut self.opt, AdamConfig::new().init());
+        self.opt = opt
+            .from_bytes(Bytes::from_bytes_vec(bytes))
+            .map_err(|e| TrainError::Checkpoint { path: optim_path, reason: format!("{e:?}") })?;
+        (self.epoch, self.batch, self.seq, self.accum, self.history) = (ck.epoch, ck.batch, ck.seq, ck.accum, ck.history);
+        Ok(())
+    }
+
+    /// Save a checkpoint of the current position (see the module docs for the file protocol).
+    pub fn save_checkpoint(&mut self) -> Result<(), TrainError> {
+        let out = &self.cfg.out;
+        let seq = self.seq + 1;
+        let (weights, optim) = (format!("ckpt-{seq}.safetensors"), format!("ckpt-{seq}.optim"));
+        save_weights(&self.model, &out.join(&weights), &[("epoch", self.epoch.to_string()), ("batch", self.batch.to_string())], true)?;
+        let bytes = self.opt.into_bytes().map_err(|e| TrainError::Checkpoint { path: out.join(&optim), reason: format!("{e:?}") })?;
+        write_atomic(&out.join(&optim), &bytes)?;
+        let ck = Checkpoint {
+            model: self.cfg.model.kind.name().into(),
+            seed: self.cfg.seed,
+            batch_size: self.cfg.batch_size,
+            examples: self.train.len(),
+            optimizer: self.cfg.optimizer,
+            epoch: self.epoch,
+            batch: self.batch,
+            seq,
+            weights,
+            optim,
+            accum: self.accum.clone(),
+            history: self.history.clone(),
+        };
+        let json =
+            serde_json::to_string_pretty(&ck).map_err(|e| TrainError::Checkpoint { path: out.join(CHECKPOINT), reason: e.to_string() })?;
+        write_atomic(&out.join(CHECKPOINT), json.as_bytes())?;
+        if self.seq > 0 {
+            let _ = std::fs::remove_file(out.join(format!("ckpt-{}.safetensors", self.seq)));
+            let _ = std::fs::remove_file(out.join(format!("ckpt-{}.optim", self.seq)));
+        }
+        self.seq = seq;
+        Ok(())
+    }
+
+    /// One optimisation step on the examples `idx` of the training set.
+    fn step(&mut self, idx: &[usize], epoch: usize, batch: usize) -> Result<BatchReport, TrainError> {
+        let start = Instant::now();
+        let per = self.train.images.image_len();
+        let mut pixels = Vec::with_capacity(idx.len() * per);
+        let mut labels = Vec::with_capacity(idx.len());
+        for &i in idx {
+            pixels.extend_from_slice(&self.train.images.pixels[i * per..(i + 1) * per]);
+            labels.push(self.train.labels[i]);
+        }
+        let x = images_tensor(&pixels, &self.device);
+        let target = one_hot(&labels, &self.device);
+        let Forward { logits, nfe, backward } =
+            self.model.forward(x).map_err(|source| TrainError::Solve { epoch: epoch + 1, batch: batch + 1, source })?;
+        let b = idx.len() as f64;
+        let loss = (log_softmax(logits.clone(), 1) * target).sum().neg() / b;
+        let loss_v: f64 = loss.clone().into_scalar::<f32>() as f64;
+        let diverged = |reason: String| TrainError::Diverged { epoch: epoch + 1, batch: batch + 1, reason };
+        if !loss_v.is_finite() {
+            return Err(diverged(format!("loss is {loss_v}")));
+        }
+        self.accum.correct += count_correct(logits.inner(), &labels);
+        let grads = loss.backward();
+        let (mut nfe_b, mut nvjp_b) = (0, 0);
+        if let Some(report) = backward {
+            let r = report.lock().map_err(|_| diverged("backward report poisoned".into()))?.clone();
+            match r {
+                Some(Ok(s)) => (nfe_b, nvjp_b) = (s.nfe, s.nvjp),
+                Some(Err(e)) => return Err(diverged(format!("backward solve failed: {e}"))),
+                None => return Err(diverged("the ODE block's backward did not run".into())),
+            }
+        }
+        let gp = GradientsParams::from_grads(grads, &self.model);
+        self.model = self.opt.step(self.cfg.lr, self.model.clone(), gp);
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        let a = &mut self.accum;
+        a.loss += loss_v * b;
+        a.seen += idx.len();
+        a.batches += 1;
+        a.nfe_forward += nfe;
+        a.nfe_backward += nfe_b;
+        a.nvjp_backward += nvjp_b;
+        a.ms += ms;
+        a.seconds += ms / 1e3;
+        let batches = self.batches_per_epoch();
+        Ok(BatchReport {
+            epoch: epoch + 1,
+            batch: batch + 1,
+            batches,
+            loss: loss_v,
+            nfe_forward: nfe,
+            nfe_backward: nfe_b,
+            nvjp_backward: nvjp_b,
+            ms,
+        })
+    }
+
+    /// Train until `cfg.epochs` epochs are done or `stop` is set (then a checkpoint is saved and
+    /// [`Outcome::Interrupted`] returned). `on_batch` sees every step, `on_eval(done, total)`
+    /// the test evaluation's progress, `on_epoch` every finished epoch. Writes
+    /// `metrics.jsonl` after every epoch and `model.safetensors` at the end.
+    pub fn run(
+        &mut self,
+        stop: &AtomicBool,
+        on_batch: &mut dyn FnMut(&BatchReport),
+        on_eval: &mut dyn FnMut(usize, usize),
+        on_epoch: &mut dyn FnMut(&EpochMetrics),
+    ) -> Result<Outcome, TrainError> {
+        let bs = self.cfg.batch_size.max(1);
+        let n = self.train.len();
+        let batches = self.batches_per_epoch();
+        while self.epoch < self.cfg.epochs {
+            if self.batch == 0 {
+                reset_peak_rss();
+            }
+            let order = epoch_order(n, self.cfg.seed, self.epoch);
+            while self.batch < batches {
+                if stop.load(Ordering::SeqCst) {
+                    self.save_checkpoint()?;
+                    return Ok(Outcome::Interrupted);
+                }
+                let idx = &order[self.batch * bs..((self.batch + 1) * bs).min(n)];
+                let r = self.step(idx, self.epoch, self.batch)?;
+                self.batch += 1;
+                on_batch(&r);
+                if self.cfg.checkpoint_every > 0 && self.batch % self.cfg.checkpoint_every == 0 && self.batch < batches {
+                    self.save_checkpoint()?;
+                }
+            }
+            let t0 = Instant::now();
+            let ev = evaluate(&self.model, &self.test, self.cfg.eval_batch, on_eval).map_err(|source| TrainError::Solve {
+                epoch: self.epoch + 1,
+                batch: 0,
+                source,
+            })?;
+            let a = std::mem::take(&mut self.accum);
+            let nb = a.batches.max(1) as f64;
+            let m = EpochMetrics {
+                epoch: self.epoch + 1,
+                train_loss: a.loss / a.seen.max(1) as f64,
+                train_accuracy: a.correct as f64 / a.seen.max(1) as f64,
+                test_accuracy: ev.accuracy,
+                test_nfe: ev.nfe,
+                nfe_forward: a.nfe_forward as f64 / nb,
+                nfe_backward: a.nfe_backward as f64 / nb,
+                nvjp_backward: a.nvjp_backward as f64 / nb,
+                ms_per_batch: a.ms / nb,
+                train_seconds: a.seconds,
+                eval_seconds: t0.elapsed().as_secs_f64(),
+                peak_rss_mib: peak_rss_mib(),
+                examples: n,
+            };
+            self.history.push(m.clone());
+            (self.epoch, self.batch) = (self.epoch + 1, 0);
+            self.write_metrics()?;
+            self.save_checkpoint()?;
+            on_epoch(&m);
+        }
+        let last = self.history.last().map(|m| m.test_accuracy.to_string()).unwrap_or_default();
+        let meta = [("epochs", self.history.len().to_string()), ("test_accuracy", last), ("seed", self.cfg.seed.to_string())];
+        save_weights(&self.model, &self.cfg.out.join("model.safetensors"), &meta, false)?;
+        Ok(Outcome::Finished)
+    }
+
+    fn write_metrics(&self) -> Result<(), TrainError> {
+        let mut s = String::new();
+        for m in &self.history {
+            s.push_str(&serde_json::to_string(m).unwrap_or_default());
+            s.push('\n');
+        }
+        Ok(write_atomic(&self.cfg.out.join("metrics.jsonl"), s.as_bytes())?)
+    }
+}
+
+/// Mean milliseconds of a training step (forward, backward, optimiser update) at `batch`
+/// examples, over `reps` steps after one warm-up step, on random images.
+pub fn time_training_step(model: &ModelConfig, batch: usize, reps: usize) -> Result<f64, TrainError> {
+    let images = super::idx::Images { count: batch, rows: 28, cols: 28, pixels: (0..batch * 784).map(|i| (i * 37 % 256) as u8).collect() };
+    let labels = (0..batch).map(|i| (i % 10) as u8).collect();
+    let split = Split { images, labels };
+    let out = std::env::temp_dir().join(format!("nodal-mnist-timing-{}", std::process::id()));
+    let mut cfg = TrainConfig::new(model.clone(), out.clone());
+    cfg.batch_size = batch;
+    let mut t = Trainer::new(cfg, split.clone(), split)?;
+    let idx: Vec<usize> = (0..batch).collect();
+    let mut total = 0.0;
+    for r in 0..=reps {
+        let ms = t.step(&idx, 0, r)?.ms;
+        if r > 0 {
+            total += ms;
+        }
+    }
+    let _ = std::fs::remove_dir_all(out);
+    Ok(total / reps.max(1) as f64)
+}
+
+/// One model's line of the results table (from its run's `summary.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ResultRow {
+    /// Model name.
+    pub model: String,
+    /// Parameters.
+    pub params: usize,
+    /// Epochs trained.
+    pub epochs: usize,
+    /// Test accuracy (fraction).
+    pub test_accuracy: f64,
+    /// Mean forward evaluations per test batch (ODE models).
+    pub test_nfe: f64,
+    /// Mean forward evaluations per training batch.
+    pub nfe_forward: f64,
+    /// Mean backward evaluations (or VJPs, whichever is larger) per training batch.
+    pub nfe_backward: f64,
+    /// Mean milliseconds per training step.
+    pub ms_per_batch: f64,
+    /// Peak resident memory, MiB.
+    pub peak_rss_mib: f64,
+}
+
+/// The results table as markdown: parameters, test error, evaluations, time and memory per model.
+pub fn results_markdown(rows: &[ResultRow]) -> String {
+    let mut s = String::from(
+        "| model | params | epochs | test error (%) | NFE forward (test) | NFE forward (train) | NFE backward (train) | ms / batch | peak RSS (MiB) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "| {} | {} | {} | {:.2} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} |\n",
+            r.model,
+            r.params,
+            r.epochs,
+            100.0 * (1.0 - r.test_accuracy),
+            r.test_nfe,
+            r.nfe_forward,
+            r.nfe_backward,
+            r.ms_per_batch,
+            r.peak_rss_mib
+        ));
+    }
+    s
+}
+
+/// The kind named in a weights file's metadata.
+pub fn kind_of_weights(path: &Path) -> Result<Option<ModelKind>, FileError> {
+    Ok(super::models::read_metadata(path)?.get(super::models::META_MODEL).and_then(|s| ModelKind::from_name(s)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mnist::idx::Images;
+
+    /// A toy "MNIST" whose class is written in the image: a centred bright square of side
+    /// `2 + 2 * class`, with seeded noise.
+    fn toy(n: usize, seed: u64) -> Split {
+        use rand::Rng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut pixels = vec![0u8; n * 784];
+        let mut labels = Vec::new();
+        for i in 0..n {
+            let l = rng.gen_range(0..10u8);
+            labels.push(l);
+            let side = 2 + 2 * l as usize;
+            let r0 = 14 - side / 2;
+            for r in r0..r0 + side {
+                for c in r0..r0 + side {
+                    pixels[i * 784 + r * 28 + c] = 255;
+                }
+            }
+            for p in &mut pixels[i * 784..(i + 1) * 784] {
+                *p = p.saturating_add(rng.gen_range(0..40));
+            }
+        }
+        Split { images: Images { count: n, rows: 28, cols: 28, pixels }, labels }
+    }
+
+    fn tmp(name: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("nodal-mnist-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        p
+    }
+
+    /// Milliseconds per training step at batch 128 for each model (not a correctness test:
+    /// `cargo test --release -p nodal --lib time_training_steps -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn time_training_steps() {
+        for kind in ModelKind::ALL {
+            let ms = time_training_step(&ModelConfig::new(kind), 128, 3).unwrap();
+            eprintln!("{}: {ms:.0} ms per training step at batch 128", kind.name());
+        }
+    }
+
+    #[test]
+    fn results_table_has_one_line_per_model() {
+        let row = ResultRow {
+            model: "odenet".into(),
+            params: 208_266,
+            epochs: 3,
+            test_accuracy: 0.9912,
+            test_nfe: 26.0,
+            nfe_forward: 20.0,
+            nfe_backward: 33.5,
+            ms_per_batch: 1900.0,
+            peak_rss_mib: 310.0,
+        };
+        let md = results_markdown(&[row.clone(), ResultRow { model: "resnet".into(), ..row }]);
+        assert_eq!(md.lines().count(), 4);
+        assert!(md.contains("| odenet | 208266 | 3 | 0.88 | 26.0 | 20.0 | 33.5 | 1900 | 310 |"), "{md}");
+    }
+
+    #[test]
+    fn epoch_order_is_a_seeded_permutation() {
+        let a = epoch_order(100, 3, 0);
+        assert_eq!(a, epoch_order(100, 3, 0));
+        assert_ne!(a, epoch_order(100, 3, 1));
+        assert_ne!(a, epoch_order(100, 4, 0));
+        let mut s = a.clone();
+        s.sort();
+        assert_eq!(s, (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn resnet_learns_the_toy_task() {
+        let out = tmp("learn");
+        let mut cfg = TrainConfig::new(ModelConfig::new(ModelKind::ResNet), out.clone());
+        (cfg.batch_size, cfg.epochs, cfg.checkpoint_every, cfg.lr) = (32, 2, 0, 1e-3);
+        let mut t = Trainer::new(cfg, toy(192, 1), toy(100, 2)).unwrap();
+        let stop = AtomicBool::new(false);
+        let mut losses = Vec::new();
+        let r = t.run(&stop, &mut |b| losses.push(b.loss), &mut |_, _| {}, &mut |_| {}).unwrap();
+        assert_eq!(r, Outcome::Finished);
+        assert_eq!(losses.len(), 12);
+        let m = t.history.last().unwrap();
+        // 12 Adam steps: well above chance (0.1), and the loss falls.
+        assert!(m.test_accuracy > 0.3, "{m:?}");
+        assert!(t.history[1].train_loss < t.history[0].train_loss, "{:?}", t.history);
+        assert!(m.peak_rss_mib > 0.0);
+        assert_eq!(std::fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().count(), 2);
+        // The final weights evaluate to the same accuracy.
+        let w = load_weights(ModelConfig::new(ModelKind::ResNet).init(&Device::flex()), &out.join("model.safetensors")).unwrap();
+        let ev = evaluate(&w, &toy(100, 2), 50, &mut |_, _| {}).unwrap();
+        assert_eq!(ev.accuracy, m.test_accuracy);
+        assert_eq!(kind_of_weights(&out.join("model.safetensors")).unwrap(), Some(ModelKind::ResNet));
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+
+    #[test]
+    fn an_interrupted_run_resumes_to_the_same_weights() {
+        // RK-Net with 2 RK4 steps: also checks the ODE block's optimiser state survives.
+        let model = ModelConfig::new(ModelKind::RkNet).with_step(0.5);
+        let (train, test) = (toy(40, 3), toy(20, 4));
+        let run = |out: &Path, stop_after: Option<usize>| {
+            let mut cfg = TrainConfig::new(model.clone(), out.to_path_buf());
+            (cfg.batch_size, cfg.epochs, cfg.checkpoint_every, cfg.eval_batch) = (8, 2, 3, 20);
+            let mut t = Trainer::new(cfg, train.clone(), test.clone()).unwrap();
+            let stop = AtomicBool::new(false);
+            let mut seen = 0;
+            let r = t
+                .run(
+                    &stop,
+                    &mut |_| {
+                        seen += 1;
+                        if Some(seen) == stop_after {
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                    },
+                    &mut |_, _| {},
+                    &mut |_| {},
+                )
+                .unwrap();
+            (r, t)
+        };
+        let (a_out, b_out) = (tmp("resume-a"), tmp("resume-b"));
+        let (r, a) = run(&a_out, None);
+        assert_eq!(r, Outcome::Finished);
+        // Interrupt in the second epoch (batch 7 of 10), then resume in a fresh trainer.
+        let (r, b) = run(&b_out, Some(7));
+        assert_eq!(r, Outcome::Interrupted);
+        assert_eq!(b.position(), (1, 2));
+        drop(b);
+        let (r, b) = run(&b_out, None);
+        assert_eq!(r, Outcome::Finished);
+        let w = |t: &Trainer| crate::mnist::models::flat_params(&t.model);
+        assert!(w(&a) == w(&b), "resumed weights differ from the uninterrupted run");
+        assert_eq!(a.history.len(), 2);
+        assert_eq!(a.history[1].test_accuracy, b.history[1].test_accuracy);
+        assert_eq!(a.history[1].train_loss, b.history[1].train_loss);
+        // A checkpoint made with other settings is refused.
+        let mut cfg = TrainConfig::new(model.clone(), b_out.clone());
+        cfg.batch_size = 4;
+        assert!(matches!(Trainer::new(cfg, train.clone(), test.clone()), Err(TrainError::Checkpoint { .. })));
+        for d in [a_out, b_out] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    }
+}
