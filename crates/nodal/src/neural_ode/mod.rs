@@ -101,6 +101,11 @@ impl OdeSettings {
         self.grad = grad;
         self
     }
+    /// Set the tolerances.
+    pub fn with_tol(mut self, rtol: f64, atol: f64) -> Self {
+        self.solve = self.solve.with_tol(rtol, atol);
+        self
+    }
     /// Per-sample (`true`) or joint (`false`, default) batch mode.
     pub fn with_per_sample(mut self, per_sample: bool) -> Self {
         self.per_sample = per_sample;
@@ -137,6 +142,14 @@ pub struct OdeOutput {
     pub row_status: Vec<Option<SolveError>>,
     /// Per-sample mode: work per row (`nfe` counts the evaluations that included the row).
     pub row_stats: Vec<Stats>,
+}
+
+impl OdeOutput {
+    /// Work of the backward pass: `None` until burn's backward has run through this block,
+    /// then the statistics or the reverse solve's failure.
+    pub fn backward_stats(&self) -> Option<Result<Stats, SolveError>> {
+        self.backward.lock().ok().and_then(|g| g.clone())
+    }
 }
 
 /// Gathers all parameters as one flat tracked tensor (the node's `theta` parent).
