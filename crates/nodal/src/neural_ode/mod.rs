@@ -161,6 +161,28 @@ impl ModuleVisitor for Flatten {
     }
 }
 
+/// Split flattened output cotangents into one state per output time.
+fn split_cotangents<T: Element>(gys: TensorData, n: usize) -> Vec<Vec<T>> {
+    let g: Vec<T> = gys.convert::<T>().try_into_vec::<T>().expect("converted to the state's element type");
+    g.chunks(n).map(|c| c.to_vec()).collect()
+}
+
+/// Turn a gradient result into the node's parent gradients (NaN on failure) and record the
+/// backward statistics or the error for the caller.
+fn finish_backward<T: Element>(
+    res: Result<(Vec<T>, Vec<T>, Stats), SolveError>,
+    shape: [usize; 2],
+    n_params: usize,
+    report: &BackwardReport,
+) -> (TensorData, TensorData) {
+    let (gy0, gp, outcome) = match res {
+        Ok((gy0, gp, stats)) => (gy0, gp, Ok(stats)),
+        Err(e) => (vec![T::from_f64(f64::NAN); shape[0] * shape[1]], vec![T::from_f64(f64::NAN); n_params], Err(e)),
+    };
+    *report.lock().expect("report lock") = Some(outcome);
+    (TensorData::new(gy0, shape), TensorData::new(gp, [n_params]))
+}
+
 struct HostOde<M, T: Element> {
     dynamics: ModuleDynamics<M>,
     tape: Option<Tape<Vec<T>>>,
@@ -176,9 +198,7 @@ impl<M: OdeFunc, T: Element> HostBackward for HostOde<M, T> {
         TensorData::new(self.ys.concat(), [self.ys.len() * self.shape[0] * self.shape[1]])
     }
     fn backward(&mut self, gys: TensorData) -> (TensorData, TensorData) {
-        let g: Vec<T> = gys.convert::<T>().try_into_vec::<T>().expect("converted");
-        let n = self.shape[0] * self.shape[1];
-        let ybar: Vec<Vec<T>> = g.chunks(n).map(|c| c.to_vec()).collect();
+        let ybar: Vec<Vec<T>> = split_cotangents(gys, self.shape[0] * self.shape[1]);
         let res = match self.settings.grad {
             GradMethod::Adjoint => {
                 let a = AdjointOptions { solve: self.settings.solve.clone(), seminorm: self.settings.adjoint_seminorm };
@@ -195,12 +215,7 @@ impl<M: OdeFunc, T: Element> HostBackward for HostOde<M, T> {
             )),
         };
         let np = nodal_solve::VjpDynamics::<Vec<T>>::param_zeros(&self.dynamics).len();
-        let (gy0, gp, report) = match res {
-            Ok(g) => (g.y0, g.params, Ok(g.stats)),
-            Err(e) => (vec![T::from_f64(f64::NAN); n], vec![T::from_f64(f64::NAN); np], Err(e)),
-        };
-        *self.report.lock().expect("report lock") = Some(report);
-        (TensorData::new(gy0, self.shape), TensorData::new(gp, [np]))
+        finish_backward(res.map(|g| (g.y0, g.params, g.stats)), self.shape, np, &self.report)
     }
 }
 
@@ -218,18 +233,11 @@ impl<M: OdeFunc, T: Element> HostBackward for HostOdeRows<M, T> {
         TensorData::new(self.sol.ys.concat(), [self.sol.ys.len() * self.shape[0] * self.shape[1]])
     }
     fn backward(&mut self, gys: TensorData) -> (TensorData, TensorData) {
-        let g: Vec<T> = gys.convert::<T>().try_into_vec::<T>().expect("converted");
-        let n = self.shape[0] * self.shape[1];
-        let ybar: Vec<Vec<T>> = g.chunks(n).map(|c| c.to_vec()).collect();
+        let ybar: Vec<Vec<T>> = split_cotangents(gys, self.shape[0] * self.shape[1]);
         let np = nodal_solve::VjpDynamics::<Vec<T>>::param_zeros(&self.dynamics).len();
         let res =
             per_sample_gradients(&mut self.dynamics, &self.sol, &self.ts, &ybar, self.shape[1], self.settings.grad, &self.settings.solve);
-        let (gy0, gp, report) = match res {
-            Ok((g, _)) => (g.y0, g.params, Ok(g.stats)),
-            Err(e) => (vec![T::from_f64(f64::NAN); n], vec![T::from_f64(f64::NAN); np], Err(e)),
-        };
-        *self.report.lock().expect("report lock") = Some(report);
-        (TensorData::new(gy0, self.shape), TensorData::new(gp, [np]))
+        finish_backward(res.map(|(g, _)| (g.y0, g.params, g.stats)), self.shape, np, &self.report)
     }
 }
 
