@@ -234,13 +234,19 @@ pub fn solve_per_sample<T: Scalar, D: RowDynamics<T>>(
     let mut hh = vec![0.0f64; batch];
     let mut landing = vec![false; batch];
     let mut stop_info = vec![(0.0f64, 0.0f64, false); batch];
+    // Index buffers reused across iterations (no allocation in the loop).
+    let (mut active, mut need_k0, mut block) = (Vec::with_capacity(batch), Vec::with_capacity(batch), Vec::with_capacity(batch));
+    let mut hs: Vec<f64> = Vec::with_capacity(batch);
+    let mut decisions: Vec<Option<(f64, f64)>> = Vec::with_capacity(batch);
     loop {
         // Rows still integrating, and the ones among them needing a fresh first stage.
-        let active: Vec<usize> = (0..batch).filter(|&r| !rows[r].done).collect();
+        active.clear();
+        active.extend((0..batch).filter(|&r| !rows[r].done));
         if active.is_empty() {
             break;
         }
-        let need_k0: Vec<usize> = active.iter().copied().filter(|&r| !rows[r].have_k0).collect();
+        need_k0.clear();
+        need_k0.extend(active.iter().copied().filter(|&r| !rows[r].have_k0));
         if !need_k0.is_empty() {
             let m = need_k0.len() * dim;
             gather(&need_k0, &y_all, &mut ya, dim);
@@ -257,9 +263,9 @@ pub fn solve_per_sample<T: Scalar, D: RowDynamics<T>>(
                 }
             }
         }
-        let active: Vec<usize> = active.into_iter().filter(|&r| !rows[r].done).collect();
+        active.retain(|&r| !rows[r].done);
         // Per-row step sizes and limits.
-        let mut block: Vec<usize> = Vec::with_capacity(active.len());
+        block.clear();
         for &r in &active {
             let row = &mut rows[r];
             if row.steps >= opts.max_steps {
@@ -306,7 +312,8 @@ pub fn solve_per_sample<T: Scalar, D: RowDynamics<T>>(
         let m = nb * dim;
         gather(&block, &y_all, &mut ya, dim);
         gather(&block, &k0_all, &mut k[0], dim);
-        let hs: Vec<f64> = block.iter().map(|&r| hh[r]).collect();
+        hs.clear();
+        hs.extend(block.iter().map(|&r| hh[r]));
         // Stages 1..s on the block.
         for i in 1..s {
             row_lincomb(&mut ytmp[..m], &ya[..m], &hs, tab.a[i], &k, dim);
@@ -325,7 +332,7 @@ pub fn solve_per_sample<T: Scalar, D: RowDynamics<T>>(
         }
         // Decide per row.
         let mut want_dense = false;
-        let mut decisions = Vec::with_capacity(nb);
+        decisions.clear();
         for (j, &r) in block.iter().enumerate() {
             let row = &mut rows[r];
             row.steps += 1;
