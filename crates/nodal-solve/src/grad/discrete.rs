@@ -190,7 +190,9 @@ pub fn backprop_tape<S: State, D: VjpDynamics<S>>(
     let mut out_end = tape.outputs.len();
     let mut seg_start = if n == 0 { 0 } else { ((n - 1) / m) * m };
     let mut interior: Vec<(f64, &S)> = Vec::new();
-    while n > 0 {
+    // Segments from the last to the first.
+    let mut segments_left = n > 0;
+    while segments_left {
         let seg_end = (seg_start + m).min(n);
         // Replay the segment from its checkpoint (only the states are needed).
         let c = seg_start / m;
@@ -224,9 +226,10 @@ pub fn backprop_tape<S: State, D: VjpDynamics<S>>(
             step_backward(tab, f, st.t, st.h, &seg_states[j - seg_start], &interior, &mut abar, &mut pbar, &mut ws, &mut sa, &mut stats);
         }
         if seg_start == 0 {
-            break;
+            segments_left = false;
+        } else {
+            seg_start -= m;
         }
-        seg_start -= m;
     }
     let mut ts_grad = None;
     if want_t {
