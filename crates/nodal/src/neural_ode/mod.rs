@@ -26,6 +26,7 @@
 //! let grads = out.ys.square().sum().backward();     // gradients reach every parameter of `field`
 //! ```
 
+pub mod augment;
 pub mod module_dynamics;
 pub mod node;
 
