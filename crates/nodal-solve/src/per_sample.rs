@@ -590,7 +590,7 @@ fn row_interpolate<T: Scalar>(
 }
 
 /// Gradients of a loss on a per-sample solution: each row's gradient from its own tape (or its
-/// own adjoint solve), parameter gradients summed over the rows that finished. Rows that failed
+/// own adjoint solve with `adjoint_opts`; `opts` are the forward options), parameter gradients summed over the rows that finished. Rows that failed
 /// get NaN in `dL/dy0` and contribute nothing to `dL/dtheta`.
 #[allow(clippy::too_many_arguments)]
 pub fn per_sample_gradients<T: Scalar, D: VjpDynamics<Vec<T>, Params = Vec<T>>>(
@@ -601,6 +601,7 @@ pub fn per_sample_gradients<T: Scalar, D: VjpDynamics<Vec<T>, Params = Vec<T>>>(
     dim: usize,
     method: GradMethod,
     opts: &SolveOptions,
+    adjoint_opts: &AdjointOptions,
 ) -> Result<(Gradients<Vec<T>, Vec<T>>, Vec<Stats>), SolveError> {
     let batch = ts.len();
     let mut gy0 = vec![T::from_f64(f64::NAN); batch * dim];
@@ -615,7 +616,7 @@ pub fn per_sample_gradients<T: Scalar, D: VjpDynamics<Vec<T>, Params = Vec<T>>>(
         let row_ys: Vec<Vec<T>> = sol.ys.iter().map(rows).collect();
         let row_bar: Vec<Vec<T>> = ybar.iter().map(rows).collect();
         let g = match method {
-            GradMethod::Adjoint => adjoint(f, &ts[r], &row_ys, &row_bar, &AdjointOptions { solve: opts.clone(), seminorm: false }, false)?,
+            GradMethod::Adjoint => adjoint(f, &ts[r], &row_ys, &row_bar, adjoint_opts, false)?,
             _ => {
                 let tapes =
                     sol.tapes.as_ref().ok_or_else(|| SolveError::InvalidStep("per-sample solve was not recorded for gradients".into()))?;

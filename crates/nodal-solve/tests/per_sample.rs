@@ -1,7 +1,7 @@
 //! Per-sample mode: each row equals the same row solved alone (solution and gradients), rows
 //! that need fewer steps stop costing evaluations, and a bad row fails alone.
 
-use nodal_solve::grad::{GradMethod, backprop_tape};
+use nodal_solve::grad::{AdjointOptions, GradMethod, backprop_tape};
 use nodal_solve::mlp::Mlp;
 use nodal_solve::per_sample::{FnRows, per_sample_gradients, solve_per_sample};
 use nodal_solve::tableau::{BOSH3, DOPRI5, TSIT5};
@@ -40,7 +40,7 @@ proptest! {
         let opts = SolveOptions::new(tab).with_tol(1e-7, 1e-9);
         let sol = solve_per_sample(&mut mlp, &y0, dim, &ts, &opts, Record::Every(1)).unwrap();
         let ybar: Vec<Vec<f64>> = sol.ys.iter().map(|y| y.iter().map(|v| 2.0 * v).collect()).collect();
-        let (g, _) = per_sample_gradients(&mut mlp, &sol, &ts, &ybar, dim, GradMethod::Backprop, &opts).unwrap();
+        let (g, _) = per_sample_gradients(&mut mlp, &sol, &ts, &ybar, dim, GradMethod::Backprop, &opts, &AdjointOptions { solve: opts.clone(), seminorm: false }).unwrap();
         let mut gp_sum = vec![0.0; g.params.len()];
         for r in 0..batch {
             prop_assert!(sol.row_status[r].is_none());

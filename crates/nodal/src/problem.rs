@@ -140,6 +140,15 @@ pub struct Problem {
     /// row its own steps; see [`nodal_solve::per_sample`]).
     #[serde(default)]
     pub batch_mode: Option<String>,
+    /// Relative tolerance of the adjoint's reverse solve (default: `rtol`).
+    #[serde(default)]
+    pub adjoint_rtol: Option<f64>,
+    /// Absolute tolerance of the adjoint's reverse solve (default: `atol`).
+    #[serde(default)]
+    pub adjoint_atol: Option<f64>,
+    /// Error control on `y` and `a` only in the adjoint's reverse solve (default false).
+    #[serde(default)]
+    pub adjoint_seminorm: Option<bool>,
 }
 
 fn default_dtype() -> String {
@@ -227,6 +236,13 @@ impl Problem {
     pub fn flat_params<T: Scalar>(&self) -> Vec<T> {
         let w = &self.weights;
         w.W1.iter().flatten().chain(&w.b1).chain(w.W2.iter().flatten()).chain(&w.b2).map(|&x| T::from_f64(x)).collect()
+    }
+
+    /// Options of the adjoint's reverse solve from the file's fields.
+    pub fn adjoint_options(&self) -> AdjointOptions {
+        let o = self.options();
+        let (r, a) = (self.adjoint_rtol.unwrap_or(o.rtol), self.adjoint_atol.unwrap_or(o.atol));
+        AdjointOptions { solve: o.with_tol(r, a), seminorm: self.adjoint_seminorm.unwrap_or(false) }
     }
 
     /// Solver options from the file's fields.
@@ -328,7 +344,7 @@ fn run_per_sample<T: Scalar>(p: &Problem, grad: Option<GradMethod>) -> ProblemRu
     if let Some(method) = grad {
         let ybar: Vec<Vec<T>> = sol.ys.iter().map(|y| y.iter().map(|&x| if x.is_finite() { x + x } else { T::ZERO }).collect()).collect();
         let start = Instant::now();
-        match per_sample_gradients(&mut mlp, &sol, &ts, &ybar, d, method, &opts) {
+        match per_sample_gradients(&mut mlp, &sol, &ts, &ybar, d, method, &opts, &p.adjoint_options()) {
             Ok((g, per_row)) => {
                 out["grads"] = grads_json(&g.y0, &g.params, d, h);
                 out["backward_stats"] = stats_json(&g.stats);
@@ -374,7 +390,7 @@ fn run_typed<T: Scalar>(p: &Problem, grad: Option<GradMethod>, want_t: bool) -> 
         let start = Instant::now();
         let g: Result<Gradients<Vec<T>, Vec<T>>, SolveError> = match method {
             GradMethod::Adjoint => {
-                let aopts = AdjointOptions { solve: opts.clone(), seminorm: false };
+                let aopts = p.adjoint_options();
                 adjoint(&mut mlp, &p.t, &sol.ys, &ybar, &aopts, want_t)
             }
             _ => Ok(backprop_tape(&mut mlp, opts.method, tape.as_ref().expect("recorded"), &p.t, &sol.ys, &ybar, want_t)),

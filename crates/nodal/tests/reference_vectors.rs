@@ -183,3 +183,21 @@ fn per_sample_mode_in_problem_files_reports_rows() {
     .to_string();
     assert!(e.contains("batch_mode"), "{e}");
 }
+
+#[test]
+fn adjoint_has_its_own_tolerances_and_seminorm() {
+    let (mut p, r) = reference();
+    p.adjoint_rtol = Some(1e-6);
+    p.adjoint_atol = Some(1e-6);
+    let loose = run_problem(&p, Some(GradMethod::Adjoint), false).json;
+    p.adjoint_seminorm = Some(true);
+    let semi = run_problem(&p, Some(GradMethod::Adjoint), false).json;
+    let tight = run_problem(&reference().0, Some(GradMethod::Adjoint), false).json;
+    let nfe = |j: &Value| j["backward_stats"]["nfe"].as_u64().unwrap();
+    assert!(nfe(&loose) < nfe(&tight), "looser adjoint tolerance: fewer evaluations");
+    assert!(nfe(&semi) <= nfe(&loose), "seminorm: no more evaluations");
+    for j in [&loose, &semi] {
+        let e = rel_err(&flat(&j["grads"]["W1"]), &flat(&r["grads"]["W1"]));
+        assert!(e < 1e-3, "loose adjoint still close: {e}");
+    }
+}

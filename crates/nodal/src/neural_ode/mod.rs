@@ -78,6 +78,8 @@ pub struct OdeSettings {
     pub grad: GradMethod,
     /// Error control on `y` and `a` only in the adjoint's reverse solve.
     pub adjoint_seminorm: bool,
+    /// Method and tolerances of the adjoint's reverse solve (`None`: the forward ones).
+    pub adjoint_solve: Option<SolveOptions>,
     /// Solve every row with its own step size ([`nodal_solve::per_sample`]) instead of the
     /// batch as one ODE.
     pub per_sample: bool,
@@ -86,21 +88,26 @@ pub struct OdeSettings {
 impl OdeSettings {
     /// dopri5 at the given tolerances, exact backprop through the solver.
     pub fn dopri5(rtol: f64, atol: f64) -> Self {
-        Self {
-            solve: SolveOptions::new(&DOPRI5).with_tol(rtol, atol),
-            grad: GradMethod::Backprop,
-            adjoint_seminorm: false,
-            per_sample: false,
-        }
+        Self::new(SolveOptions::new(&DOPRI5).with_tol(rtol, atol))
     }
     /// Any solver options.
     pub fn new(solve: SolveOptions) -> Self {
-        Self { solve, grad: GradMethod::Backprop, adjoint_seminorm: false, per_sample: false }
+        Self { solve, grad: GradMethod::Backprop, adjoint_seminorm: false, adjoint_solve: None, per_sample: false }
     }
     /// Set the gradient method.
     pub fn with_grad(mut self, grad: GradMethod) -> Self {
         self.grad = grad;
         self
+    }
+    /// Own method and tolerances for the adjoint's reverse solve, and the seminorm option.
+    pub fn with_adjoint(mut self, solve: SolveOptions, seminorm: bool) -> Self {
+        self.adjoint_solve = Some(solve);
+        self.adjoint_seminorm = seminorm;
+        self
+    }
+    /// Options of the adjoint's reverse solve.
+    pub fn adjoint_options(&self) -> AdjointOptions {
+        AdjointOptions { solve: self.adjoint_solve.clone().unwrap_or_else(|| self.solve.clone()), seminorm: self.adjoint_seminorm }
     }
     /// Set the tolerances.
     pub fn with_tol(mut self, rtol: f64, atol: f64) -> Self {
@@ -202,7 +209,7 @@ impl<M: OdeFunc, T: Element> HostBackward for HostOde<M, T> {
         let ybar: Vec<Vec<T>> = split_cotangents(gys, self.shape[0] * self.shape[1]);
         let res = match self.settings.grad {
             GradMethod::Adjoint => {
-                let a = AdjointOptions { solve: self.settings.solve.clone(), seminorm: self.settings.adjoint_seminorm };
+                let a = self.settings.adjoint_options();
                 adjoint(&mut self.dynamics, &self.ts, &self.ys, &ybar, &a, false)
             }
             _ => Ok(backprop_tape(
@@ -236,8 +243,16 @@ impl<M: OdeFunc, T: Element> HostBackward for HostOdeRows<M, T> {
     fn backward(&mut self, gys: TensorData) -> (TensorData, TensorData) {
         let ybar: Vec<Vec<T>> = split_cotangents(gys, self.shape[0] * self.shape[1]);
         let np = nodal_solve::VjpDynamics::<Vec<T>>::param_zeros(&self.dynamics).len();
-        let res =
-            per_sample_gradients(&mut self.dynamics, &self.sol, &self.ts, &ybar, self.shape[1], self.settings.grad, &self.settings.solve);
+        let res = per_sample_gradients(
+            &mut self.dynamics,
+            &self.sol,
+            &self.ts,
+            &ybar,
+            self.shape[1],
+            self.settings.grad,
+            &self.settings.solve,
+            &self.settings.adjoint_options(),
+        );
         finish_backward(res.map(|(g, _)| (g.y0, g.params, g.stats)), self.shape, np, &self.report)
     }
 }
