@@ -148,3 +148,21 @@ fn sweep_reports_evaluations_falling_with_looser_tolerances() {
     }
     assert_eq!(nodal(&["sweep", "--task", "mnist", "--weights", w.to_str().unwrap()]).status.code(), Some(2));
 }
+
+/// The committed MNIST weights reproduce their documented accuracy (needs the shared MNIST files,
+/// which sit beside the repository in CI).
+#[test]
+fn committed_mnist_resnet_weights_reproduce_their_accuracy() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/mnist");
+    if !std::path::Path::new(data).join("t10k-images-idx3-ubyte.gz").exists() {
+        eprintln!("skipped: no MNIST files at {data}");
+        return;
+    }
+    let weights = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/mnist-resnet.safetensors");
+    let out = nodal(&["eval", "mnist", "--weights", weights, "--data", data, "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["model"], "resnet");
+    assert_eq!(j["params"], 576778);
+    assert!((j["accuracy"].as_f64().unwrap() - 0.9905).abs() < 1e-9, "{}", j["accuracy"]);
+}
