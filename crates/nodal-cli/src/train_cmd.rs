@@ -6,6 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use nodal::io::write_atomic;
 use nodal::solve::Dynamics;
 use nodal::solve::grad::GradMethod;
+use nodal::solve::regularise::Penalty;
 use nodal::spiral::{SpiralConfig, SpiralTrainer};
 use serde_json::json;
 use std::io::Write;
@@ -41,6 +42,38 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Weight of the kinetic-energy penalty, the integral of ||f||^2 (Finlay et al. 2020); 0 = off.
+    #[arg(long, default_value_t = 0.0)]
+    kinetic: f64,
+    /// Weight of the Jacobian Frobenius penalty, the integral of ||df/dy||_F^2 by a Hutchinson
+    /// estimate (Finlay et al. 2020); 0 = off.
+    #[arg(long, default_value_t = 0.0)]
+    jacobian: f64,
+    /// Rademacher probe vectors of the Jacobian penalty (fresh ones every iteration).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    probes: u64,
+    /// Weight of the second-order penalty, the integral of ||d^2y/dt^2||^2 (Kelly et al. 2020,
+    /// K = 2); 0 = off.
+    #[arg(long, default_value_t = 0.0)]
+    order2: f64,
+}
+
+/// The penalties switched on by the flags, with their weights.
+pub fn penalties(kinetic: f64, jacobian: f64, probes: u64, order2: f64) -> Result<Vec<(Penalty, f64)>, String> {
+    let mut v = Vec::new();
+    for (name, w, p) in [
+        ("kinetic", kinetic, Penalty::Kinetic),
+        ("jacobian", jacobian, Penalty::JacobianFrobenius { probes: probes as usize }),
+        ("order2", order2, Penalty::Order2),
+    ] {
+        if !w.is_finite() || w < 0.0 {
+            return Err(format!("--{name} must be a finite weight >= 0 (got {w})"));
+        }
+        if w > 0.0 {
+            v.push((p, w));
+        }
+    }
+    Ok(v)
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -65,8 +98,9 @@ pub fn run(a: TrainArgs) -> ExitCode {
 fn train(a: TrainArgs) -> Result<(), String> {
     let grad = if a.adjoint { GradMethod::Adjoint } else { a.grad };
     std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
-    let cfg = SpiralConfig { iters: a.iters, seed: a.seed, grad, rtol: a.rtol, atol: a.atol, ..SpiralConfig::default() };
-    let mut tr = SpiralTrainer::new(cfg);
+    let penalties = penalties(a.kinetic, a.jacobian, a.probes, a.order2)?;
+    let cfg = SpiralConfig { iters: a.iters, seed: a.seed, grad, rtol: a.rtol, atol: a.atol, penalties, ..SpiralConfig::default() };
+    let mut tr = SpiralTrainer::new(cfg).map_err(|e| e.to_string())?;
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -78,7 +112,7 @@ fn train(a: TrainArgs) -> Result<(), String> {
     let mut metrics = std::io::BufWriter::new(file);
     let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(a.iters as u64) };
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} iters  {msg}  [{elapsed} < {eta}]").expect("valid template"));
-    let (mut ms, mut nfe_total, mut losses) = (Vec::new(), 0usize, Vec::new());
+    let (mut ms, mut nfe_total, mut losses, mut nfe_fwd) = (Vec::new(), 0usize, Vec::new(), Vec::new());
     for i in 0..a.iters {
         if stop.load(Ordering::SeqCst) {
             bar.println("interrupted: writing what was trained so far");
@@ -87,8 +121,9 @@ fn train(a: TrainArgs) -> Result<(), String> {
         let r = tr.step().map_err(|e| format!("iteration {}: solve failed: {e}", i + 1))?;
         ms.push(r.ms);
         losses.push(r.loss);
+        nfe_fwd.push(r.nfe_forward as f64);
         nfe_total += r.nfe_forward + r.nfe_backward;
-        let line = json!({"iter": r.iter, "loss": r.loss, "ms": r.ms, "nfe_forward": r.nfe_forward, "nfe_backward": r.nfe_backward});
+        let line = json!({"iter": r.iter, "loss": r.loss, "ms": r.ms, "nfe_forward": r.nfe_forward, "nfe_backward": r.nfe_backward, "penalties": r.penalties});
         writeln!(metrics, "{line}").map_err(|e| format!("{}: {e}", metrics_path.display()))?;
         if r.iter % 50 == 0 {
             metrics.flush().map_err(|e| format!("{}: {e}", metrics_path.display()))?;
@@ -102,6 +137,16 @@ fn train(a: TrainArgs) -> Result<(), String> {
     let (pred, test_loss, test_nfe) = tr.predict(1e-7, 1e-9).map_err(|e| format!("test solve failed: {e}"))?;
     let done = losses.len();
     let block = |lo: usize, hi: usize| median(&mut losses.get(lo.min(done)..hi.min(done)).unwrap_or(&[]).to_vec());
+    let test_by_rtol: Vec<serde_json::Value> = [1e-3, 1e-5, 1e-7]
+        .iter()
+        .map(|&rt| {
+            let mut m = tr.model.clone();
+            match nodal::spiral::predict(&mut m, &tr.ts, &tr.ys, rt, rt * 1e-2) {
+                Ok((_, l, n)) => json!({"rtol": rt, "atol": rt * 1e-2, "nfe": n, "loss": l}),
+                Err(e) => json!({"rtol": rt, "error": e.to_string()}),
+            }
+        })
+        .collect();
     let summary = json!({
         "task": "spiral",
         "iters": done,
@@ -113,6 +158,10 @@ fn train(a: TrainArgs) -> Result<(), String> {
         "nfe_total": nfe_total,
         "median_train_loss_901_1000": block(900, 1000),
         "median_train_loss_last_100": block(done.saturating_sub(100), done),
+        "median_nfe_forward_last_100": median(&mut nfe_fwd[done.saturating_sub(100)..].to_vec()),
+        "penalties": tr.cfg.penalties.iter().map(|(p, w)| json!({"name": p.name(), "weight": w,
+            "probes": if let Penalty::JacobianFrobenius { probes } = p { *probes } else { 0 }})).collect::<Vec<_>>(),
+        "test_nfe_by_rtol": test_by_rtol,
         "ms_per_nfe": ms.iter().sum::<f64>() / nfe_total.max(1) as f64,
     });
     write_atomic(&a.out.join("summary.json"), serde_json::to_string_pretty(&summary).expect("json").as_bytes())

@@ -36,3 +36,24 @@ impl<S: State, F: FnMut(f64, &S, &mut S)> Dynamics<S> for FnDynamics<F> {
         (self.0)(t, y, dy)
     }
 }
+
+/// A mutable borrow of dynamics is dynamics (wrappers such as
+/// [`crate::regularise::Regularised`] can borrow a model instead of owning it).
+impl<S: State, D: Dynamics<S> + ?Sized> Dynamics<S> for &mut D {
+    fn eval(&mut self, t: f64, y: &S, dy: &mut S) {
+        (**self).eval(t, y, dy)
+    }
+}
+
+impl<S: State, D: VjpDynamics<S> + ?Sized> VjpDynamics<S> for &mut D {
+    type Params = D::Params;
+    fn param_zeros(&self) -> Self::Params {
+        (**self).param_zeros()
+    }
+    fn vjp(&mut self, t: f64, y: &S, a: &S, adj_y: &mut S, adj_p: &mut Self::Params) {
+        (**self).vjp(t, y, a, adj_y, adj_p)
+    }
+    fn eval_and_vjp(&mut self, t: f64, y: &S, a: &S, dy: &mut S, adj_y: &mut S, adj_p: &mut Self::Params) {
+        (**self).eval_and_vjp(t, y, a, dy, adj_y, adj_p)
+    }
+}

@@ -29,3 +29,15 @@ pub trait JvpDynamics<S: State>: VjpDynamics<S> {
     #[allow(clippy::too_many_arguments)]
     fn jvp_vjp(&mut self, t: f64, y: &S, v: &S, c: &S, adj_y: &mut S, adj_v: &mut S, adj_p: &mut Self::Params);
 }
+
+impl<S: State, D: JvpDynamics<S> + ?Sized> JvpDynamics<S> for &mut D {
+    fn has_jvp(&self) -> bool {
+        (**self).has_jvp()
+    }
+    fn eval_and_jvp(&mut self, t: f64, y: &S, v: &S, dy: &mut S, jv: &mut S) {
+        (**self).eval_and_jvp(t, y, v, dy, jv)
+    }
+    fn jvp_vjp(&mut self, t: f64, y: &S, v: &S, c: &S, adj_y: &mut S, adj_v: &mut S, adj_p: &mut Self::Params) {
+        (**self).jvp_vjp(t, y, v, c, adj_y, adj_v, adj_p)
+    }
+}
