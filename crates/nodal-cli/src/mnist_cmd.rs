@@ -140,7 +140,7 @@ pub struct MnistEvalArgs {
     quiet: bool,
 }
 
-fn bar(len: usize, quiet: bool, template: &str) -> ProgressBar {
+pub(crate) fn bar(len: usize, quiet: bool, template: &str) -> ProgressBar {
     let b = if quiet { ProgressBar::hidden() } else { ProgressBar::new(len as u64) };
     if let Ok(style) = ProgressStyle::with_template(template) {
         b.set_style(style);

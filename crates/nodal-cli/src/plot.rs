@@ -160,11 +160,11 @@ fn draw_vector_field(path: &Path, field: &mut dyn FnMut(f64, f64) -> (f64, f64),
 }
 
 /// Loss against function evaluations (log scale), one line per method.
-pub fn loss_vs_nfe(path: &Path, series: &[(String, Vec<(f64, f64)>)], title: &str) -> PlotResult {
-    atomically(path, |p| draw_loss_vs_nfe(p, series, title))
+pub fn loss_vs_nfe(path: &Path, series: &[(String, Vec<(f64, f64)>)], title: &str, y_desc: &str) -> PlotResult {
+    atomically(path, |p| draw_loss_vs_nfe(p, series, title, y_desc))
 }
 
-fn draw_loss_vs_nfe(path: &Path, series: &[(String, Vec<(f64, f64)>)], title: &str) -> PlotResult {
+fn draw_loss_vs_nfe(path: &Path, series: &[(String, Vec<(f64, f64)>)], title: &str, y_desc: &str) -> PlotResult {
     font();
     let e = err(path);
     let pts: Vec<(f64, f64)> = series.iter().flat_map(|s| s.1.iter().copied()).filter(|(x, y)| *x > 0.0 && *y > 0.0).collect();
@@ -182,7 +182,7 @@ fn draw_loss_vs_nfe(path: &Path, series: &[(String, Vec<(f64, f64)>)], title: &s
         .y_label_area_size(60)
         .build_cartesian_2d((x0 * 0.8..x1 * 1.25).log_scale(), (y0 - 0.05 * (y1 - y0).max(1e-12))..(y1 + 0.05 * (y1 - y0).max(1e-12)))
         .map_err(&e)?;
-    c.configure_mesh().x_desc("function evaluations").y_desc("test loss (L1)").label_style(("sans-serif", 14)).draw().map_err(&e)?;
+    c.configure_mesh().x_desc("function evaluations").y_desc(y_desc).label_style(("sans-serif", 14)).draw().map_err(&e)?;
     let colors = [RGBColor(220, 50, 47), RGBColor(38, 139, 210), RGBColor(133, 153, 0), RGBColor(108, 113, 196)];
     for (k, (name, p)) in series.iter().enumerate() {
         let color = colors[k % colors.len()];

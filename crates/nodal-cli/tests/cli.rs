@@ -147,6 +147,83 @@ fn sweep_reports_evaluations_falling_with_looser_tolerances() {
         assert!(dir.join(f).exists(), "{f}");
     }
     assert_eq!(nodal(&["sweep", "--task", "mnist", "--weights", w.to_str().unwrap()]).status.code(), Some(2));
+    assert_eq!(nodal(&["sweep", "--task", "spiral"]).status.code(), Some(2), "no weights and no study");
+}
+
+#[test]
+fn training_tolerance_study_trains_one_model_per_tolerance() {
+    let out = nodal(&[
+        "sweep",
+        "--task",
+        "spiral",
+        "--train-rtol",
+        "1e-3,1e-6",
+        "--iters",
+        "30",
+        "--rtol",
+        "1e-3,1e-6",
+        "--method",
+        "dopri5",
+        "--repeats",
+        "1",
+        "--json",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    let trained: Vec<f64> = rows.iter().map(|r| r["train_rtol"].as_f64().unwrap()).collect();
+    assert_eq!(trained, vec![1e-3, 1e-3, 1e-6, 1e-6]);
+    for r in rows {
+        assert!(r["loss"].is_number() && r["nfe"].is_number());
+    }
+}
+
+/// The MNIST sweep on the committed RK-Net weights (its block evaluated by adaptive dopri5):
+/// evaluations fall as the tolerance loosens.
+#[test]
+fn mnist_sweep_reports_accuracy_and_evaluations() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/mnist");
+    if !std::path::Path::new(data).join("t10k-images-idx3-ubyte.gz").exists() {
+        eprintln!("skipped: no MNIST files at {data}");
+        return;
+    }
+    let w = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/mnist-rknet.safetensors");
+    let out = nodal(&[
+        "sweep",
+        "--task",
+        "mnist",
+        "--weights",
+        w,
+        "--data",
+        data,
+        "--limit-test",
+        "100",
+        "--batch-size",
+        "100",
+        "--rtol",
+        "1e-1,1e-4",
+        "--method",
+        "dopri5",
+        "--json",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in rows {
+        let acc = r["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc) && r["seconds"].is_number());
+    }
+    assert!(rows[0]["nfe"].as_f64().unwrap() < rows[1]["nfe"].as_f64().unwrap(), "{rows:?}");
+    let resnet = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/mnist-resnet.safetensors");
+    assert_eq!(
+        nodal(&["sweep", "--task", "mnist", "--weights", resnet, "--data", data]).status.code(),
+        Some(2),
+        "a ResNet has no ODE block"
+    );
 }
 
 /// The committed MNIST weights reproduce their documented accuracy (needs the shared MNIST files,
