@@ -94,6 +94,10 @@ pub struct MnistTrainArgs {
     /// The RK-Net's RK4 step on [0, 1].
     #[arg(long, default_value_t = 0.25)]
     rk4_step: f64,
+    /// Residual blocks of the ResNet (the paper's 6; other depths are for memory studies and
+    /// give weights `nodal eval` cannot load).
+    #[arg(long, default_value_t = 6)]
+    blocks: usize,
     /// Train on the first N training images only (quick runs).
     #[arg(long)]
     limit_train: Option<usize>,
@@ -162,7 +166,7 @@ pub fn train(a: MnistTrainArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let model = ModelConfig::new(kind).with_tol(a.rtol, a.atol).with_grad(a.grad).with_step(a.rk4_step);
+    let model = ModelConfig::new(kind).with_tol(a.rtol, a.atol).with_grad(a.grad).with_step(a.rk4_step).with_blocks(a.blocks);
     let mut cfg = TrainConfig::new(model, out.clone());
     cfg.epochs = a.epochs;
     cfg.batch_size = a.batch_size.max(1);
@@ -264,6 +268,7 @@ pub fn train(a: MnistTrainArgs) -> ExitCode {
                     ModelKind::OdeNet => format!("{:?}", a.grad).to_lowercase(),
                 },
                 "rk4_step": a.rk4_step,
+                "blocks": a.blocks,
                 "seed": a.seed,
             });
             let text = serde_json::to_string_pretty(&summary).unwrap_or_default();

@@ -87,12 +87,14 @@ pub struct ModelConfig {
     pub grad: GradMethod,
     /// Step of the RK-Net's RK4 on `[0, 1]`.
     pub rk4_step: f64,
+    /// Residual blocks of the ResNet (the paper's 6; other depths serve memory studies).
+    pub blocks: usize,
 }
 
 impl ModelConfig {
     /// The paper's settings: dopri5 at 1e-3 with the adjoint, RK4 with 4 steps of 0.25.
     pub fn new(kind: ModelKind) -> Self {
-        Self { kind, rtol: 1e-3, atol: 1e-3, grad: GradMethod::Adjoint, rk4_step: 0.25 }
+        Self { kind, rtol: 1e-3, atol: 1e-3, grad: GradMethod::Adjoint, rk4_step: 0.25, blocks: 6 }
     }
 
     /// Set dopri5's tolerances (ODE-Net).
@@ -110,6 +112,12 @@ impl ModelConfig {
     /// Set the RK-Net's RK4 step.
     pub fn with_step(mut self, h: f64) -> Self {
         self.rk4_step = h;
+        self
+    }
+
+    /// Set the ResNet's number of residual blocks.
+    pub fn with_blocks(mut self, n: usize) -> Self {
+        self.blocks = n;
         self
     }
 
@@ -147,7 +155,7 @@ impl ModelConfig {
                 .init(device),
         };
         let (blocks, ode) = match self.kind {
-            ModelKind::ResNet => ((0..6).map(|_| ResBlock::new(device)).collect(), None),
+            ModelKind::ResNet => ((0..self.blocks).map(|_| ResBlock::new(device)).collect(), None),
             _ => {
                 let s = self.ode_settings();
                 (Vec::new(), Some(NeuralOde::new(OdeBlockFunc::new(device), s.clone(), s)))
