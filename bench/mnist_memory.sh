@@ -1,38 +1,32 @@
 #!/usr/bin/env bash
-# Peak memory of MNIST training vs depth / number of solver steps (Chen et al. 2018, Table 1's
-# memory column): ResNet with 0..12 residual blocks, RK-Net with 4..16 RK4 steps (backprop),
-# ODE-Net (dopri5) at looser to tighter tolerances with the adjoint (O(1) memory) and with
-# backprop through the solver (memory grows with the steps).
+# Memory of one MNIST training step vs depth / solver steps (Chen et al. 2018, Table 1's memory
+# column): ResNet with 0..24 residual blocks, RK-Net with 4..32 RK4 steps (backprop through the
+# steps), ODE-Net (dopri5) from loose to tight tolerances with the adjoint (O(1) memory), with
+# backprop through the solver and with checkpointing.
 #
-# Each configuration is one fresh `nodal train mnist` process on the first 384 training images
-# (3 batches of 128) and 128 test images; peak = the trainer's own peak resident set size
-# (VmHWM), which includes the loaded dataset (a constant offset, see the 0-block ResNet row).
+# Each row is one fresh `nodal memory` process: batch 128 of seeded random images, the stem's
+# features computed first and detached, one warm-up step, then the peak resident set size (VmHWM,
+# reset just before the step) minus the resident size before it. MALLOC_MMAP_THRESHOLD_ pins
+# glibc's mmap threshold so that freed large buffers leave the resident set (otherwise memory
+# freed by the warm-up step is reused silently and growth does not show).
 #
-# Usage: NODAL=target/release/nodal DATA=../shared/data/mnist bench/mnist_memory.sh > docs/mnist-memory.md
+# Usage: NODAL=target/release/nodal bench/mnist_memory.sh > docs/mnist-memory.md
 set -euo pipefail
 NODAL=${NODAL:-target/release/nodal}
-DATA=${DATA:-../shared/data/mnist}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-run() { # label, args...
+export MALLOC_MMAP_THRESHOLD_=131072
+row() { # label, args...
   local label=$1; shift
-  local out="$TMP/run"
-  rm -rf "$out"
-  "$NODAL" train mnist "$@" --data "$DATA" --limit-train 384 --limit-test 128 --epochs 1 --checkpoint-every 0 --quiet --out "$out" >/dev/null 2>&1
-  python3 - "$label" "$out/summary.json" <<'PY'
+  "$NODAL" memory "$@" | python3 -c "
 import json, sys
-label, path = sys.argv[1], sys.argv[2]
-s = json.load(open(path))
-fwd = s.get("nfe_forward") or 0
-bwd = s.get("nfe_backward") or 0
-print(f"| {label} | {s['params']:,} | {fwd:g} | {bwd:g} | {s['peak_rss_mib']:.0f} | {s['ms_per_batch']:.0f} |")
-PY
+s = json.load(sys.stdin)
+print(f\"| $label | {s['nfe_forward']} | {s['nfe_backward']} | {s['step_mib']:.1f} | {s['seconds']:.2f} |\")"
 }
-echo "Peak memory of MNIST training vs depth and solver steps (\`bench/mnist_memory.sh\`, $(date -u +%Y-%m-%dT%H:%MZ), load: $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "Memory of one MNIST training step (\`bench/mnist_memory.sh\`, $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg)); batch 128, f32."
 echo
-echo "| configuration | parameters | forward evaluations per batch | backward evaluations per batch | peak RSS MiB | ms per batch |"
-echo "|---|---:|---:|---:|---:|---:|"
-for b in 0 3 6 12; do run "ResNet, $b residual blocks" --model resnet --blocks "$b"; done
-for h in 0.25 0.125 0.0625; do run "RK-Net, RK4 step $h (backprop)" --model rknet --rk4-step "$h"; done
-for t in 1e-1 1e-3 1e-5; do run "ODE-Net, dopri5 rtol=atol=$t, adjoint" --model odenet --rtol "$t" --atol "$t" --grad adjoint; done
-for t in 1e-1 1e-3 1e-5; do run "ODE-Net, dopri5 rtol=atol=$t, backprop" --model odenet --rtol "$t" --atol "$t" --grad backprop; done
+echo "| model and setting | forward evaluations | backward evaluations + VJPs | step memory MiB (peak - before) | step seconds |"
+echo "|---|---:|---:|---:|---:|"
+for b in 0 3 6 12 24; do row "ResNet, $b residual blocks" --model resnet --blocks "$b"; done
+for h in 0.25 0.125 0.0625 0.03125; do row "RK-Net, RK4 step $h (backprop)" --model rknet --rk4-step "$h"; done
+for g in adjoint backprop checkpoint; do
+  for t in 1e-1 1e-3 1e-5 1e-7; do row "ODE-Net, dopri5 rtol=atol=$t, $g" --model odenet --rtol "$t" --atol "$t" --grad "$g"; done
+done

@@ -2,6 +2,7 @@
 
 mod bench_cmd;
 mod eval_cmd;
+mod memory_cmd;
 mod mnist_cmd;
 mod plot;
 mod solve_cmd;
@@ -33,6 +34,8 @@ enum Command {
     Sweep(sweep_cmd::SweepArgs),
     /// Measure solve throughput on the shared benchmark configurations.
     Bench(bench_cmd::BenchArgs),
+    /// Peak memory of one MNIST training step (memory vs depth and solver steps).
+    Memory(memory_cmd::MemoryArgs),
 }
 
 #[derive(Subcommand)]
@@ -61,5 +64,6 @@ fn main() -> ExitCode {
         Command::Eval(EvalTask::Mnist(a)) => mnist_cmd::eval(a),
         Command::Sweep(a) => sweep_cmd::run(a),
         Command::Bench(a) => bench_cmd::run(a),
+        Command::Memory(a) => memory_cmd::run(a),
     }
 }

@@ -98,6 +98,10 @@ pub struct MnistTrainArgs {
     /// give weights `nodal eval` cannot load).
     #[arg(long, default_value_t = 6)]
     blocks: usize,
+    /// Weight of the kinetic-energy penalty on the ODE block, the integral of the mean ||f||^2
+    /// over [0, 1] (Finlay et al. 2020); 0 = off. RK-Net and ODE-Net only.
+    #[arg(long, default_value_t = 0.0)]
+    kinetic: f64,
     /// Train on the first N training images only (quick runs).
     #[arg(long)]
     limit_train: Option<usize>,
@@ -158,6 +162,10 @@ pub(crate) fn bar(len: usize, quiet: bool, template: &str) -> ProgressBar {
 /// failed, 2 unusable data or checkpoint.
 pub fn train(a: MnistTrainArgs) -> ExitCode {
     let kind: ModelKind = a.model.into();
+    if !(a.kinetic.is_finite() && a.kinetic >= 0.0) {
+        eprintln!("error: --kinetic must be a finite weight >= 0 (got {})", a.kinetic);
+        return ExitCode::from(2);
+    }
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/mnist-{}", kind.name())));
     let data = match load(&a.data, Part::Train).and_then(|tr| Ok((tr, load(&a.data, Part::Test)?))) {
         Ok((tr, te)) => (tr.truncate(a.limit_train.unwrap_or(usize::MAX)), te.truncate(a.limit_test.unwrap_or(usize::MAX))),
@@ -166,7 +174,12 @@ pub fn train(a: MnistTrainArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let model = ModelConfig::new(kind).with_tol(a.rtol, a.atol).with_grad(a.grad).with_step(a.rk4_step).with_blocks(a.blocks);
+    let model = ModelConfig::new(kind)
+        .with_tol(a.rtol, a.atol)
+        .with_grad(a.grad)
+        .with_step(a.rk4_step)
+        .with_blocks(a.blocks)
+        .with_kinetic(a.kinetic);
     let mut cfg = TrainConfig::new(model, out.clone());
     cfg.epochs = a.epochs;
     cfg.batch_size = a.batch_size.max(1);
@@ -269,6 +282,7 @@ pub fn train(a: MnistTrainArgs) -> ExitCode {
                 },
                 "rk4_step": a.rk4_step,
                 "blocks": a.blocks,
+                "kinetic": a.kinetic,
                 "seed": a.seed,
             });
             let text = serde_json::to_string_pretty(&summary).unwrap_or_default();

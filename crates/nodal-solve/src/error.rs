@@ -54,6 +54,9 @@ pub enum SolveError {
     /// Shapes of inputs disagree.
     #[error("shape mismatch: {0}")]
     Shape(String),
+    /// The regularisers asked for cannot be set up (see [`crate::regularise`]).
+    #[error("regulariser: {0}")]
+    Regulariser(#[from] crate::regularise::RegulariseError),
 }
 
 /// A failed solve: the error, and the solution up to the failure (outputs reached so far).

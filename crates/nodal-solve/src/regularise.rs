@@ -71,6 +71,9 @@ pub enum RegulariseError {
     /// Zero row width.
     #[error("row width must be positive")]
     ZeroDim,
+    /// A combination the caller does not support (e.g. penalties in per-sample mode).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Dynamics `f` augmented with the accumulators of [`Penalty`]s. See the module docs.

@@ -196,3 +196,78 @@ fn per_sample_nan_row_fails_alone() {
         assert_eq!(v.is_nan(), row == 1, "entry {k}");
     }
 }
+
+/// RK4 with burn ops on the kinetic-energy-augmented system `[y, r]`, `r' = Σ‖f‖² / rows`.
+fn rk4_burn_kinetic(f: &Field, y0: Tensor<2>, t0: f64, h: f64, n: usize) -> (Tensor<2>, Tensor<1>) {
+    let rows = y0.dims()[0] as f64;
+    let q = |k: &Tensor<2>| k.clone().square().sum() / rows;
+    let mut y = y0;
+    let mut r: Option<Tensor<1>> = None;
+    let mut t = t0;
+    for _ in 0..n {
+        let k1 = f.forward(t, y.clone());
+        let k2 = f.forward(t + h / 2.0, y.clone() + k1.clone() * (h / 2.0));
+        let k3 = f.forward(t + h / 2.0, y.clone() + k2.clone() * (h / 2.0));
+        let k4 = f.forward(t + h, y.clone() + k3.clone() * h);
+        let dr = (q(&k1) + q(&k2) * 2.0 + q(&k3) * 2.0 + q(&k4)) * (h / 6.0);
+        r = Some(match r {
+            Some(r) => r + dr,
+            None => dr,
+        });
+        y = y + (k1 + k2 * 2.0 + k3 * 2.0 + k4) * (h / 6.0);
+        t += h;
+    }
+    (y, r.expect("at least one step"))
+}
+
+#[test]
+fn kinetic_penalty_value_and_gradients_equal_burn_autodiff() {
+    use nodal::solve::regularise::Penalty;
+    let dev = device();
+    let f = field(&dev, 4);
+    let y0 = Tensor::<2>::random([5, 3], Distribution::Normal(0.0, 1.0), &dev).require_grad();
+    let lambda = 0.7;
+    let (yr, rr) = rk4_burn_kinetic(&f, y0.clone(), 0.0, 0.125, 8);
+    let gr = (yr.clone().square().sum() + rr.clone() * lambda).backward();
+    let (ref_y0, ref_w1, ref_b1) =
+        (flat(y0.grad(&gr).unwrap()), flat(f.l1.weight.grad(&gr).unwrap()), f.l1.bias.as_ref().unwrap().grad(&gr).unwrap());
+    for grad in [GradMethod::Backprop, GradMethod::Checkpoint(Some(3))] {
+        let settings = OdeSettings::new(SolveOptions::new(&RK4).with_fixed_step(0.125)).with_grad(grad).with_penalties(&[Penalty::Kinetic]);
+        let ode = NeuralOde::new(f.clone(), settings.clone(), settings);
+        let y0b = Tensor::<2>::from_data(y0.clone().inner().into_data(), &dev).require_grad();
+        let out = ode.forward(y0b.clone(), &[0.0, 1.0]).unwrap();
+        let pen = out.penalties.clone().expect("penalty values");
+        let rv = flat(rr.clone().inner().reshape([1, 1]));
+        close(&flat(pen.clone().inner().reshape([1, 1])), &rv, 1e-5);
+        assert!(rv[0] > 1e-3, "a non-trivial penalty: {}", rv[0]);
+        let yn: Tensor<2> = out.ys.clone().slice([1..2, 0..5, 0..3]).reshape([5, 3]);
+        close(&flat(yn.clone().inner()), &flat(yr.clone().inner()), 1e-5);
+        let g = (yn.square().sum() + pen * lambda).backward();
+        close(&flat(y0b.grad(&g).unwrap()), &ref_y0, 1e-4);
+        close(&flat(ode.func.l1.weight.grad(&g).unwrap()), &ref_w1, 1e-4);
+        let b1 = ode.func.l1.bias.as_ref().unwrap().grad(&g).unwrap();
+        close(&flat(b1.reshape([1, 16])), &flat(ref_b1.clone().reshape([1, 16])), 1e-4);
+    }
+    // The adjoint differentiates the same integral (continuous adjoint, tight tolerances).
+    let s = OdeSettings::new(SolveOptions::new(&DOPRI5).with_tol(1e-7, 1e-7)).with_penalties(&[Penalty::Kinetic]);
+    let mut gw = Vec::new();
+    for grad in [GradMethod::Backprop, GradMethod::Adjoint] {
+        let ode = NeuralOde::new(f.clone(), s.clone().with_grad(grad), s.clone());
+        let y0b = Tensor::<2>::from_data(y0.clone().inner().into_data(), &dev);
+        let out = ode.forward(y0b, &[0.0, 1.0]).unwrap();
+        let g = (out.penalties.unwrap() * lambda).sum().backward();
+        gw.push(flat(ode.func.l1.weight.grad(&g).unwrap()));
+    }
+    close(&gw[0], &gw[1], 2e-3);
+    // Jacobian penalties need forward-mode products burn modules do not provide: a typed error.
+    let s = OdeSettings::new(SolveOptions::new(&RK4).with_fixed_step(0.5)).with_penalties(&[Penalty::Order2]);
+    let ode = NeuralOde::new(f.clone(), s.clone(), s);
+    let e = ode.forward(y0.clone(), &[0.0, 1.0]).err().expect("refused");
+    assert!(e.to_string().contains("order2"), "{e}");
+    // Evaluation mode (no autodiff) reports the penalty too.
+    let s = OdeSettings::new(SolveOptions::new(&RK4).with_fixed_step(0.125)).with_penalties(&[Penalty::Kinetic]);
+    let ode = NeuralOde::new(f.clone(), s.clone(), s).valid();
+    let out = ode.forward(y0.clone().inner(), &[0.0, 1.0]).unwrap();
+    let v = out.penalties.unwrap().into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+    close(&v, &flat(rr.inner().reshape([1, 1])), 1e-5);
+}

@@ -3,6 +3,7 @@
 //! ODE-Net ([`models`]) and their training loop with checkpoints ([`train`]).
 
 pub mod idx;
+pub mod memory;
 pub mod models;
 pub mod train;
 

@@ -23,6 +23,7 @@ use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::tensor::activation::relu;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use nodal_solve::grad::GradMethod;
+use nodal_solve::regularise::Penalty;
 use nodal_solve::tableau::{DOPRI5, RK4};
 use nodal_solve::{SolveError, SolveOptions};
 use rand::{Rng, SeedableRng};
@@ -89,12 +90,15 @@ pub struct ModelConfig {
     pub rk4_step: f64,
     /// Residual blocks of the ResNet (the paper's 6; other depths serve memory studies).
     pub blocks: usize,
+    /// Weight of the kinetic-energy penalty on the ODE block in training (0 = off; Finlay et
+    /// al. 2020): the loss adds `kinetic * ∫ mean_rows ‖f‖² dt`.
+    pub kinetic: f64,
 }
 
 impl ModelConfig {
     /// The paper's settings: dopri5 at 1e-3 with the adjoint, RK4 with 4 steps of 0.25.
     pub fn new(kind: ModelKind) -> Self {
-        Self { kind, rtol: 1e-3, atol: 1e-3, grad: GradMethod::Adjoint, rk4_step: 0.25, blocks: 6 }
+        Self { kind, rtol: 1e-3, atol: 1e-3, grad: GradMethod::Adjoint, rk4_step: 0.25, blocks: 6, kinetic: 0.0 }
     }
 
     /// Set dopri5's tolerances (ODE-Net).
@@ -112,6 +116,12 @@ impl ModelConfig {
     /// Set the RK-Net's RK4 step.
     pub fn with_step(mut self, h: f64) -> Self {
         self.rk4_step = h;
+        self
+    }
+
+    /// Set the weight of the kinetic-energy penalty (ODE block, training only).
+    pub fn with_kinetic(mut self, w: f64) -> Self {
+        self.kinetic = w;
         self
     }
 
@@ -158,7 +168,8 @@ impl ModelConfig {
             ModelKind::ResNet => ((0..self.blocks).map(|_| ResBlock::new(device)).collect(), None),
             _ => {
                 let s = self.ode_settings();
-                (Vec::new(), Some(NeuralOde::new(OdeBlockFunc::new(device), s.clone(), s)))
+                let train = if self.kinetic > 0.0 { s.clone().with_penalties(&[Penalty::Kinetic]) } else { s.clone() };
+                (Vec::new(), Some(NeuralOde::new(OdeBlockFunc::new(device), train, s)))
             }
         };
         let head = Head { norm: norm(device), fc: LinearConfig::new(WIDTH, CLASSES).init(device) };
@@ -345,6 +356,8 @@ pub struct Forward {
     pub nfe: usize,
     /// The ODE block's backward statistics, filled in when burn's backward has run.
     pub backward: Option<BackwardReport>,
+    /// Integrated penalties of the ODE block (`[penalties]`) when its settings ask for them.
+    pub penalties: Option<Tensor<1>>,
 }
 
 impl MnistNet {
@@ -352,8 +365,13 @@ impl MnistNet {
     /// settings of the ODE block apply when `x` is on an autodiff device. A failed solve
     /// (step-size underflow, too many steps, non-finite state) is returned, not a panic.
     pub fn forward(&self, x: Tensor<4>) -> Result<Forward, SolveError> {
-        let mut h = self.stem.forward(x);
-        let (mut nfe, mut backward) = (0, None);
+        self.forward_features(self.stem.forward(x))
+    }
+
+    /// Everything after the stem: residual blocks or the ODE block, then the head, from the
+    /// stem's features `[B, 64, 6, 6]`.
+    pub fn forward_features(&self, mut h: Tensor<4>) -> Result<Forward, SolveError> {
+        let (mut nfe, mut backward, mut penalties) = (0, None, None);
         for b in &self.blocks {
             h = b.forward(h);
         }
@@ -363,9 +381,10 @@ impl MnistNet {
             let out = ode.forward(h.reshape([b, d]), &[0.0, 1.0])?;
             nfe = out.stats.nfe;
             backward = Some(out.backward);
+            penalties = out.penalties;
             h = out.ys.slice([1..2, 0..b, 0..d]).reshape([b, c, hh, ww]);
         }
-        Ok(Forward { logits: self.head.forward(h), nfe, backward })
+        Ok(Forward { logits: self.head.forward(h), nfe, backward, penalties })
     }
 
     /// Replace the ODE block's solver settings (e.g. other tolerances for evaluation).

@@ -229,7 +229,7 @@ pub fn reset_peak_rss() {
 }
 
 /// Labels as a one-hot `[n, 10]` tensor.
-fn one_hot(labels: &[u8], device: &Device) -> Tensor<2> {
+pub(crate) fn one_hot(labels: &[u8], device: &Device) -> Tensor<2> {
     let mut v = vec![0.0f32; labels.len() * 10];
     for (i, &l) in labels.iter().enumerate() {
         v[i * 10 + l as usize] = 1.0;
@@ -411,7 +411,7 @@ impl Trainer {
         }
         let x = images_tensor(&pixels, &self.device);
         let target = one_hot(&labels, &self.device);
-        let Forward { logits, nfe, backward } =
+        let Forward { logits, nfe, backward, penalties } =
             self.model.forward(x).map_err(|source| TrainError::Solve { epoch: epoch + 1, batch: batch + 1, source })?;
         let b = idx.len() as f64;
         let loss = (log_softmax(logits.clone(), 1) * target).sum().neg() / b;
@@ -421,7 +421,12 @@ impl Trainer {
             return Err(diverged(format!("loss is {loss_v}")));
         }
         self.accum.correct += count_correct(logits.inner(), &labels);
-        let grads = loss.backward();
+        // The reported loss is the cross-entropy; the objective adds the weighted penalty.
+        let objective = match penalties {
+            Some(p) => loss + p.sum() * self.cfg.model.kinetic,
+            None => loss,
+        };
+        let grads = objective.backward();
         let (mut nfe_b, mut nvjp_b) = (0, 0);
         if let Some(report) = backward {
             let r = report.lock().map_err(|_| diverged("backward report poisoned".into()))?.clone();

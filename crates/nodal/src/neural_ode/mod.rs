@@ -35,8 +35,9 @@ use burn::tensor::{DType, Tensor, TensorData};
 use module_dynamics::{Element, ModuleDynamics, host};
 use nodal_solve::grad::{AdjointOptions, GradMethod, adjoint, backprop_tape, default_checkpoint_interval};
 use nodal_solve::per_sample::{RowSolution, per_sample_gradients, solve_per_sample};
+use nodal_solve::regularise::{FirstOrder, Penalty, RegulariseError, Regularised};
 use nodal_solve::tableau::DOPRI5;
-use nodal_solve::{Record, RmsNorm, SolveError, SolveOptions, Stats, Tape, integrate};
+use nodal_solve::{Dynamics, Record, RmsNorm, SolveError, SolveOptions, Stats, Tape, VjpDynamics, integrate};
 use node::{HostBackward, OdeCall, ode_node};
 use std::sync::{Arc, Mutex};
 
@@ -83,6 +84,11 @@ pub struct OdeSettings {
     /// Solve every row with its own step size ([`nodal_solve::per_sample`]) instead of the
     /// batch as one ODE.
     pub per_sample: bool,
+    /// Penalties integrated along the solve ([`nodal_solve::regularise`]); their values at the
+    /// last output time come back in [`OdeOutput::penalties`], to be weighted into the loss.
+    /// Burn modules provide vector-Jacobian products only, so [`Penalty::Kinetic`] is the one
+    /// available here (joint batch mode); the Jacobian penalties need the fused MLP.
+    pub penalties: Vec<Penalty>,
 }
 
 impl OdeSettings {
@@ -92,7 +98,7 @@ impl OdeSettings {
     }
     /// Any solver options.
     pub fn new(solve: SolveOptions) -> Self {
-        Self { solve, grad: GradMethod::Backprop, adjoint_seminorm: false, adjoint_solve: None, per_sample: false }
+        Self { solve, grad: GradMethod::Backprop, adjoint_seminorm: false, adjoint_solve: None, per_sample: false, penalties: Vec::new() }
     }
     /// Set the gradient method.
     pub fn with_grad(mut self, grad: GradMethod) -> Self {
@@ -112,6 +118,11 @@ impl OdeSettings {
     /// Set the tolerances.
     pub fn with_tol(mut self, rtol: f64, atol: f64) -> Self {
         self.solve = self.solve.with_tol(rtol, atol);
+        self
+    }
+    /// Integrate these penalties along the solve (see [`OdeSettings::penalties`]).
+    pub fn with_penalties(mut self, penalties: &[Penalty]) -> Self {
+        self.penalties = penalties.to_vec();
         self
     }
     /// Per-sample (`true`) or joint (`false`, default) batch mode.
@@ -150,6 +161,10 @@ pub struct OdeOutput {
     pub row_status: Vec<Option<SolveError>>,
     /// Per-sample mode: work per row (`nfe` counts the evaluations that included the row).
     pub row_stats: Vec<Stats>,
+    /// Values of [`OdeSettings::penalties`] integrated from the first to the last output time,
+    /// `[penalties]` (tracked: add `λ · penalties` to the loss to regularise). `None` without
+    /// penalties.
+    pub penalties: Option<Tensor<1>>,
 }
 
 impl OdeOutput {
@@ -191,22 +206,25 @@ fn finish_backward<T: Element>(
     (TensorData::new(gy0, shape), TensorData::new(gp, [n_params]))
 }
 
-struct HostOde<M, T: Element> {
-    dynamics: ModuleDynamics<M>,
+/// The host side of a joint-mode solve: dynamics `D` over states of `batch * dim` entries
+/// followed by `extra` penalty accumulators.
+struct HostOde<D, T: Element> {
+    dynamics: D,
     tape: Option<Tape<Vec<T>>>,
     ts: Vec<f64>,
     ys: Vec<Vec<T>>,
     settings: OdeSettings,
     shape: [usize; 2],
+    extra: usize,
     report: BackwardReport,
 }
 
-impl<M: OdeFunc, T: Element> HostBackward for HostOde<M, T> {
+impl<D: VjpDynamics<Vec<T>, Params = Vec<T>> + Send, T: Element> HostBackward for HostOde<D, T> {
     fn outputs(&self) -> TensorData {
-        TensorData::new(self.ys.concat(), [self.ys.len() * self.shape[0] * self.shape[1]])
+        TensorData::new(self.ys.concat(), [self.ys.len() * (self.shape[0] * self.shape[1] + self.extra)])
     }
     fn backward(&mut self, gys: TensorData) -> (TensorData, TensorData) {
-        let ybar: Vec<Vec<T>> = split_cotangents(gys, self.shape[0] * self.shape[1]);
+        let ybar: Vec<Vec<T>> = split_cotangents(gys, self.shape[0] * self.shape[1] + self.extra);
         let res = match self.settings.grad {
             GradMethod::Adjoint => {
                 let a = self.settings.adjoint_options();
@@ -222,8 +240,9 @@ impl<M: OdeFunc, T: Element> HostBackward for HostOde<M, T> {
                 false,
             )),
         };
-        let np = nodal_solve::VjpDynamics::<Vec<T>>::param_zeros(&self.dynamics).len();
-        finish_backward(res.map(|g| (g.y0, g.params, g.stats)), self.shape, np, &self.report)
+        let np = self.dynamics.param_zeros().len();
+        let n = self.shape[0] * self.shape[1];
+        finish_backward(res.map(|mut g| (g.y0.drain(..n).collect(), g.params, g.stats)), self.shape, np, &self.report)
     }
 }
 
@@ -290,6 +309,13 @@ impl<M: OdeFunc> NeuralOde<M> {
                 GradMethod::Adjoint => Record::None,
             }
         };
+        if settings.per_sample && !settings.penalties.is_empty() {
+            return Err(RegulariseError::Unsupported("penalties are available in joint batch mode only, not per-sample".into()).into());
+        }
+        if !settings.penalties.is_empty() {
+            let reg = Regularised::new(FirstOrder(dynamics), d, &settings.penalties, 0)?;
+            return self.solve_joint(reg, y0, &y0h, ts, settings, record, [b, d]);
+        }
         if settings.per_sample {
             let grids = vec![ts.to_vec(); b];
             let sol = solve_per_sample(&mut dynamics, &y0h, d, &grids, &settings.solve, record)?;
@@ -309,21 +335,43 @@ impl<M: OdeFunc> NeuralOde<M> {
                 let host = HostOdeRows { dynamics, sol, ts: grids, settings, shape: [b, d], report: report.clone() };
                 ode_node(y0, theta, OdeCall(Arc::new(Mutex::new(host)))).reshape([nt, b, d])
             };
-            return Ok(OdeOutput { ys, stats, backward: report, row_status, row_stats });
+            return Ok(OdeOutput { ys, stats, backward: report, row_status, row_stats, penalties: None });
         }
-        let (sol, tape) = integrate(&mut dynamics, &y0h, ts, &settings.solve, &RmsNorm, record, false, None).map_err(|f| f.error)?;
+        self.solve_joint(FirstOrder(dynamics), y0, &y0h, ts, settings, record, [b, d])
+    }
+
+    /// The batch as one ODE with dynamics `f` over `[y, penalty accumulators]` (`f` is
+    /// [`Regularised`] when penalties are on; `extra` accumulators follow the `b * d` states).
+    #[allow(clippy::too_many_arguments)]
+    fn solve_joint<T: Element, D: VjpDynamics<Vec<T>, Params = Vec<T>> + Dynamics<Vec<T>> + Send + 'static>(
+        &self,
+        mut f: D,
+        y0: Tensor<2>,
+        y0h: &[T],
+        ts: &[f64],
+        settings: OdeSettings,
+        record: Record,
+        [b, d]: [usize; 2],
+    ) -> Result<OdeOutput, SolveError> {
+        let extra = settings.penalties.len();
+        let device = y0.device();
+        let mut y0a = y0h.to_vec();
+        y0a.resize(b * d + extra, T::from_f64(0.0));
+        let (sol, tape) = integrate(&mut f, &y0a, ts, &settings.solve, &RmsNorm, record, false, None).map_err(|f| f.error)?;
         let report: BackwardReport = Arc::new(Mutex::new(None));
         let nt = sol.ys.len();
-        if !tracked {
-            let ys = Tensor::<3>::from_data(TensorData::new(sol.ys.concat(), [nt, b, d]), (&device, T::BURN));
-            return Ok(OdeOutput { ys, stats: sol.stats, backward: report, row_status: vec![], row_stats: vec![] });
-        }
-        let theta = self.theta(&device, T::BURN);
         let stats = sol.stats;
-        let host = HostOde { dynamics, tape, ts: ts.to_vec(), ys: sol.ys, settings, shape: [b, d], report: report.clone() };
-        let call = OdeCall(Arc::new(Mutex::new(host)));
-        let ys = ode_node(y0, theta, call).reshape([nt, b, d]);
-        Ok(OdeOutput { ys, stats, backward: report, row_status: vec![], row_stats: vec![] })
+        let flat = if y0.is_autodiff() {
+            let theta = self.theta(&device, T::BURN);
+            let host = HostOde { dynamics: f, tape, ts: ts.to_vec(), ys: sol.ys, settings, shape: [b, d], extra, report: report.clone() };
+            ode_node(y0, theta, OdeCall(Arc::new(Mutex::new(host))))
+        } else {
+            Tensor::<1>::from_data(TensorData::new(sol.ys.concat(), [nt * (b * d + extra)]), (&device, T::BURN))
+        };
+        let all = flat.reshape([nt, b * d + extra]);
+        let ys = if extra == 0 { all.clone() } else { all.clone().slice([0..nt, 0..b * d]) }.reshape([nt, b, d]);
+        let penalties = (extra > 0).then(|| all.slice([nt - 1..nt, b * d..b * d + extra]).reshape([extra]));
+        Ok(OdeOutput { ys, stats, backward: report, row_status: vec![], row_stats: vec![], penalties })
     }
 
     /// All parameters flattened into one tracked tensor (the node's `theta` parent).
