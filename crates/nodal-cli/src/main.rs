@@ -4,6 +4,8 @@ mod bench_cmd;
 mod eval_cmd;
 mod mnist_cmd;
 mod plot;
+mod plot_cmd;
+mod plot_trajectories;
 mod solve_cmd;
 mod sweep_cmd;
 mod train_cmd;
@@ -33,6 +35,15 @@ enum Command {
     Sweep(sweep_cmd::SweepArgs),
     /// Measure solve throughput on the shared benchmark configurations.
     Bench(bench_cmd::BenchArgs),
+    /// Train toy models and draw figures.
+    #[command(subcommand)]
+    Plot(PlotTask),
+}
+
+#[derive(Subcommand)]
+enum PlotTask {
+    /// NODE vs ANODE vs ResNet trajectories on toy tasks (Dupont et al. 2019; Chen et al. 2018).
+    Trajectories(plot_cmd::TrajectoriesArgs),
 }
 
 #[derive(Subcommand)]
@@ -61,5 +72,6 @@ fn main() -> ExitCode {
         Command::Eval(EvalTask::Mnist(a)) => mnist_cmd::eval(a),
         Command::Sweep(a) => sweep_cmd::run(a),
         Command::Bench(a) => bench_cmd::run(a),
+        Command::Plot(PlotTask::Trajectories(a)) => plot_cmd::run(a),
     }
 }

@@ -1,5 +1,5 @@
 //! A 1-D input flow in the spirit of Chen et al. (2018), Figure 1: an ODE-Net and a ResNet
-//! trained on the same monotone regression `y = h(x) = 2 tanh(x)` on `x in [-2, 2]`, so that the
+//! trained on the same monotone regression `y = h(x) = 2 tanh(2x)` on `x in [-2, 2]`, so that the
 //! ODE's continuous trajectories `x(t)`, `t in [0, 1]`, can be set beside the ResNet's
 //! activations layer by layer. The ODE's trajectories never cross (uniqueness of solutions); the
 //! ResNet's may, since nothing stops a layer from overshooting.
@@ -9,10 +9,14 @@ use super::resnet::{ResNet1d, ResNetRun};
 use super::train::{ModelRun, train};
 use super::{ToyError, count_crossings};
 
-/// The target map `h(x) = 2 tanh(x)`, increasing.
+/// The target map `h(x) = 2 tanh(2x)`, increasing: it spreads inputs near 0 apart and gathers
+/// large ones towards `+-2`.
 pub fn target(x: f64) -> f64 {
-    2.0 * x.tanh()
+    2.0 * (2.0 * x).tanh()
 }
+
+/// [`target`] as text for figures.
+pub const TARGET_NAME: &str = "2 tanh(2x)";
 
 /// Settings of the experiment.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,7 +39,7 @@ pub struct Flow1dConfig {
 
 impl Default for Flow1dConfig {
     fn default() -> Self {
-        Self { iters: 300, lr: 1e-2, hidden: 16, layers: 8, points: 33, tol: 1e-3, seed: 0 }
+        Self { iters: 1000, lr: 1e-2, hidden: 16, layers: 8, points: 33, tol: 1e-3, seed: 0 }
     }
 }
 
@@ -81,11 +85,15 @@ pub struct Flow1dPaths {
     pub resnet_crossings: usize,
 }
 
-/// Evaluate both trained models along their depth for `inputs`, ODE at `n_times` times.
+/// Tolerance of the ODE solves behind [`paths`] (the exact flow, not the training solve's error).
+pub const PATH_TOL: f64 = 1e-8;
+
+/// Evaluate both trained models along their depth for `inputs`, ODE at `n_times` times (solved
+/// to [`PATH_TOL`]).
 pub fn paths(r: &mut Flow1dResult, inputs: &[f64], n_times: usize) -> Result<Flow1dPaths, ToyError> {
     let n_times = n_times.max(2);
     let times: Vec<f64> = (0..n_times).map(|i| i as f64 / (n_times - 1) as f64).collect();
-    let ode = r.ode.model.trajectories(inputs, &times)?;
+    let ode = r.ode.model.trajectories_at(inputs, &times, PATH_TOL)?;
     let resnet = r.resnet.net.activations(inputs);
     let (ode_crossings, resnet_crossings) = (count_crossings(&ode), count_crossings(&resnet));
     Ok(Flow1dPaths { times, ode, resnet, ode_crossings, resnet_crossings })

@@ -147,11 +147,24 @@ impl OdeModel {
         Ok((z1, nfe))
     }
 
-    /// The states at every time of `ts` (starting at 0): `[time][batch * (n + p)]`.
+    /// The states at every time of `ts` (starting at 0): `[time][batch * (n + p)]`, solved at
+    /// the model's own tolerances.
     pub fn trajectories(&mut self, x: &[f64], ts: &[f64]) -> Result<Vec<Vec<f64>>, ToyError> {
-        let z0 = self.lift(x);
         let opts = self.options();
-        Ok(solve(&mut self.mlp, &z0, ts, &opts, &RmsNorm).map_err(|f| ToyError::Solve(f.error))?.ys)
+        self.trajectories_with(x, ts, &opts)
+    }
+
+    /// [`OdeModel::trajectories`] solved to `tol` (rtol = atol) instead: for figures and order
+    /// checks that should show the exact flow of the learned field rather than a loose solve's
+    /// error (at tolerance 1e-3 two inputs 1e-3 apart may swap places numerically).
+    pub fn trajectories_at(&mut self, x: &[f64], ts: &[f64], tol: f64) -> Result<Vec<Vec<f64>>, ToyError> {
+        let opts = SolveOptions::new(&DOPRI5).with_tol(tol, tol).with_max_steps(200_000);
+        self.trajectories_with(x, ts, &opts)
+    }
+
+    fn trajectories_with(&mut self, x: &[f64], ts: &[f64], opts: &SolveOptions) -> Result<Vec<Vec<f64>>, ToyError> {
+        let z0 = self.lift(x);
+        Ok(solve(&mut self.mlp, &z0, ts, opts, &RmsNorm).map_err(|f| ToyError::Solve(f.error))?.ys)
     }
 
     /// The head applied to final states `[batch][n + p]`.
@@ -218,8 +231,8 @@ impl OdeModel {
         Ok(LossGrad { loss, mlp: g.params, head, nfe_forward: sol.stats.nfe, nfe_backward: g.stats.nfe + g.stats.nvjp })
     }
 
-    /// Mutable access to the head's parameters as `[w, b]` (empty for [`Head::First`]), copied
-    /// out; write them back with [`OdeModel::set_head_params`].
+    /// A copy of the head's parameters as `[w, b]` (empty for [`Head::First`]); write them back
+    /// with [`OdeModel::set_head_params`].
     pub fn head_params(&self) -> Vec<f64> {
         match &self.head {
             Head::First => Vec::new(),
