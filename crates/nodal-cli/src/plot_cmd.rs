@@ -194,11 +194,13 @@ fn dupont1d_task(a: &TrajectoriesArgs) -> Result<(Value, Vec<String>), String> {
     let mut files = vec![write(&a.out, "dupont1d_training.png", |path| {
         let (n, an) = (&r.node.history, &r.anode.history);
         let title = format!(
-            "g(-1) = 1, g(1) = -1: final MSE NODE {:.3} vs ANODE {:.2e}; median NFE/solve NODE {} vs ANODE {}",
+            "g(-1) = 1, g(1) = -1: MSE NODE {:.3} vs ANODE {:.2e}; NFE/solve (median, last) NODE {}, {} vs ANODE {}, {}",
             n.final_loss,
             an.final_loss,
             n.median_nfe(),
-            an.median_nfe()
+            n.final_nfe,
+            an.median_nfe(),
+            an.final_nfe
         );
         training(path, &title, &[(node_l.clone(), NODE, &n.loss, &n.nfe_forward), (anode_l.clone(), ANODE, &an.loss, &an.nfe_forward)])
     })?];
@@ -253,11 +255,13 @@ fn circles_task(a: &TrajectoriesArgs) -> Result<(Value, Vec<String>), String> {
     let mut files = vec![write(&a.out, "circles_training.png", |path| {
         let (n, an) = (&r.node.history, &r.anode.history);
         let title = format!(
-            "concentric circles: final MSE NODE {:.3} vs ANODE {:.3}; median NFE/solve NODE {} vs ANODE {}",
+            "concentric circles: MSE NODE {:.2e} vs ANODE {:.2e}; NFE/solve (median, last) NODE {}, {} vs ANODE {}, {}",
             n.final_loss,
             an.final_loss,
             n.median_nfe(),
-            an.median_nfe()
+            n.final_nfe,
+            an.median_nfe(),
+            an.final_nfe
         );
         training(
             path,
@@ -278,8 +282,8 @@ fn circles_task(a: &TrajectoriesArgs) -> Result<(Value, Vec<String>), String> {
     let traj = |m: &mut OdeModel| m.trajectories_at(&x, &ts, FIGURE_TOL).map_err(|e| format!("circles: {e}"));
     let (zn, za) = (traj(&mut r.node.model)?, traj(&mut r.anode.model)?);
     let (fn_, fa) = (zn.last().expect("41 times"), za.last().expect("41 times"));
-    let mut pn = Panel::new(format!("NODE: flow and final states z(1) (MSE {:.3})", r.node.history.final_loss), "z1", "z2");
-    let mut pa = Panel::new(format!("ANODE: z(1) projected on (z1, z2) (MSE {:.3})", r.anode.history.final_loss), "z1", "z2");
+    let mut pn = Panel::new(format!("NODE: flow and final states z(1) (MSE {:.2e})", r.node.history.final_loss), "z1", "z2");
+    let mut pa = Panel::new(format!("ANODE: z(1) projected on (z1, z2) (MSE {:.2e})", r.anode.history.final_loss), "z1", "z2");
     let mut po = Panel::new("ANODE: output w.z(1) + b against augmented z3", "model output w.z(1) + b", "z3 (augmented, starts at 0)");
     for (i, l) in y.iter().enumerate() {
         if i % 8 == 0 {

@@ -221,5 +221,5 @@ pub fn training(path: &Path, title: &str, series: &[(String, RGBColor, &[f64], &
     }
     // Keep 0 on the NFE axis so that the levels compare honestly.
     nfe.points.push((1.0, 0.0, WHITE, 0));
-    figure(path, title, (1300, 520), 1, 2, &[loss, nfe])
+    figure(path, title, (1400, 520), 1, 2, &[loss, nfe])
 }
