@@ -99,13 +99,13 @@ mod tests {
         let (x, y) = ([-0.5, 0.2, 1.3], [0.1, -0.4, 0.9]);
         let (_, g) = net.loss_and_grad(&x, &y);
         let eps = 1e-6;
-        for k in 0..3 {
-            for i in 0..net.layers[k].params.len() {
+        for (k, gk) in g.iter().enumerate() {
+            for (i, gi) in gk.iter().enumerate() {
                 let (mut p, mut m) = (net.clone(), net.clone());
                 p.layers[k].params[i] += eps;
                 m.layers[k].params[i] -= eps;
                 let fd = (p.loss_and_grad(&x, &y).0 - m.loss_and_grad(&x, &y).0) / (2.0 * eps);
-                assert!((fd - g[k][i]).abs() < 1e-7 * (1.0 + fd.abs()), "layer {k} param {i}: fd {fd} vs {}", g[k][i]);
+                assert!((fd - gi).abs() < 1e-7 * (1.0 + fd.abs()), "layer {k} param {i}: fd {fd} vs {gi}");
             }
         }
     }
