@@ -5,6 +5,9 @@ mod eval_cmd;
 mod memory_cmd;
 mod mnist_cmd;
 mod plot;
+mod plot_cmd;
+mod plot_trajectories;
+mod regularise_cmd;
 mod solve_cmd;
 mod sweep_cmd;
 mod train_cmd;
@@ -36,6 +39,17 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
     /// Peak memory of one MNIST training step (memory vs depth and solver steps).
     Memory(memory_cmd::MemoryArgs),
+    /// Plain vs regularised training side by side (kinetic, Jacobian, second-order penalties).
+    Regularise(regularise_cmd::RegulariseArgs),
+    /// Train toy models and draw figures.
+    #[command(subcommand)]
+    Plot(PlotTask),
+}
+
+#[derive(Subcommand)]
+enum PlotTask {
+    /// NODE vs ANODE vs ResNet trajectories on toy tasks (Dupont et al. 2019; Chen et al. 2018).
+    Trajectories(plot_cmd::TrajectoriesArgs),
 }
 
 #[derive(Subcommand)]
@@ -65,5 +79,7 @@ fn main() -> ExitCode {
         Command::Sweep(a) => sweep_cmd::run(a),
         Command::Bench(a) => bench_cmd::run(a),
         Command::Memory(a) => memory_cmd::run(a),
+        Command::Regularise(a) => regularise_cmd::run(a),
+        Command::Plot(PlotTask::Trajectories(a)) => plot_cmd::run(a),
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Once;
 static FONT: Once = Once::new();
 
 /// Register the bundled font once per process.
-fn font() {
+pub(crate) fn font() {
     FONT.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../assets/DejaVuSans.ttf");
         // Registration only fails on a malformed font, which the bundled one is not.
@@ -15,11 +15,11 @@ fn font() {
     });
 }
 
-type PlotResult = Result<(), String>;
+pub(crate) type PlotResult = Result<(), String>;
 
 /// Draw into a temporary PNG beside `path`, then rename it over `path`: an interrupted run never
 /// leaves a half-written figure.
-fn atomically(path: &Path, draw: impl FnOnce(&Path) -> PlotResult) -> PlotResult {
+pub(crate) fn atomically(path: &Path, draw: impl FnOnce(&Path) -> PlotResult) -> PlotResult {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
@@ -31,11 +31,11 @@ fn atomically(path: &Path, draw: impl FnOnce(&Path) -> PlotResult) -> PlotResult
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn err<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> String + '_ {
+pub(crate) fn err<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> String + '_ {
     move |e| format!("{}: cannot draw figure: {e}", path.display())
 }
 
-fn bounds(pts: impl Iterator<Item = f64>) -> (f64, f64) {
+pub(crate) fn bounds(pts: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = pts.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
     let pad = 0.05 * (hi - lo).max(1e-9);
     (lo - pad, hi + pad)

@@ -243,3 +243,28 @@ fn committed_mnist_resnet_weights_reproduce_their_accuracy() {
     assert_eq!(j["params"], 576778);
     assert!((j["accuracy"].as_f64().unwrap() - 0.9905).abs() < 1e-9, "{}", j["accuracy"]);
 }
+
+#[test]
+fn plot_trajectories_writes_figures_and_summary() {
+    let dir = tmp("trajectories");
+    let out = nodal(&["plot", "trajectories", "--task", "dupont1d", "--iters", "40", "--out", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in ["dupont1d_training.png", "dupont1d_trajectories.png"] {
+        let bytes = std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "{f} is not a drawn PNG");
+    }
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let t = &s["tasks"]["dupont1d"];
+    assert_eq!(t["iters"].as_u64(), Some(40));
+    assert!(s["tasks"].get("circles").is_none(), "only the asked-for task runs");
+    for m in ["node", "anode"] {
+        assert!(t[m]["final_loss"].as_f64().unwrap().is_finite(), "{m}");
+        assert!(t[m]["median_nfe_per_solve"].as_f64().unwrap() >= 6.0, "{m}: dopri5 needs at least one step");
+        assert!(t[m]["final_nfe_per_solve"].as_u64().unwrap() >= 6, "{m}");
+    }
+    assert_eq!(t["anode"]["state_dim"].as_u64(), Some(2));
+    assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with('.')), "temporary files left");
+    let bad = nodal(&["plot", "trajectories", "--task", "dupont1d", "--augment", "0", "--out", dir.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--augment"));
+}

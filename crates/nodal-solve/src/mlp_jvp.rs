@@ -34,7 +34,7 @@ impl<T: Scalar> Mlp<T> {
                 s += p[j * d + k] * x[k];
             }
             z[j] = s;
-            act[j] = T::from_f64(s.to_f64().tanh());
+            act[j] = s.tanh_fast();
         }
     }
 }

@@ -7,6 +7,7 @@
 pub use burn;
 pub use nodal_solve as solve;
 
+pub mod adam;
 pub mod io;
 pub mod mnist;
 pub mod neural_ode;
@@ -14,3 +15,4 @@ pub mod problem;
 pub mod rmsprop;
 pub mod spiral;
 pub mod tensor_state;
+pub mod toy;
