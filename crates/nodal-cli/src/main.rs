@@ -6,6 +6,7 @@ mod memory_cmd;
 mod mnist_cmd;
 mod plot;
 mod plot_cmd;
+mod plot_mnist_cmd;
 mod plot_trajectories;
 mod regularise_cmd;
 mod solve_cmd;
@@ -50,6 +51,8 @@ enum Command {
 enum PlotTask {
     /// NODE vs ANODE vs ResNet trajectories on toy tasks (Dupont et al. 2019; Chen et al. 2018).
     Trajectories(plot_cmd::TrajectoriesArgs),
+    /// The MNIST ODE block's hidden state over time for a few test digits (2-D projection).
+    MnistStates(plot_mnist_cmd::MnistStatesArgs),
 }
 
 #[derive(Subcommand)]
@@ -81,5 +84,6 @@ fn main() -> ExitCode {
         Command::Memory(a) => memory_cmd::run(a),
         Command::Regularise(a) => regularise_cmd::run(a),
         Command::Plot(PlotTask::Trajectories(a)) => plot_cmd::run(a),
+        Command::Plot(PlotTask::MnistStates(a)) => plot_mnist_cmd::run(a),
     }
 }

@@ -268,3 +268,39 @@ fn plot_trajectories_writes_figures_and_summary() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--augment"));
 }
+
+/// `nodal plot mnist-states` on the committed RK-Net weights writes its figure and JSON; a ResNet
+/// (no ODE block) is refused with exit code 2.
+#[test]
+fn mnist_states_figure_is_written() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/mnist");
+    if !std::path::Path::new(data).join("t10k-images-idx3-ubyte.gz").exists() {
+        eprintln!("skipped: no MNIST files at {data}");
+        return;
+    }
+    let dir = tmp("mnist-states");
+    let w = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/mnist-rknet.safetensors");
+    let out = nodal(&[
+        "plot",
+        "mnist-states",
+        "--weights",
+        w,
+        "--data",
+        data,
+        "--per-class",
+        "1",
+        "--times",
+        "5",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("mnist_states.json")).unwrap()).unwrap();
+    assert_eq!(j["images"].as_array().unwrap().len(), 10);
+    let moved = j["relative_distance_at_t1"].as_array().unwrap();
+    assert!(moved.iter().all(|m| m.as_f64().unwrap() > 0.0), "every state moves");
+    assert!(dir.join("mnist_states.png").exists());
+    let resnet = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/mnist-resnet.safetensors");
+    let r = nodal(&["plot", "mnist-states", "--weights", resnet, "--data", data, "--out", dir.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2));
+}

@@ -5,6 +5,7 @@
 pub mod idx;
 pub mod memory;
 pub mod models;
+pub mod states;
 pub mod train;
 
 use idx::{IdxError, Images};

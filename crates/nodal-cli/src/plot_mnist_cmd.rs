@@ -1,0 +1,134 @@
+//! `nodal plot mnist-states`: the ODE block's hidden state over time for a few MNIST test
+//! digits, projected on its first two principal components, and how far each state moves.
+
+use crate::mnist_cmd::DEFAULT_DATA;
+use crate::plot_trajectories::{Line, Panel, figure};
+use clap::Args;
+use nodal::burn::tensor::Device;
+use nodal::io::write_atomic;
+use nodal::mnist::models::{ModelConfig, load_weights};
+use nodal::mnist::states::{hidden_states, pca2};
+use nodal::mnist::train::kind_of_weights;
+use nodal::mnist::{Part, load};
+use plotters::style::RGBColor;
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Arguments of `nodal plot mnist-states`.
+#[derive(Args)]
+pub struct MnistStatesArgs {
+    /// Weights of an ODE-Net or RK-Net (model.safetensors from `nodal train mnist`).
+    #[arg(long)]
+    weights: PathBuf,
+    /// Folder with the MNIST IDX files.
+    #[arg(long, default_value = DEFAULT_DATA)]
+    data: PathBuf,
+    /// Test digits per class (the first ones of each class in the test set).
+    #[arg(long, default_value_t = 3)]
+    per_class: usize,
+    /// Output times on [0, 1].
+    #[arg(long, default_value_t = 21)]
+    times: usize,
+    /// Output folder (mnist_states.png, mnist_states.json).
+    #[arg(long, default_value = "runs/mnist-states")]
+    out: PathBuf,
+}
+
+/// Ten distinguishable colours, one per digit.
+const DIGIT: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// Run; exit 2 on unusable inputs, 1 on a failed solve or figure.
+pub fn run(a: MnistStatesArgs) -> ExitCode {
+    match states(&a) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn states(a: &MnistStatesArgs) -> Result<(), (u8, String)> {
+    if a.per_class == 0 || a.times < 2 {
+        return Err((2, "--per-class must be >= 1 and --times >= 2".into()));
+    }
+    let kind = kind_of_weights(&a.weights)
+        .map_err(|e| (2, e.to_string()))?
+        .ok_or_else(|| (2, format!("{}: the file does not name its model", a.weights.display())))?;
+    let model = load_weights(ModelConfig::new(kind).init_seeded(&Device::flex(), 0), &a.weights).map_err(|e| (2, e.to_string()))?;
+    let test = load(&a.data, Part::Test).map_err(|e| (2, e.to_string()))?;
+    let per = test.images.image_len();
+    let mut picked: Vec<(usize, u8)> = Vec::new();
+    for digit in 0..10u8 {
+        picked.extend(test.labels.iter().enumerate().filter(|(_, l)| **l == digit).take(a.per_class).map(|(i, l)| (i, *l)));
+    }
+    let pixels: Vec<u8> = picked.iter().flat_map(|(i, _)| test.images.pixels[i * per..(i + 1) * per].iter().copied()).collect();
+    let ts: Vec<f64> = (0..a.times).map(|k| k as f64 / (a.times - 1) as f64).collect();
+    let hs = hidden_states(&model, &pixels, &ts)
+        .map_err(|e| (1, format!("solve failed: {e}")))?
+        .ok_or_else(|| (2, format!("{}: a {} has no ODE block", a.weights.display(), kind.name())))?;
+    let n = picked.len();
+    let all: Vec<Vec<f32>> = hs.iter().flat_map(|t| t.iter().cloned()).collect();
+    let (proj, frac) = pca2(&all);
+    let mut pca = Panel::new(
+        format!(
+            "hidden state h(t), t in [0, 1], on its first two principal components ({:.0}% + {:.0}% of variance)",
+            100.0 * frac[0],
+            100.0 * frac[1]
+        ),
+        "PC 1",
+        "PC 2",
+    );
+    let mut dist = Panel::new("relative distance travelled: |h(t) - h(0)| / |h(0)|", "t (ODE time)", "relative distance");
+    let mut moved = Vec::new();
+    for (i, (_, label)) in picked.iter().enumerate() {
+        let col = DIGIT[*label as usize];
+        let path: Vec<(f64, f64)> = (0..ts.len()).map(|k| proj[k * n + i]).collect();
+        let start = path[0];
+        let end = *path.last().expect("at least two times");
+        let first = i == 0 || picked[i - 1].1 != *label;
+        let mut line = Line::new(path, col, 2);
+        if first {
+            line = line.label(format!("digit {label}"));
+        }
+        pca.lines.push(line);
+        pca.points.push((start.0, start.1, col, 3));
+        pca.points.push((end.0, end.1, col, 6));
+        let h0 = &hs[0][i];
+        let n0 = h0.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt().max(1e-12);
+        let d: Vec<(f64, f64)> = ts
+            .iter()
+            .enumerate()
+            .map(|(k, t)| (*t, hs[k][i].iter().zip(h0).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt() / n0))
+            .collect();
+        moved.push(d.last().map_or(0.0, |p| p.1));
+        dist.lines.push(Line::new(d, col, 2));
+    }
+    pca.point_legend.push(("small dot: t = 0, large dot: t = 1".into(), RGBColor(0, 0, 0)));
+    std::fs::create_dir_all(&a.out).map_err(|e| (1, format!("{}: {e}", a.out.display())))?;
+    let title = format!("MNIST {}: the ODE block's hidden state over time, {} test digits per class", kind.name(), a.per_class);
+    figure(&a.out.join("mnist_states.png"), &title, (1500, 650), 1, 2, &[pca, dist]).map_err(|e| (1, e))?;
+    let summary = json!({
+        "model": kind.name(),
+        "images": picked.iter().map(|(i, l)| json!({"index": i, "label": l})).collect::<Vec<_>>(),
+        "times": ts,
+        "explained_variance": frac,
+        "relative_distance_at_t1": moved,
+    });
+    write_atomic(&a.out.join("mnist_states.json"), serde_json::to_string_pretty(&summary).unwrap_or_default().as_bytes())
+        .map_err(|e| (1, e.to_string()))?;
+    eprintln!("wrote {}/{{mnist_states.png, mnist_states.json}}", a.out.display());
+    Ok(())
+}
