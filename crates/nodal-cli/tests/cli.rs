@@ -184,11 +184,7 @@ fn training_tolerance_study_trains_one_model_per_tolerance() {
 /// evaluations fall as the tolerance loosens.
 #[test]
 fn mnist_sweep_reports_accuracy_and_evaluations() {
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/mnist");
-    if !std::path::Path::new(data).join("t10k-images-idx3-ubyte.gz").exists() {
-        eprintln!("skipped: no MNIST files at {data}");
-        return;
-    }
+    let Some(data) = mnist_data() else { return };
     let w = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/mnist-rknet.safetensors");
     let out = nodal(&[
         "sweep",
@@ -230,11 +226,7 @@ fn mnist_sweep_reports_accuracy_and_evaluations() {
 /// which sit beside the repository in CI).
 #[test]
 fn committed_mnist_resnet_weights_reproduce_their_accuracy() {
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/mnist");
-    if !std::path::Path::new(data).join("t10k-images-idx3-ubyte.gz").exists() {
-        eprintln!("skipped: no MNIST files at {data}");
-        return;
-    }
+    let Some(data) = mnist_data() else { return };
     let weights = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/mnist-resnet.safetensors");
     let out = nodal(&["eval", "mnist", "--weights", weights, "--data", data, "--quiet"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -273,11 +265,7 @@ fn plot_trajectories_writes_figures_and_summary() {
 /// (no ODE block) is refused with exit code 2.
 #[test]
 fn mnist_states_figure_is_written() {
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/mnist");
-    if !std::path::Path::new(data).join("t10k-images-idx3-ubyte.gz").exists() {
-        eprintln!("skipped: no MNIST files at {data}");
-        return;
-    }
+    let Some(data) = mnist_data() else { return };
     let dir = tmp("mnist-states");
     let w = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/mnist-rknet.safetensors");
     let out = nodal(&[
@@ -303,4 +291,15 @@ fn mnist_states_figure_is_written() {
     let resnet = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/mnist-resnet.safetensors");
     let r = nodal(&["plot", "mnist-states", "--weights", resnet, "--data", data, "--out", dir.to_str().unwrap()]);
     assert_eq!(r.status.code(), Some(2));
+}
+
+/// The shared MNIST folder beside the repository (as in CI), or `None` (and a note) without it.
+fn mnist_data() -> Option<&'static str> {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/mnist");
+    if std::path::Path::new(data).join("t10k-images-idx3-ubyte.gz").exists() {
+        Some(data)
+    } else {
+        eprintln!("skipped: no MNIST files at {data}");
+        None
+    }
 }
