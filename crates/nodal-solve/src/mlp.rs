@@ -66,6 +66,8 @@ pub struct Mlp<T: Scalar> {
     threads: usize,
     /// `W1` transposed (`[dim][hidden]`), refreshed on every call for small widths.
     w1t: Vec<T>,
+    /// Per-row buffers of the Jacobian-vector products ([`crate::jvp`]), reused across calls.
+    pub(crate) jvp_buf: Vec<T>,
 }
 
 impl<T: Scalar> Mlp<T> {
@@ -78,7 +80,7 @@ impl<T: Scalar> Mlp<T> {
             return None;
         }
         let threads = rayon::current_num_threads().max(1);
-        Some(Self { dim, hidden, params, scratch: vec![Scratch::default(); threads], threads, w1t: Vec::new() })
+        Some(Self { dim, hidden, params, scratch: vec![Scratch::default(); threads], threads, w1t: Vec::new(), jvp_buf: Vec::new() })
     }
 
     /// Number of parameters of an MLP with these sizes: `2 hidden dim + hidden + dim`.

@@ -43,11 +43,13 @@ impl<T: Scalar> JvpDynamics<Vec<T>> for Mlp<T> {
     fn eval_and_jvp(&mut self, _t: f64, y: &Vec<T>, v: &Vec<T>, dy: &mut Vec<T>, jv: &mut Vec<T>) {
         let (d, h) = (self.dim(), self.hidden());
         let (o_w2, o_b2) = (h * d + h, 2 * h * d + h);
-        let mut z = vec![T::ZERO; h];
-        let mut act = vec![T::ZERO; h];
-        let mut s = vec![T::ZERO; h];
+        let mut buf = std::mem::take(&mut self.jvp_buf);
+        buf.resize(5 * h, T::ZERO);
+        let (z, rest) = buf.split_at_mut(h);
+        let (act, rest) = rest.split_at_mut(h);
+        let s = &mut rest[..h];
         for ((x, w), (fr, jr)) in y.chunks(d).zip(v.chunks(d)).zip(dy.chunks_mut(d).zip(jv.chunks_mut(d))) {
-            self.hidden_row(x, &mut z, &mut act);
+            self.hidden_row(x, z, act);
             let p = &self.params;
             for j in 0..h {
                 let mut hw = T::ZERO;
@@ -66,19 +68,21 @@ impl<T: Scalar> JvpDynamics<Vec<T>> for Mlp<T> {
                 jr[i] = ji;
             }
         }
+        self.jvp_buf = buf;
     }
 
     fn jvp_vjp(&mut self, _t: f64, y: &Vec<T>, v: &Vec<T>, c: &Vec<T>, adj_y: &mut Vec<T>, adj_v: &mut Vec<T>, adj_p: &mut Vec<T>) {
         let (d, h) = (self.dim(), self.hidden());
         let (o_b1, o_w2) = (h * d, h * d + h);
-        let mut z = vec![T::ZERO; h];
-        let mut act = vec![T::ZERO; h];
-        let mut hw = vec![T::ZERO; h];
-        let mut hbar = vec![T::ZERO; h];
-        let mut zbar = vec![T::ZERO; h];
+        let mut buf = std::mem::take(&mut self.jvp_buf);
+        buf.resize(5 * h, T::ZERO);
+        let (z, rest) = buf.split_at_mut(h);
+        let (act, rest) = rest.split_at_mut(h);
+        let (hw, rest) = rest.split_at_mut(h);
+        let (hbar, zbar) = rest.split_at_mut(h);
         let two = T::from_f64(2.0);
         for (r, ((x, w), cr)) in y.chunks(d).zip(v.chunks(d)).zip(c.chunks(d)).enumerate() {
-            self.hidden_row(x, &mut z, &mut act);
+            self.hidden_row(x, z, act);
             let p = &self.params;
             for j in 0..h {
                 let mut s = T::ZERO;
@@ -114,6 +118,7 @@ impl<T: Scalar> JvpDynamics<Vec<T>> for Mlp<T> {
                 adj_y[r * d + k] = ay;
             }
         }
+        self.jvp_buf = buf;
     }
 }
 

@@ -28,6 +28,9 @@ pub struct CubedMlp {
     /// The 2-50-2 network; its flat parameters are `[W1, b1, W2, b2]`.
     pub mlp: Mlp<f32>,
     cubed: Vec<f32>,
+    /// Buffers of the forward-mode products (`3 y^2 v` and its adjoint), reused across calls.
+    jvp_w: Vec<f32>,
+    jvp_adj: Vec<f32>,
 }
 
 impl CubedMlp {
@@ -48,7 +51,7 @@ impl CubedMlp {
     pub fn from_params(hidden: usize, p: Vec<f32>) -> Option<Self> {
         let mut mlp = Mlp::new(2, hidden, p)?;
         mlp.set_threads(1); // tiny batches: no threading
-        Some(Self { mlp, cubed: Vec::new() })
+        Some(Self { mlp, cubed: Vec::new(), jvp_w: Vec::new(), jvp_adj: Vec::new() })
     }
 
     fn cube(&mut self, y: &[f32]) {
@@ -97,9 +100,12 @@ impl JvpDynamics<Vec<f32>> for CubedMlp {
     fn eval_and_jvp(&mut self, t: f64, y: &Vec<f32>, v: &Vec<f32>, dy: &mut Vec<f32>, jv: &mut Vec<f32>) {
         self.cube(y);
         let c = std::mem::take(&mut self.cubed);
-        let w: Vec<f32> = y.iter().zip(v).map(|(y, v)| 3.0 * y * y * v).collect();
+        let mut w = std::mem::take(&mut self.jvp_w);
+        w.clear();
+        w.extend(y.iter().zip(v).map(|(y, v)| 3.0 * y * y * v));
         self.mlp.eval_and_jvp(t, &c, &w, dy, jv);
         self.cubed = c;
+        self.jvp_w = w;
     }
     fn jvp_vjp(
         &mut self,
@@ -113,15 +119,20 @@ impl JvpDynamics<Vec<f32>> for CubedMlp {
     ) {
         self.cube(y);
         let c = std::mem::take(&mut self.cubed);
-        let w: Vec<f32> = y.iter().zip(v).map(|(y, v)| 3.0 * y * y * v).collect();
-        let mut adj_w = vec![0.0f32; y.len()];
+        let mut w = std::mem::take(&mut self.jvp_w);
+        w.clear();
+        w.extend(y.iter().zip(v).map(|(y, v)| 3.0 * y * y * v));
+        let mut adj_w = std::mem::take(&mut self.jvp_adj);
+        adj_w.resize(y.len(), 0.0);
         self.mlp.jvp_vjp(t, &c, &w, cot, adj_y, &mut adj_w, adj_p);
         self.cubed = c;
+        self.jvp_w = w;
         for i in 0..y.len() {
             let (yi, vi) = (y[i], v[i]);
             adj_y[i] = 3.0 * yi * yi * adj_y[i] + 6.0 * yi * vi * adj_w[i];
             adj_v[i] = 3.0 * yi * yi * adj_w[i];
         }
+        self.jvp_adj = adj_w;
     }
 }
 
