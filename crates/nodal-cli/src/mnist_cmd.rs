@@ -166,6 +166,10 @@ pub fn train(a: MnistTrainArgs) -> ExitCode {
         eprintln!("error: --kinetic must be a finite weight >= 0 (got {})", a.kinetic);
         return ExitCode::from(2);
     }
+    if a.kinetic > 0.0 && kind == ModelKind::ResNet {
+        eprintln!("error: --kinetic regularises an ODE block; the ResNet has none (use --model rknet or odenet)");
+        return ExitCode::from(2);
+    }
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/mnist-{}", kind.name())));
     let data = match load(&a.data, Part::Train).and_then(|tr| Ok((tr, load(&a.data, Part::Test)?))) {
         Ok((tr, te)) => (tr.truncate(a.limit_train.unwrap_or(usize::MAX)), te.truncate(a.limit_test.unwrap_or(usize::MAX))),
