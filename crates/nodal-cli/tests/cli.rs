@@ -225,16 +225,29 @@ fn mnist_sweep_reports_accuracy_and_evaluations() {
 /// The committed MNIST weights reproduce their documented accuracy (needs the shared MNIST files,
 /// which sit beside the repository in CI).
 #[test]
-fn committed_mnist_resnet_weights_reproduce_their_accuracy() {
+fn committed_mnist_weights_reproduce_their_accuracy() {
     let Some(data) = mnist_data() else { return };
-    let weights = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/mnist-resnet.safetensors");
-    let out = nodal(&["eval", "mnist", "--weights", weights, "--data", data, "--quiet"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(j["model"], "resnet");
-    assert_eq!(j["params"], 576778);
-    assert!((j["accuracy"].as_f64().unwrap() - 0.9905).abs() < 1e-9, "{}", j["accuracy"]);
+    // (file, model, parameters, documented accuracy, tolerance): the ResNet is bit-reproducible;
+    // the ODE models allow 5 images of slack, in case a different summation order (threads) moved
+    // an adaptive step.
+    for (file, model, params, acc, tol) in [
+        ("mnist-resnet.safetensors", "resnet", 576778, 0.9905, 1e-9),
+        ("mnist-rknet.safetensors", "rknet", 208266, RKNET_ACCURACY, 5e-4),
+        ("mnist-odenet.safetensors", "odenet", 208266, 0.9933, 5e-4),
+    ] {
+        let weights = format!("{}/../../models/{file}", env!("CARGO_MANIFEST_DIR"));
+        let out = nodal(&["eval", "mnist", "--weights", &weights, "--data", data, "--quiet"]);
+        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(j["model"], model);
+        assert_eq!(j["params"], params);
+        assert!((j["accuracy"].as_f64().unwrap() - acc).abs() <= tol, "{file}: {}", j["accuracy"]);
+        assert!(j["accuracy"].as_f64().unwrap() >= 0.99 || model == "rknet", "{file} is below 99%");
+    }
 }
+
+/// The RK-Net's documented test accuracy (models/README.md).
+const RKNET_ACCURACY: f64 = 0.9865;
 
 #[test]
 fn plot_trajectories_writes_figures_and_summary() {
