@@ -173,6 +173,10 @@ fn draw_loss_vs_nfe(path: &Path, series: &[(String, Vec<(f64, f64)>)], title: &s
     }
     let (x0, x1) = pts.iter().fold((f64::INFINITY, 0.0f64), |(a, b), p| (a.min(p.0), b.max(p.0)));
     let (y0, y1) = pts.iter().fold((f64::INFINITY, 0.0f64), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    // A span of at least 2% of the largest value, so that a one-example difference in accuracy
+    // does not fill the whole axis.
+    let pad = ((0.02 * y1.abs()) - (y1 - y0)).max(0.0) / 2.0;
+    let (y0, y1) = (y0 - pad, y1 + pad);
     let root = BitMapBackend::new(path, (800, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(&e)?;
     let mut c = ChartBuilder::on(&root)
