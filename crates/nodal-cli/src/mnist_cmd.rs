@@ -102,6 +102,9 @@ pub struct MnistTrainArgs {
     /// over [0, 1] (Finlay et al. 2020); 0 = off. RK-Net and ODE-Net only.
     #[arg(long, default_value_t = 0.0)]
     kinetic: f64,
+    /// Start from these weights (fine-tuning) instead of the seeded initialisation.
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// Train on the first N training images only (quick runs).
     #[arg(long)]
     limit_train: Option<usize>,
@@ -190,6 +193,7 @@ pub fn train(a: MnistTrainArgs) -> ExitCode {
     cfg.lr = a.lr;
     cfg.seed = a.seed;
     cfg.checkpoint_every = a.checkpoint_every;
+    cfg.init_weights = a.init.clone();
     cfg.optimizer = match a.optimizer {
         OptimizerArg::Adam => OptimizerKind::Adam,
         OptimizerArg::Sgd => OptimizerKind::Sgd,

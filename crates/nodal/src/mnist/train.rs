@@ -59,6 +59,9 @@ pub struct TrainConfig {
     pub eval_batch: usize,
     /// Output folder.
     pub out: PathBuf,
+    /// Start from these weights instead of the seeded initialisation (fine-tuning; a checkpoint
+    /// in `out` still takes precedence).
+    pub init_weights: Option<PathBuf>,
 }
 
 impl TrainConfig {
@@ -74,6 +77,7 @@ impl TrainConfig {
             checkpoint_every: 50,
             eval_batch: 500,
             out,
+            init_weights: None,
         }
     }
 }
@@ -314,7 +318,10 @@ impl Trainer {
         }
         std::fs::create_dir_all(&cfg.out).map_err(|source| FileError::Io { path: cfg.out.clone(), source })?;
         let device = Device::flex().autodiff();
-        let model = cfg.model.init_seeded(&device, cfg.seed);
+        let mut model = cfg.model.init_seeded(&device, cfg.seed);
+        if let Some(w) = &cfg.init_weights {
+            model = load_weights(model, w)?;
+        }
         let opt = match cfg.optimizer {
             OptimizerKind::Adam => AdamConfig::new().with_epsilon(1e-8).init(),
             OptimizerKind::Sgd => SgdConfig::new().with_momentum(Some(MomentumConfig::new().with_dampening(0.0))).init(),
@@ -643,6 +650,27 @@ mod tests {
         let p = std::env::temp_dir().join(format!("nodal-mnist-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         p
+    }
+
+    /// `init_weights` starts from the given file instead of the seeded initialisation, and a
+    /// missing file is a typed error.
+    #[test]
+    fn training_can_start_from_saved_weights() {
+        let dir = tmp("init");
+        std::fs::create_dir_all(&dir).unwrap();
+        let source = ModelConfig::new(ModelKind::RkNet).init_seeded(&Device::flex(), 5);
+        let w = dir.join("w.safetensors");
+        save_weights(&source, &w, &[("model", "rknet".into())], false).unwrap();
+        let mut cfg = TrainConfig::new(ModelConfig::new(ModelKind::RkNet), dir.join("run"));
+        cfg.init_weights = Some(w.clone());
+        let t = Trainer::new(cfg.clone(), toy(8, 1), toy(4, 2)).unwrap();
+        use crate::mnist::models::flat_params;
+        assert_eq!(flat_params(&t.model), flat_params(&source));
+        let fresh = ModelConfig::new(ModelKind::RkNet).init_seeded(&Device::flex(), 0);
+        assert_ne!(flat_params(&fresh), flat_params(&source), "the seeds give different weights");
+        cfg.init_weights = Some(dir.join("missing.safetensors"));
+        cfg.out = dir.join("run2");
+        assert!(Trainer::new(cfg, toy(8, 1), toy(4, 2)).is_err());
     }
 
     /// Milliseconds per training step at batch 128 for each model (not a correctness test:
