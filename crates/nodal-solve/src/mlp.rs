@@ -452,10 +452,11 @@ impl<T: Scalar> VjpDynamics<Vec<T>> for Mlp<T> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn seeded(n: usize, seed: u64) -> Vec<f64> {
+    /// Deterministic values in [-0.5, 0.5) (an LCG), for the tests of this crate.
+    pub(crate) fn seeded(n: usize, seed: u64) -> Vec<f64> {
         let mut s = seed;
         (0..n)
             .map(|_| {

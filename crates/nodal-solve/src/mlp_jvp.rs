@@ -126,16 +126,7 @@ impl<T: Scalar> JvpDynamics<Vec<T>> for Mlp<T> {
 mod tests {
     use super::*;
     use crate::dynamics::{Dynamics, VjpDynamics};
-
-    fn seeded(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-            })
-            .collect()
-    }
+    use crate::mlp::tests::seeded;
 
     #[test]
     fn jvp_matches_directional_differences_and_vjp_duality() {

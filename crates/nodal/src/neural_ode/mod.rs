@@ -337,7 +337,7 @@ impl<M: OdeFunc> NeuralOde<M> {
             };
             return Ok(OdeOutput { ys, stats, backward: report, row_status, row_stats, penalties: None });
         }
-        self.solve_joint(FirstOrder(dynamics), y0, &y0h, ts, settings, record, [b, d])
+        self.solve_joint(dynamics, y0, &y0h, ts, settings, record, [b, d])
     }
 
     /// The batch as one ODE with dynamics `f` over `[y, penalty accumulators]` (`f` is
