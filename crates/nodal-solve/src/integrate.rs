@@ -1,18 +1,30 @@
-//! The one integration loop: adaptive or fixed steps of an explicit Runge-Kutta tableau, dense
-//! output at the requested times (ascending or descending), steps that never cross `tstops`,
-//! statistics, typed failures with the partial solution, and an optional tape for gradients.
+//! The one integration loop.
+//!
+//! [`diffeqsolve`] steps any [`Lanes`] (one joint lane or many rows) with any [`Stepper`] under
+//! any [`Controller`], recording what [`SaveAt`] asks for and, with [`Record::Every`], a tape
+//! for exact gradients. Each lane has its own control state (time, step, controller memory,
+//! stops, status); the accept / land-on-stop / record logic below is written once for all.
+//!
+//! Steps never cross a stop: the end of the span, `tstops` (possible discontinuities of `f`:
+//! the step before one ends one ulp short and the next starts one ulp past it, so no stage
+//! evaluates `f` at the jump) and, with [`SaveAt::land`], every output time. Output times
+//! inside a step are filled from the stepper's interpolant. Failures are per lane and typed; a
+//! failed lane stops, the others go on.
+//!
+//! The functions at the end ([`solve`], [`solve_recorded`], [`solve_dense`]) are the joint
+//! solve of a [`Dynamics`] under [`SolveOptions`].
 
+use crate::controller::{Controller, StepControl, initial_step};
 use crate::dynamics::Dynamics;
 use crate::error::{SolveError, SolveFailure};
+use crate::lanes::{Joint, Lanes};
 use crate::norm::ErrorNorm;
-use crate::options::{SolveOptions, StepMode};
+use crate::options::SolveOptions;
+use crate::save_at::SaveAt;
 use crate::solution::{DenseSolution, DenseStep, OutputAt, Solution, StepRecord, Tape};
 use crate::state::State;
 use crate::stats::Stats;
-use crate::tableau::{DenseOutput, ErrorEstimator, Tableau};
-
-/// Largest number of stages (main plus extra) a tableau may have.
-pub(crate) const MAX_STAGES: usize = 16;
+use crate::stepper::{ExplicitRk, Stepper};
 
 /// What the loop should record for a later backward pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,9 +35,31 @@ pub enum Record {
     Every(usize),
 }
 
-/// Called when a hard output time is reached exactly; may modify the state (a jump). Returns
-/// whether it did, so that a cached derivative is discarded.
-pub type OutputHook<'a, S> = &'a mut dyn FnMut(usize, f64, &mut S) -> bool;
+/// Limits of a solve that belong to neither the stepper nor the controller.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// Most steps (accepted plus rejected) per lane before it fails.
+    pub max_steps: usize,
+    /// Times steps must land on rather than cross.
+    pub tstops: Vec<f64>,
+}
+
+/// What one lane's solve produced besides its outputs (which the [`Lanes`] hold).
+#[derive(Debug, Clone)]
+pub struct LaneResult<Y> {
+    /// Work done on this lane (`nfe` counts the evaluations that included it).
+    pub stats: Stats,
+    /// `None` if the lane reached its last output, its error otherwise.
+    pub status: Option<SolveError>,
+    /// Outputs reached (`ts[..reached]` are filled).
+    pub reached: usize,
+    /// The tape, with [`Record::Every`].
+    pub tape: Option<Tape<Y>>,
+    /// Every accepted step with its interpolant, with [`SaveAt::dense`].
+    pub dense: Option<Vec<DenseStep<Y>>>,
+    /// `(t, y)` at the end of every accepted step, with [`SaveAt::steps`].
+    pub steps: Option<Vec<(f64, Y)>>,
+}
 
 /// Validate output times: finite, strictly monotone; returns the direction (+1 or -1).
 pub(crate) fn check_times(ts: &[f64]) -> Result<f64, SolveError> {
@@ -53,217 +87,410 @@ pub(crate) fn check_times(ts: &[f64]) -> Result<f64, SolveError> {
     Ok(dir)
 }
 
-pub(crate) fn check_options(opts: &SolveOptions) -> Result<(), SolveError> {
-    let tab = opts.method;
-    match opts.step {
-        StepMode::Adaptive => {
-            if matches!(tab.error, ErrorEstimator::None) {
-                return Err(SolveError::InvalidStep(format!("method '{}' has no error estimator: give a fixed step size", tab.name)));
-            }
-            let ok = |x: f64| x.is_finite() && x >= 0.0;
-            if !ok(opts.rtol) || !ok(opts.atol) || (opts.rtol == 0.0 && opts.atol == 0.0) {
-                return Err(SolveError::InvalidTolerance { rtol: opts.rtol, atol: opts.atol });
-            }
-        }
-        StepMode::Fixed(h) => {
-            if !(h.is_finite() && h > 0.0) {
-                return Err(SolveError::InvalidStep(format!("fixed step size must be positive and finite, got {h}")));
-            }
-        }
+/// Settings checks that do not depend on the state.
+pub(crate) fn check_setup<St: Stepper, C: Controller>(stepper: &St, controller: &C, limits: &Limits) -> Result<(), SolveError> {
+    if controller.is_adaptive() && !stepper.has_error_estimate() {
+        return Err(SolveError::InvalidStep(format!("method '{}' has no error estimator: give a fixed step size", stepper.name())));
     }
-    if opts.max_steps == 0 {
+    controller.validate()?;
+    if limits.max_steps == 0 {
         return Err(SolveError::InvalidStep("max_steps must be at least 1".into()));
-    }
-    if !(opts.dt_max > 0.0) || opts.dt_min.is_nan() || opts.dt_min < 0.0 {
-        return Err(SolveError::InvalidStep(format!(
-            "need 0 <= dt_min and dt_max > 0, got dt_min = {}, dt_max = {}",
-            opts.dt_min, opts.dt_max
-        )));
     }
     Ok(())
 }
 
-/// Hairer's initial step selection (Hairer, Norsett, Wanner, *Solving ODEs I*, sec. II.4):
-/// one extra evaluation. `f0 = f(t0, y0)` is given.
-#[allow(clippy::too_many_arguments)]
-fn initial_step<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
-    f: &mut D,
-    norm: &N,
+/// Control state of one lane.
+struct Lane<M> {
     t0: f64,
-    y0: &S,
-    f0: &S,
+    t: f64,
+    h: f64,
     dir: f64,
-    order: u32,
-    rtol: f64,
-    atol: f64,
-    tmp: &mut S,
-    tmp2: &mut S,
-    stats: &mut Stats,
-) -> f64 {
-    let d0 = norm.norm(y0, y0, y0, rtol, atol);
-    let d1 = norm.norm(f0, y0, y0, rtol, atol);
-    let h0 = if d0 < 1e-5 || d1 < 1e-5 { 1e-6 } else { 0.01 * d0 / d1 };
-    tmp.assign(y0);
-    tmp.axpy(dir * h0, f0);
-    f.eval(t0 + dir * h0, tmp, tmp2);
-    stats.nfe += 1;
-    tmp2.axpy(-1.0, f0);
-    let d2 = norm.norm(tmp2, y0, y0, rtol, atol) / h0;
-    let h1 = if d1 <= 1e-15 && d2 <= 1e-15 { (h0 * 1e-3).max(1e-6) } else { (0.01 / d1.max(d2)).powf(1.0 / order as f64) };
-    let h = (100.0 * h0).min(h1);
-    if h.is_finite() && h > 0.0 { h } else { h0 }
+    memory: M,
+    next_out: usize,
+    have_k0: bool,
+    attempts: usize,
+    last_nonfinite: bool,
+    next_stop: usize,
+    /// `(time, is a user stop)`, in the direction of integration.
+    stops: Vec<(f64, bool)>,
+    done: bool,
 }
 
-/// Weights `b_i(theta)` of a polynomial interpolant into `w` (main then extra stages).
-pub(crate) fn dense_weights(coeffs: &[&[f64]], theta: f64, w: &mut [f64; MAX_STAGES]) {
-    for (i, row) in coeffs.iter().enumerate() {
-        let mut acc = 0.0;
-        for c in row.iter().rev() {
-            acc = (acc + c) * theta;
-        }
-        w[i] = acc;
-    }
-}
-
-/// Cubic Hermite basis `(h00, h10, h01, h11)` at `theta`.
-pub(crate) fn hermite_basis(theta: f64) -> [f64; 4] {
-    let t2 = theta * theta;
-    let t3 = t2 * theta;
-    [2.0 * t3 - 3.0 * t2 + 1.0, t3 - 2.0 * t2 + theta, -2.0 * t3 + 3.0 * t2, t3 - t2]
-}
-
-/// Number of stages the tableau evaluates on a step that contains dense outputs.
-pub(crate) fn dense_stage_count(tab: &Tableau) -> usize {
-    match tab.dense {
-        DenseOutput::Polynomial { extra_c, .. } => tab.c.len() + extra_c.len(),
-        DenseOutput::Hermite => tab.c.len(),
-    }
-}
-
-/// Reusable stage buffers of one Runge-Kutta step.
-pub(crate) struct Workspace<S> {
-    pub k: Vec<S>,
-    pub ytmp: S,
-    pub y1: S,
-    pub err: S,
-    pub err3: S,
-    /// `f(t_{n+1}, y_{n+1})` for Hermite interpolation of non-FSAL methods.
-    pub f1: S,
-    /// Zeros, the base of error combinations (never written).
-    pub zero: S,
-}
-
-impl<S: State> Workspace<S> {
-    pub fn new(tab: &Tableau, y: &S) -> Self {
-        let n = dense_stage_count(tab).max(tab.c.len());
-        Self {
-            k: (0..n).map(|_| y.zeros_like()).collect(),
-            ytmp: y.zeros_like(),
-            y1: y.zeros_like(),
-            err: y.zeros_like(),
-            err3: y.zeros_like(),
-            f1: y.zeros_like(),
-            zero: y.zeros_like(),
-        }
-    }
-}
-
-/// Evaluate stages `1..s` of a step from `y` (stage 0 must be in `ws.k[0]`) and write the
-/// propagated solution into `ws.y1`.
-pub(crate) fn rk_stages<S: State, D: Dynamics<S>>(
-    tab: &Tableau,
-    f: &mut D,
-    t: f64,
+/// The step a lane attempts this iteration.
+#[derive(Clone, Copy, Default)]
+struct Attempt {
     h: f64,
-    y: &S,
-    ws: &mut Workspace<S>,
-    stats: &mut Stats,
-) {
-    let s = tab.c.len();
-    for i in 1..s {
-        let (done, rest) = ws.k.split_at_mut(i);
-        ws.ytmp.set_lincomb(y, h, tab.a[i], done);
-        f.eval(t + tab.c[i] * h, &ws.ytmp, &mut rest[0]);
-        stats.nfe += 1;
+    landing: bool,
+    stop: f64,
+    resume: f64,
+    user_stop: bool,
+    accept: bool,
+    factor: f64,
+}
+
+/// Solve: step every lane of `lanes` from its first output time to its last. Returns one
+/// [`LaneResult`] per lane, or an error when the inputs are unusable (times, settings); lanes
+/// that fail while stepping report it in their [`LaneResult::status`].
+pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
+    lanes: &mut L,
+    stepper: &St,
+    controller: &C,
+    save_at: &SaveAt<'_>,
+    limits: &Limits,
+    record: Record,
+) -> Result<Vec<LaneResult<L::Lane>>, SolveError> {
+    let n_lanes = lanes.count();
+    let mut dirs = Vec::with_capacity(n_lanes);
+    let mut n_out = None;
+    for r in 0..n_lanes {
+        let g = save_at.times.of(r);
+        if *n_out.get_or_insert(g.len()) != g.len() {
+            return Err(SolveError::InvalidTimes("every lane's output grid must have the same length".into()));
+        }
+        dirs.push(check_times(g)?);
     }
-    if tab.fsal && s > 1 {
-        std::mem::swap(&mut ws.y1, &mut ws.ytmp);
-    } else {
-        ws.y1.set_lincomb(y, h, tab.b, &ws.k[..s]);
+    check_setup(stepper, controller, limits)?;
+    let n_out = n_out.unwrap_or(0);
+    let adaptive = controller.is_adaptive();
+    let (rtol, atol) = controller.tolerances();
+    let order = stepper.order();
+
+    let mut results: Vec<LaneResult<L::Lane>> = (0..n_lanes)
+        .map(|_| LaneResult {
+            stats: Stats::default(),
+            status: None,
+            reached: 1,
+            tape: match record {
+                Record::None => None,
+                Record::Every(m) => Some(Tape { steps: Vec::new(), outputs: Vec::new(), every: m.max(1), checkpoints: Vec::new() }),
+            },
+            dense: save_at.dense.then(Vec::new),
+            steps: save_at.steps.then(Vec::new),
+        })
+        .collect();
+    let mut ctl: Vec<Lane<C::Memory>> = (0..n_lanes)
+        .map(|r| {
+            let g = save_at.times.of(r);
+            let (t0, t_end, dir) = (g[0], g[n_out - 1], dirs[r]);
+            let mut stops: Vec<(f64, bool)> = limits
+                .tstops
+                .iter()
+                .copied()
+                .filter(|&x| x.is_finite() && dir * (x - t0) > 0.0 && dir * (t_end - x) > 0.0 && !(save_at.land && g.contains(&x)))
+                .map(|x| (x, true))
+                .collect();
+            if save_at.land && n_out > 2 {
+                stops.extend(g[1..n_out - 1].iter().map(|&x| (x, false)));
+            }
+            stops.push((t_end, false));
+            stops.sort_by(|a, b| (dir * a.0).total_cmp(&(dir * b.0)));
+            stops.dedup_by(|a, b| a.0 == b.0);
+            Lane {
+                t0,
+                t: t0,
+                h: 0.0,
+                dir,
+                memory: controller.memory(),
+                next_out: 1,
+                have_k0: false,
+                attempts: 0,
+                last_nonfinite: false,
+                next_stop: 0,
+                stops,
+                done: n_out <= 1,
+            }
+        })
+        .collect();
+    let fail = |lane: &mut Lane<C::Memory>, res: &mut LaneResult<L::Lane>, e: SolveError| {
+        lane.done = true;
+        res.status = Some(e);
+    };
+    for r in 0..n_lanes {
+        if !ctl[r].done && !lanes.initial_finite(r) {
+            let e = SolveError::NonFinite { what: "initial state", t: ctl[r].t0, h: 0.0, step: 0 };
+            fail(&mut ctl[r], &mut results[r], e);
+            results[r].reached = 0;
+        }
+    }
+
+    let mut ws = stepper.workspace(lanes);
+    // Per-iteration index and value buffers, reused (no allocation in the loop).
+    let mut active: Vec<usize> = Vec::with_capacity(n_lanes);
+    let mut block: Vec<usize> = Vec::with_capacity(n_lanes);
+    let mut times: Vec<f64> = Vec::with_capacity(n_lanes);
+    let mut hs: Vec<f64> = Vec::with_capacity(n_lanes);
+    let mut ok: Vec<bool> = Vec::with_capacity(n_lanes);
+    let mut ratios: Vec<f64> = Vec::with_capacity(n_lanes);
+    let mut attempts: Vec<Attempt> = Vec::with_capacity(n_lanes);
+    let mut slots: Vec<usize> = Vec::new();
+
+    // First derivatives and first steps of the live lanes, batched.
+    active.extend((0..n_lanes).filter(|&r| !ctl[r].done));
+    if adaptive && !active.is_empty() {
+        first_stages(lanes, &active, &mut ctl, &mut results, &mut times, &mut ok);
+        active.retain(|&r| !ctl[r].done);
+        match controller.first_step() {
+            Some(h) => active.iter().for_each(|&r| ctl[r].h = h),
+            None if !active.is_empty() => {
+                lanes.load(&active, &mut ws);
+                times.clear();
+                times.extend(active.iter().map(|&r| ctl[r].t));
+                hs.clear();
+                hs.extend(active.iter().map(|&r| ctl[r].dir));
+                ratios.clear();
+                ratios.resize(active.len(), 0.0);
+                initial_step(lanes, &mut ws, &times, &hs, order, rtol, atol, &mut ratios);
+                lanes.unload(&active, &mut ws);
+                for (j, &r) in active.iter().enumerate() {
+                    ctl[r].h = ratios[j];
+                    results[r].stats.nfe += 1;
+                }
+            }
+            None => {}
+        }
+    }
+
+    loop {
+        active.clear();
+        active.extend((0..n_lanes).filter(|&r| !ctl[r].done));
+        if active.is_empty() {
+            break;
+        }
+        for &r in &active {
+            if ctl[r].attempts >= limits.max_steps {
+                let e = SolveError::MaxStepsExceeded { t: ctl[r].t, max_steps: limits.max_steps };
+                fail(&mut ctl[r], &mut results[r], e);
+            }
+        }
+        block.clear();
+        block.extend(active.iter().copied().filter(|&r| !ctl[r].done && !ctl[r].have_k0));
+        if !block.is_empty() {
+            first_stages(lanes, &block, &mut ctl, &mut results, &mut times, &mut ok);
+        }
+        // Each live lane's step: the controller's proposal, shortened to land on its next stop.
+        block.clear();
+        attempts.clear();
+        for &r in &active {
+            let lane = &mut ctl[r];
+            if lane.done {
+                continue;
+            }
+            let (stop_at, user_stop) = lane.stops[lane.next_stop];
+            let (stop, resume) = match (user_stop, lane.dir > 0.0) {
+                (false, _) => (stop_at, stop_at),
+                (true, true) => (stop_at.next_down(), stop_at.next_up()),
+                (true, false) => (stop_at.next_up(), stop_at.next_down()),
+            };
+            let mut h = controller.propose(&mut lane.memory, lane.t0, lane.t, lane.dir, lane.h);
+            let remaining = stop - lane.t;
+            // Land on the stop if the step reaches it, or would leave a sliver under 1e-10 of a step.
+            let landing = lane.dir * (h - remaining) >= -1e-10 * h.abs();
+            if landing {
+                h = remaining;
+            }
+            if adaptive && !landing && (h.abs() < controller.dt_min() || lane.t + h == lane.t) {
+                let e = if lane.last_nonfinite {
+                    SolveError::NonFinite { what: "state", t: lane.t, h, step: results[r].stats.accepted }
+                } else {
+                    SolveError::StepSizeUnderflow { t: lane.t, h, min: controller.dt_min().max(lane.t.abs() * f64::EPSILON) }
+                };
+                fail(lane, &mut results[r], e);
+                continue;
+            }
+            block.push(r);
+            attempts.push(Attempt { h, landing, stop, resume, user_stop, accept: false, factor: 1.0 });
+        }
+        if block.is_empty() {
+            continue;
+        }
+        let nb = block.len();
+        lanes.load(&block, &mut ws);
+        times.clear();
+        times.extend(block.iter().map(|&r| ctl[r].t));
+        hs.clear();
+        hs.extend(attempts.iter().map(|a| a.h));
+        let evals = stepper.step(lanes, &mut ws, &times, &hs);
+        ok.clear();
+        ok.resize(nb, false);
+        lanes.finite(&ws.y1, &mut ok);
+        ratios.clear();
+        ratios.resize(nb, f64::NAN);
+        if adaptive && ok.iter().any(|&f| f) {
+            stepper.error_ratios(lanes, &mut ws, &hs, rtol, atol, &mut ratios);
+        }
+        // Accept or reject each lane's step.
+        let mut want_dense = false;
+        for (j, &r) in block.iter().enumerate() {
+            let (lane, res, at) = (&mut ctl[r], &mut results[r], &mut attempts[j]);
+            res.stats.nfe += evals;
+            lane.attempts += 1;
+            if !adaptive && !ok[j] {
+                let e = SolveError::NonFinite { what: "state", t: lane.t + at.h, h: at.h, step: res.stats.accepted };
+                fail(lane, res, e);
+                continue;
+            }
+            let ratio = if ok[j] { ratios[j] } else { f64::NAN };
+            let d = controller.decide(&mut lane.memory, ratio, order);
+            lane.last_nonfinite = adaptive && !ratio.is_finite();
+            (at.accept, at.factor) = (d.accept, d.factor);
+            if !d.accept {
+                res.stats.rejected += 1;
+                lane.h = at.h.abs() * d.factor;
+                continue;
+            }
+            res.stats.accepted += 1;
+            let t1 = if at.landing { at.stop } else { lane.t + at.h };
+            let g = save_at.times.of(r);
+            let mut o = lane.next_out;
+            while o < n_out && lane.dir * (g[o] - t1) <= 0.0 {
+                want_dense |= g[o] != t1;
+                o += 1;
+            }
+            want_dense |= save_at.dense;
+        }
+        let dense_ready = want_dense && {
+            let extra = stepper.prepare_dense(lanes, &mut ws, &times, &hs);
+            block.iter().for_each(|&r| results[r].stats.nfe += extra);
+            true
+        };
+        if save_at.dense {
+            stepper.dense_slots(&mut slots);
+        }
+        // Record, then advance the accepted lanes.
+        for (j, &r) in block.iter().enumerate() {
+            let (lane, res, at) = (&mut ctl[r], &mut results[r], attempts[j]);
+            if !at.accept {
+                continue;
+            }
+            let t1 = if at.landing { at.stop } else { lane.t + at.h };
+            let step_index = res.stats.accepted - 1;
+            if let Some(tp) = res.tape.as_mut() {
+                if step_index % tp.every == 0 {
+                    tp.checkpoints.push(lanes.lane(j, &ws.y));
+                }
+                tp.steps.push(StepRecord { t: lane.t, h: at.h });
+            }
+            let g = save_at.times.of(r);
+            while lane.next_out < n_out && lane.dir * (g[lane.next_out] - t1) <= 0.0 {
+                let to = g[lane.next_out];
+                let theta = if to == t1 { 1.0 } else { (to - lane.t) / at.h };
+                if theta >= 1.0 {
+                    lanes.record(lane.next_out, j, r, &ws.y1);
+                } else {
+                    stepper.interpolate(lanes, &mut ws, j, theta, at.h);
+                    lanes.record(lane.next_out, j, r, &ws.out);
+                }
+                if let Some(tp) = res.tape.as_mut() {
+                    tp.outputs.push(OutputAt { step: step_index, index: lane.next_out, theta: theta.min(1.0) });
+                }
+                lane.next_out += 1;
+            }
+            res.reached = lane.next_out;
+            if let Some(d) = res.dense.as_mut() {
+                let k = slots.iter().map(|&s| lanes.lane(j, &ws.k[s])).collect();
+                d.push(DenseStep { t: lane.t, h: at.h, y0: lanes.lane(j, &ws.y), y1: lanes.lane(j, &ws.y1), k });
+            }
+            if let Some(s) = res.steps.as_mut() {
+                s.push((t1, lanes.lane(j, &ws.y1)));
+            }
+            // The derivative at the new state carries over, unless the step lands on a user
+            // stop (the next step starts one ulp past it).
+            let end = if at.landing && at.user_stop { None } else { stepper.end_derivative(dense_ready) };
+            lanes.advance(j, r, &mut ws, end);
+            lane.have_k0 = end.is_some();
+            lane.t = if at.landing { at.resume } else { t1 };
+            if at.landing {
+                lane.next_stop += 1;
+            }
+            if adaptive {
+                lane.h = at.h.abs() * at.factor;
+            }
+            if lane.next_out >= n_out {
+                lane.done = true;
+            }
+        }
+        lanes.unload(&block, &mut ws);
+        if save_at.land {
+            for (j, &r) in block.iter().enumerate() {
+                let lane = &mut ctl[r];
+                let idx = lane.next_out - 1;
+                if attempts[j].accept && attempts[j].landing && save_at.times.of(r)[idx] == lane.t && lanes.at_output(r, idx, lane.t) {
+                    lane.have_k0 = false;
+                }
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// Evaluate and cache the first stage of `which` lanes; lanes whose derivative is not finite fail.
+fn first_stages<L: Lanes, M>(
+    lanes: &mut L,
+    which: &[usize],
+    ctl: &mut [Lane<M>],
+    results: &mut [LaneResult<L::Lane>],
+    times: &mut Vec<f64>,
+    ok: &mut Vec<bool>,
+) {
+    times.clear();
+    times.extend(which.iter().map(|&r| ctl[r].t));
+    ok.clear();
+    ok.resize(which.len(), false);
+    lanes.first_stages(which, times, ok);
+    for (j, &r) in which.iter().enumerate() {
+        let (lane, res) = (&mut ctl[r], &mut results[r]);
+        res.stats.nfe += 1;
+        lane.have_k0 = true;
+        if !ok[j] {
+            lane.done = true;
+            res.status = Some(SolveError::NonFinite { what: "derivative", t: lane.t, h: lane.h, step: res.stats.accepted });
+        }
     }
 }
 
-/// Evaluate the extra (interpolation-only) stages of a step.
-pub(crate) fn extra_stages<S: State, D: Dynamics<S>>(
-    tab: &Tableau,
+/// The joint solve of `f` under `opts`: one lane over the whole state.
+fn solve_joint<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
     f: &mut D,
-    t: f64,
-    h: f64,
-    y: &S,
-    ws: &mut Workspace<S>,
-    stats: &mut Stats,
-) {
-    if let DenseOutput::Polynomial { extra_c, extra_a, .. } = tab.dense {
-        let s = tab.c.len();
-        for m in 0..extra_c.len() {
-            let (done, rest) = ws.k.split_at_mut(s + m);
-            ws.ytmp.set_lincomb(y, h, extra_a[m], done);
-            f.eval(t + extra_c[m] * h, &ws.ytmp, &mut rest[0]);
-            stats.nfe += 1;
-        }
-    }
-}
-
-/// Dense output at `theta` in the step `(t, h)` from `y` to `ws.y1`. For Hermite
-/// interpolation `f1` must hold `f(t + h, y1)` (the FSAL stage for FSAL methods).
-pub(crate) fn interpolate<S: State>(tab: &Tableau, theta: f64, h: f64, y: &S, ws: &Workspace<S>, out: &mut S) {
-    match tab.dense {
-        DenseOutput::Polynomial { coeffs, .. } => {
-            let mut w = [0.0; MAX_STAGES];
-            dense_weights(coeffs, theta, &mut w);
-            out.set_lincomb(y, h, &w[..coeffs.len()], &ws.k);
-        }
-        DenseOutput::Hermite => {
-            let [h00, h10, h01, h11] = hermite_basis(theta);
-            let f1 = if tab.fsal { &ws.k[tab.c.len() - 1] } else { &ws.f1 };
-            out.assign(y);
-            out.scale(h00);
-            out.axpy(h01, &ws.y1);
-            out.axpy(h * h10, &ws.k[0]);
-            out.axpy(h * h11, f1);
-        }
-    }
-}
-
-/// Error ratio of the step just computed (`<= 1` accepts).
-pub(crate) fn error_ratio<S: State, N: ErrorNorm<S>>(
-    tab: &Tableau,
+    y0: &S,
+    ts: &[f64],
+    opts: &SolveOptions,
     norm: &N,
-    h: f64,
-    y: &S,
-    ws: &mut Workspace<S>,
-    rtol: f64,
-    atol: f64,
-) -> f64 {
-    let s = tab.c.len();
-    match tab.error {
-        ErrorEstimator::None => 0.0,
-        ErrorEstimator::Embedded(e) => {
-            ws.err.set_lincomb(&ws.zero, h, e, &ws.k[..s]);
-            norm.norm(&ws.err, y, &ws.y1, rtol, atol)
+    save_at: &SaveAt<'_>,
+    record: Record,
+) -> Result<(Solution<S>, LaneResult<S>), Box<SolveFailure<S>>> {
+    let mut lanes = Joint::new(f, norm, y0, None);
+    let out = diffeqsolve(&mut lanes, &ExplicitRk::new(opts.method), &opts.control(), save_at, &opts.limits(), record);
+    finish_joint(lanes.ys, ts, out)
+}
+
+/// Turn the one lane's result into a solution or a failure with the partial solution.
+pub(crate) fn finish_joint<S>(
+    ys: Vec<S>,
+    ts: &[f64],
+    out: Result<Vec<LaneResult<S>>, SolveError>,
+) -> Result<(Solution<S>, LaneResult<S>), Box<SolveFailure<S>>> {
+    let fail = |error, ys: Vec<S>, stats| {
+        let n = ys.len();
+        Box::new(SolveFailure { error, partial: Solution { ts: ts[..n].to_vec(), ys, stats } })
+    };
+    let mut res = match out {
+        Ok(r) => r,
+        Err(e) => return Err(fail(e, Vec::new(), Stats::default())),
+    };
+    let lane = res.pop().expect("one lane");
+    match lane.status.clone() {
+        Some(e) => {
+            let mut ys = ys;
+            // A lane that failed on its initial state reached no output.
+            ys.truncate(lane.reached);
+            Err(fail(e, ys, lane.stats))
         }
-        ErrorEstimator::Dop853 { e5, e3 } => {
-            ws.err.set_lincomb(&ws.zero, h, e5, &ws.k[..s]);
-            ws.err3.set_lincomb(&ws.zero, h, e3, &ws.k[..s]);
-            let n5 = norm.norm(&ws.err, y, &ws.y1, rtol, atol);
-            let n3 = norm.norm(&ws.err3, y, &ws.y1, rtol, atol);
-            let den = (n5 * n5 + 0.01 * n3 * n3).sqrt();
-            if den > 0.0 { n5 * n5 / den } else { 0.0 }
-        }
+        None => Ok((Solution { ts: ts.to_vec(), ys, stats: lane.stats }, lane)),
     }
 }
 
-/// Solve `dy/dt = f(t, y)`, `y(ts[0]) = y0`, returning `y` at every time in `ts`.
+/// Solve `dy/dt = f(t, y)`, `y(ts[0]) = y0`, returning `y` at every time in `ts` (ascending or
+/// descending), as one joint lane under `opts` with error norm `norm`.
 pub fn solve<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
     f: &mut D,
     y0: &S,
@@ -271,23 +498,19 @@ pub fn solve<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
     opts: &SolveOptions,
     norm: &N,
 ) -> Result<Solution<S>, Box<SolveFailure<S>>> {
-    integrate(f, y0, ts, opts, norm, Record::None, false, None).map(|(s, _)| s)
+    solve_recorded(f, y0, ts, opts, norm, Record::None).map(|(s, _)| s)
 }
 
-/// The loop itself; see the module docs. With `hard_outputs`, steps land exactly on every
-/// output time and `hook` runs there.
-#[allow(clippy::too_many_arguments)]
-pub fn integrate<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
+/// Solve like [`solve`] and keep the tape `record` asks for (see [`crate::grad`]).
+pub fn solve_recorded<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
     f: &mut D,
     y0: &S,
     ts: &[f64],
     opts: &SolveOptions,
     norm: &N,
     record: Record,
-    hard_outputs: bool,
-    hook: Option<OutputHook<'_, S>>,
 ) -> Result<(Solution<S>, Option<Tape<S>>), Box<SolveFailure<S>>> {
-    integrate_inner(f, y0, ts, opts, norm, record, hard_outputs, hook, None)
+    solve_joint(f, y0, ts, opts, norm, &SaveAt::times(ts), record).map(|(s, l)| (s, l.tape))
 }
 
 /// Solve like [`solve`] and also return a [`DenseSolution`]: every accepted step with the stage
@@ -301,259 +524,28 @@ pub fn solve_dense<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
     opts: &SolveOptions,
     norm: &N,
 ) -> Result<(Solution<S>, DenseSolution<S>), Box<SolveFailure<S>>> {
-    let mut steps = Vec::new();
-    let (sol, _) = integrate_inner(f, y0, ts, opts, norm, Record::None, false, None, Some(&mut steps))?;
-    Ok((sol, DenseSolution { method: opts.method, steps }))
+    let (sol, lane) = solve_joint(f, y0, ts, opts, norm, &SaveAt::times(ts).with_dense(), Record::None)?;
+    Ok((sol, DenseSolution { method: opts.method, steps: lane.dense.unwrap_or_default() }))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn integrate_inner<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
-    f: &mut D,
-    y0: &S,
-    ts: &[f64],
-    opts: &SolveOptions,
-    norm: &N,
-    record: Record,
-    hard_outputs: bool,
-    mut hook: Option<OutputHook<'_, S>>,
-    mut dense: Option<&mut Vec<DenseStep<S>>>,
-) -> Result<(Solution<S>, Option<Tape<S>>), Box<SolveFailure<S>>> {
-    let mut stats = Stats::default();
-    let fail = |error: SolveError, ts_done: &[f64], ys: Vec<S>, stats: Stats| {
-        Box::new(SolveFailure { error, partial: Solution { ts: ts_done.to_vec(), ys, stats } })
-    };
-    let dir = match check_times(ts).and_then(|d| check_options(opts).map(|_| d)) {
-        Ok(d) => d,
-        Err(e) => return Err(fail(e, &[], Vec::new(), stats)),
-    };
-    let tab = opts.method;
-    if !y0.all_finite() {
-        let e = SolveError::NonFinite { what: "initial state", t: ts[0], h: 0.0, step: 0 };
-        return Err(fail(e, &[], Vec::new(), stats));
-    }
-    let mut tape = match record {
-        Record::None => None,
-        Record::Every(m) => Some(Tape { steps: Vec::new(), outputs: Vec::new(), every: m.max(1), checkpoints: Vec::new() }),
-    };
-    let mut ys: Vec<S> = Vec::with_capacity(ts.len());
-    ys.push(y0.clone());
-    let n_out = ts.len();
-    if n_out == 1 {
-        return Ok((Solution { ts: ts.to_vec(), ys, stats }, tape));
-    }
-    let t0 = ts[0];
-    let t_end = ts[n_out - 1];
-    let s = tab.c.len();
-    let adaptive = matches!(opts.step, StepMode::Adaptive);
-
-    // Times steps must land on: user tstops strictly inside the span, plus outputs if hard.
-    // A user stop is a possible discontinuity of f: the step before it ends one ulp short and
-    // the next starts one ulp past it, so no stage evaluates f exactly at the jump.
-    let mut stops: Vec<(f64, bool)> = opts
-        .tstops
-        .iter()
-        .copied()
-        .filter(|&x| x.is_finite() && dir * (x - t0) > 0.0 && dir * (t_end - x) > 0.0 && !(hard_outputs && ts.contains(&x)))
-        .map(|x| (x, true))
-        .collect();
-    if hard_outputs {
-        stops.extend(ts[1..n_out - 1].iter().map(|&x| (x, false)));
-    }
-    stops.push((t_end, false));
-    stops.sort_by(|a, b| (dir * a.0).partial_cmp(&(dir * b.0)).unwrap());
-    stops.dedup_by(|a, b| a.0 == b.0);
-    let mut next_stop = 0usize;
-
-    let mut ws = Workspace::new(tab, y0);
-    let mut y = y0.clone();
-    let mut out_buf = y0.zeros_like();
-    let mut t = t0;
-    let mut next_out = 1usize;
-    let mut have_k0 = false;
-    let mut history = [1.0f64; 3];
-    let mut n_steps = 0usize; // accepted + rejected
-    let mut last_nonfinite = false;
-
-    // First derivative and first step.
-    let mut h = match opts.step {
-        StepMode::Fixed(h) => h,
-        StepMode::Adaptive => {
-            f.eval(t, &y, &mut ws.k[0]);
-            stats.nfe += 1;
-            have_k0 = true;
-            if !ws.k[0].all_finite() {
-                let e = SolveError::NonFinite { what: "derivative", t, h: 0.0, step: 0 };
-                return Err(fail(e, &ts[..1], ys, stats));
-            }
-            match opts.first_step {
-                Some(h) => h.abs(),
-                None => {
-                    let (a, b) = (&mut ws.ytmp, &mut ws.y1);
-                    initial_step(f, norm, t, &y, &ws.k[0], dir, tab.order, opts.rtol, opts.atol, a, b, &mut stats)
-                }
-            }
-        }
-    };
-    let fixed_index_base = t0;
-    let mut fixed_index = 0usize;
-
-    while next_out < n_out {
-        if n_steps >= opts.max_steps {
-            let e = SolveError::MaxStepsExceeded { t, max_steps: opts.max_steps };
-            return Err(fail(e, &ts[..ys.len()], ys, stats));
-        }
-        if !have_k0 {
-            f.eval(t, &y, &mut ws.k[0]);
-            stats.nfe += 1;
-            have_k0 = true;
-            if !ws.k[0].all_finite() {
-                let e = SolveError::NonFinite { what: "derivative", t, h, step: stats.accepted };
-                return Err(fail(e, &ts[..ys.len()], ys, stats));
-            }
-        }
-        // Proposed signed step, clipped to the next stop.
-        let (stop_at, user_stop) = stops[next_stop];
-        let (stop, resume) = if user_stop {
-            if dir > 0.0 { (stop_at.next_down(), stop_at.next_up()) } else { (stop_at.next_up(), stop_at.next_down()) }
-        } else {
-            (stop_at, stop_at)
-        };
-        let mut hh = match opts.step {
-            StepMode::Fixed(hf) => {
-                // Grid t0 + m h computed by multiplication: no drift over many steps.
-                fixed_index += 1;
-                fixed_index_base + dir * hf * fixed_index as f64 - t
-            }
-            StepMode::Adaptive => dir * h.min(opts.dt_max),
-        };
-        let mut landing = false;
-        let remaining = stop - t;
-        // Land on the stop if the step reaches it, or would leave a sliver under 1e-10 of a step.
-        if dir * (hh - remaining) >= -1e-10 * hh.abs() {
-            hh = remaining;
-            landing = true;
-        }
-        if adaptive && !landing && (hh.abs() < opts.dt_min || t + hh == t) {
-            let e = if last_nonfinite {
-                SolveError::NonFinite { what: "state", t, h: hh, step: stats.accepted }
-            } else {
-                SolveError::StepSizeUnderflow { t, h: hh, min: opts.dt_min.max(t.abs() * f64::EPSILON) }
-            };
-            return Err(fail(e, &ts[..ys.len()], ys, stats));
-        }
-        rk_stages(tab, f, t, hh, &y, &mut ws, &mut stats);
-        n_steps += 1;
-        let finite = ws.y1.all_finite();
-        let (accept, factor) = if !adaptive {
-            if !finite {
-                let e = SolveError::NonFinite { what: "state", t: t + hh, h: hh, step: stats.accepted };
-                return Err(fail(e, &ts[..ys.len()], ys, stats));
-            }
-            (true, 1.0)
-        } else if !finite {
-            last_nonfinite = true;
-            (false, opts.controller.factor_min)
-        } else {
-            let r = error_ratio(tab, norm, hh, &y, &mut ws, opts.rtol, opts.atol);
-            if !r.is_finite() {
-                last_nonfinite = true;
-                (false, opts.controller.factor_min)
-            } else {
-                let acc = r <= 1.0;
-                let hist = [r, history[0], history[1]];
-                let fac = opts.controller.factor(hist, tab.order, acc);
-                if acc {
-                    history = hist;
-                }
-                last_nonfinite = false;
-                (acc, fac)
-            }
-        };
-        if !accept {
-            stats.rejected += 1;
-            h = hh.abs() * factor;
-            continue;
-        }
-        stats.accepted += 1;
-        let t1 = if landing { stop } else { t + hh };
-        let t_next = if landing { resume } else { t1 };
-        let step_index = stats.accepted - 1;
-        if let Some(tp) = tape.as_mut() {
-            if step_index % tp.every == 0 {
-                tp.checkpoints.push(y.clone());
-            }
-            tp.steps.push(StepRecord { t, h: hh });
-        }
-        // Outputs inside (t, t1].
-        let mut dense_ready = false;
-        while next_out < n_out && dir * (ts[next_out] - t1) <= 0.0 {
-            let to = ts[next_out];
-            let theta = if to == t1 { 1.0 } else { (to - t) / hh };
-            if theta >= 1.0 {
-                ys.push(ws.y1.clone());
-            } else {
-                if !dense_ready {
-                    extra_stages(tab, f, t, hh, &y, &mut ws, &mut stats);
-                    if matches!(tab.dense, DenseOutput::Hermite) && !tab.fsal {
-                        f.eval(t1, &ws.y1, &mut ws.f1);
-                        stats.nfe += 1;
-                    }
-                    dense_ready = true;
-                }
-                interpolate(tab, theta, hh, &y, &ws, &mut out_buf);
-                ys.push(out_buf.clone());
-            }
-            if let Some(tp) = tape.as_mut() {
-                tp.outputs.push(OutputAt { step: step_index, index: next_out, theta: theta.min(1.0) });
-            }
-            next_out += 1;
-        }
-        let mut f1_is_next_k0 = false;
-        if let Some(steps) = dense.as_mut() {
-            let k = match tab.dense {
-                DenseOutput::Polynomial { .. } => {
-                    if !dense_ready {
-                        extra_stages(tab, f, t, hh, &y, &mut ws, &mut stats);
-                    }
-                    ws.k[..dense_stage_count(tab)].to_vec()
-                }
-                DenseOutput::Hermite if tab.fsal => vec![ws.k[0].clone(), ws.k[s - 1].clone()],
-                DenseOutput::Hermite => {
-                    if !dense_ready {
-                        f.eval(t1, &ws.y1, &mut ws.f1);
-                        stats.nfe += 1;
-                    }
-                    f1_is_next_k0 = !(landing && user_stop);
-                    vec![ws.k[0].clone(), ws.f1.clone()]
-                }
-            };
-            steps.push(DenseStep { t, h: hh, y0: y.clone(), y1: ws.y1.clone(), k });
-        }
-        // Advance.
-        std::mem::swap(&mut y, &mut ws.y1);
-        t = t_next;
-        let mut jumped = false;
-        if landing {
-            next_stop += 1;
-            if hard_outputs && let Some(hk) = hook.as_mut() {
-                let idx = next_out - 1;
-                if ts[idx] == t {
-                    jumped = hk(idx, t, &mut y);
-                }
-            }
-        }
-        if tab.fsal && !jumped && !(landing && user_stop) {
-            ws.k.swap(0, s - 1);
-            have_k0 = true;
-        } else if f1_is_next_k0 && !jumped {
-            std::mem::swap(&mut ws.k[0], &mut ws.f1);
-            have_k0 = true;
-        } else {
-            have_k0 = false;
-        }
-        if adaptive {
-            h = hh.abs() * factor;
+/// The controller `opts` describe.
+impl SolveOptions {
+    /// The step-size controller of these options.
+    pub fn control(&self) -> StepControl {
+        match self.step {
+            crate::options::StepMode::Fixed(h) => StepControl::Constant(crate::controller::ConstantStep { h }),
+            crate::options::StepMode::Adaptive => StepControl::Adaptive(crate::controller::Adaptive {
+                rtol: self.rtol,
+                atol: self.atol,
+                pid: self.controller,
+                first_step: self.first_step,
+                dt_min: self.dt_min,
+                dt_max: self.dt_max,
+            }),
         }
     }
-    Ok((Solution { ts: ts.to_vec(), ys, stats }, tape))
+    /// The loop limits of these options.
+    pub fn limits(&self) -> Limits {
+        Limits { max_steps: self.max_steps, tstops: self.tstops.clone() }
+    }
 }

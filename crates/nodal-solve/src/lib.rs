@@ -14,6 +14,8 @@
 //! assert!((sol.ys[1][0] - (-1.0f64).exp()).abs() < 1e-9);
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod controller;
 pub mod dynamics;
 pub mod error;
@@ -21,27 +23,33 @@ pub mod fastmath;
 pub mod grad;
 pub mod integrate;
 pub mod jvp;
+pub mod lanes;
 pub mod mlp;
 mod mlp_jvp;
 pub mod norm;
 pub mod options;
 pub mod per_sample;
 pub mod regularise;
+pub mod save_at;
 pub mod scalar;
 pub mod solution;
 pub mod state;
 pub mod stats;
+pub mod stepper;
 pub mod tableau;
 
-pub use controller::PidController;
+pub use controller::{Adaptive, ConstantStep, Controller, PidController, StepControl};
 pub use dynamics::{Dynamics, FnDynamics, VjpDynamics};
 pub use error::{SolveError, SolveFailure};
-pub use integrate::{Record, integrate, solve, solve_dense};
+pub use integrate::{LaneResult, Limits, Record, diffeqsolve, solve, solve_dense, solve_recorded};
 pub use jvp::JvpDynamics;
+pub use lanes::{Joint, Lanes, Rows};
 pub use norm::{ErrorNorm, RmsNorm};
 pub use options::{METHODS, SolveOptions, StepMode, method_by_name};
+pub use save_at::SaveAt;
 pub use scalar::Scalar;
 pub use solution::{DenseSolution, Solution, Tape};
 pub use state::State;
 pub use stats::Stats;
+pub use stepper::{ExplicitRk, Stepper};
 pub use tableau::Tableau;

@@ -438,6 +438,13 @@ impl<T: Scalar> Dynamics<Vec<T>> for Mlp<T> {
     }
 }
 
+impl<T: Scalar> crate::lanes::RowDynamics<T> for Mlp<T> {
+    fn eval_rows(&mut self, _t: &[f64], y: &[T], dy: &mut [T]) {
+        // Autonomous: one batched pass over the gathered rows.
+        self.forward_into(y, dy);
+    }
+}
+
 impl<T: Scalar> VjpDynamics<Vec<T>> for Mlp<T> {
     type Params = Vec<T>;
     fn param_zeros(&self) -> Vec<T> {

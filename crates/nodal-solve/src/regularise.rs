@@ -295,6 +295,53 @@ impl<T: Scalar, F: JvpDynamics<Vec<T>>> VjpDynamics<Vec<T>> for Regularised<T, F
     }
 }
 
+/// Per-sample solving with penalties: every row carries its own accumulators, `[y_r, r_r1..r_rP]`
+/// (width `dim + P`), and `q` is that row's value (rows = 1 in the module's table), so each row of
+/// a per-sample solve is the same ODE as the row solved alone with [`Regularised::augment`].
+/// One batched evaluation of `f` (and one JVP per probe or for `J f`) serves the whole block;
+/// the Hutchinson probes are the one-row probes, the same for every row. The JVP terms are taken
+/// at the first row's time (exact for autonomous dynamics, as everywhere in this module).
+impl<T: Scalar, F: JvpDynamics<Vec<T>> + crate::lanes::RowDynamics<T>> crate::lanes::RowDynamics<T> for Regularised<T, F> {
+    fn eval_rows(&mut self, t: &[f64], y_aug: &[T], dy_aug: &mut [T]) {
+        let (d, p, rows) = (self.dim, self.penalties.len(), t.len());
+        let w = d + p;
+        self.y.clear();
+        for r in 0..rows {
+            self.y.extend_from_slice(&y_aug[r * w..r * w + d]);
+        }
+        let n = rows * d;
+        for b in [&mut self.f, &mut self.tmp, &mut self.jv, &mut self.av] {
+            b.resize(n, T::ZERO);
+        }
+        self.ensure_probes(d);
+        self.inner.eval_rows(t, &self.y, &mut self.f);
+        for r in 0..rows {
+            dy_aug[r * w..r * w + d].copy_from_slice(&self.f[r * d..(r + 1) * d]);
+        }
+        let per_row = |v: &[T], r: usize| sq_sum(&v[r * d..(r + 1) * d]);
+        for i in 0..p {
+            match self.penalties[i] {
+                Penalty::Kinetic => (0..rows).for_each(|r| dy_aug[r * w + d + i] = T::from_f64(per_row(&self.f, r))),
+                Penalty::JacobianFrobenius { probes } => {
+                    let mut s = vec![0.0; rows];
+                    for k in 0..probes {
+                        for r in 0..rows {
+                            self.av[r * d..(r + 1) * d].copy_from_slice(&self.probes[k]);
+                        }
+                        self.inner.eval_and_jvp(t[0], &self.y, &self.av, &mut self.tmp, &mut self.jv);
+                        s.iter_mut().enumerate().for_each(|(r, acc)| *acc += per_row(&self.jv, r));
+                    }
+                    (0..rows).for_each(|r| dy_aug[r * w + d + i] = T::from_f64(s[r] / probes as f64));
+                }
+                Penalty::Order2 => {
+                    self.inner.eval_and_jvp(t[0], &self.y, &self.f, &mut self.tmp, &mut self.jv);
+                    (0..rows).for_each(|r| dy_aug[r * w + d + i] = T::from_f64(per_row(&self.jv, r)));
+                }
+            }
+        }
+    }
+}
+
 /// First-order dynamics (no Jacobian-vector products) usable with [`Penalty::Kinetic`] only:
 /// wrap any [`VjpDynamics`] (e.g. a burn module) to regularise its kinetic energy.
 pub struct FirstOrder<F>(pub F);

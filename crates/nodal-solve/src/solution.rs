@@ -61,8 +61,9 @@ pub struct DenseStep<S> {
     pub y0: S,
     /// State at the end.
     pub y1: S,
-    /// Stage derivatives used by the interpolant (all stages for native interpolants;
-    /// `[f(y0), f(y1)]` for cubic Hermite).
+    /// Stage derivatives used by the interpolant (the stepper's
+    /// [`dense_slots`](crate::stepper::Stepper::dense_slots): all stages for native
+    /// interpolants, `[f(y0), f(y1)]` for cubic Hermite).
     pub k: Vec<S>,
 }
 
@@ -85,8 +86,7 @@ impl<S: crate::state::State> DenseSolution<S> {
 
     /// The solution at `t`; an error if `t` lies outside the solved span.
     pub fn eval(&self, t: f64) -> Result<S, crate::error::SolveError> {
-        use crate::integrate::{MAX_STAGES, dense_weights, hermite_basis};
-        use crate::tableau::DenseOutput;
+        use crate::stepper::Stepper;
         let outside = || crate::error::SolveError::InvalidTimes(format!("t = {t} is outside the solved span {:?}", self.span()));
         let (t0, t1) = self.span().ok_or_else(outside)?;
         let dir = if t1 >= t0 { 1.0 } else { -1.0 };
@@ -101,21 +101,8 @@ impl<S: crate::state::State> DenseSolution<S> {
         }
         let theta = ((t - st.t) / st.h).clamp(0.0, 1.0);
         let mut out = st.y0.zeros_like();
-        match self.method.dense {
-            DenseOutput::Polynomial { coeffs, .. } => {
-                let mut w = [0.0; MAX_STAGES];
-                dense_weights(coeffs, theta, &mut w);
-                out.set_lincomb(&st.y0, st.h, &w[..coeffs.len()], &st.k);
-            }
-            DenseOutput::Hermite => {
-                let [h00, h10, h01, h11] = hermite_basis(theta);
-                out.assign(&st.y0);
-                out.scale(h00);
-                out.axpy(h01, &st.y1);
-                out.axpy(st.h * h10, &st.k[0]);
-                out.axpy(st.h * h11, &st.k[1]);
-            }
-        }
+        let arith = crate::lanes::StateArith::new();
+        crate::stepper::ExplicitRk::new(self.method).interpolate_stored(&arith, 0, theta, st.h, &st.y0, &st.y1, &st.k, &mut out);
         Ok(out)
     }
 }

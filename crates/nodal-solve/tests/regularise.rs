@@ -5,7 +5,7 @@ use nodal_solve::grad::{AdjointOptions, adjoint, backprop_tape};
 use nodal_solve::mlp::Mlp;
 use nodal_solve::regularise::{FirstOrder, Penalty, RegulariseError, Regularised};
 use nodal_solve::tableau::{DOPRI5, RK4};
-use nodal_solve::{Dynamics, JvpDynamics, Record, RmsNorm, SolveOptions, VjpDynamics, integrate, solve};
+use nodal_solve::{Dynamics, JvpDynamics, Record, RmsNorm, SolveOptions, VjpDynamics, solve, solve_recorded};
 
 fn seeded(n: usize, seed: u64) -> Vec<f64> {
     let mut s = seed;
@@ -166,7 +166,7 @@ fn regularised_backprop_gradients_match_finite_differences() {
     let y = r.augment(&y0());
     let ts = [0.0, 1.0];
     let opts = SolveOptions::new(&RK4).with_fixed_step(0.05);
-    let (sol, tape) = integrate(&mut r, &y, &ts, &opts, &RmsNorm, Record::Every(1), false, None).unwrap();
+    let (sol, tape) = solve_recorded(&mut r, &y, &ts, &opts, &RmsNorm, Record::Every(1)).unwrap();
     let (_, g1) = loss_and_ybar(&sol.ys[1]);
     let ybar = vec![vec![0.0; y.len()], g1];
     let g = backprop_tape(&mut r, &RK4, tape.as_ref().unwrap(), &ts, &sol.ys, &ybar, false);
@@ -196,7 +196,7 @@ fn regularised_adjoint_agrees_with_backprop_and_checkpointing() {
     for record in [Record::Every(1), Record::Every(3), Record::None] {
         let mut r = Regularised::new(mlp(), D, &PENALTIES, 5).unwrap();
         let y = r.augment(&y0());
-        let (sol, tape) = integrate(&mut r, &y, &ts, &opts, &RmsNorm, record, false, None).unwrap();
+        let (sol, tape) = solve_recorded(&mut r, &y, &ts, &opts, &RmsNorm, record).unwrap();
         let (_, g1) = loss_and_ybar(&sol.ys[2]);
         let ybar = vec![vec![0.0; y.len()], vec![0.0; y.len()], g1];
         let g = match tape {
@@ -223,14 +223,14 @@ fn penalties_change_the_gradient() {
     let opts = SolveOptions::new(&RK4).with_fixed_step(0.1);
     let mut r = Regularised::new(mlp(), D, &PENALTIES, 5).unwrap();
     let y = r.augment(&y0());
-    let (sol, tape) = integrate(&mut r, &y, &ts, &opts, &RmsNorm, Record::Every(1), false, None).unwrap();
+    let (sol, tape) = solve_recorded(&mut r, &y, &ts, &opts, &RmsNorm, Record::Every(1)).unwrap();
     let (_, mut g1) = loss_and_ybar(&sol.ys[1]);
     let with = backprop_tape(&mut r, &RK4, tape.as_ref().unwrap(), &ts, &sol.ys, &[vec![0.0; y.len()], g1.clone()], false);
     let n = ROWS * D;
     g1[n..].iter_mut().for_each(|v| *v = 0.0);
     let without = backprop_tape(&mut r, &RK4, tape.as_ref().unwrap(), &ts, &sol.ys, &[vec![0.0; y.len()], g1], false);
     let mut plain = mlp();
-    let (psol, ptape) = integrate(&mut plain, &y0(), &ts, &opts, &RmsNorm, Record::Every(1), false, None).unwrap();
+    let (psol, ptape) = solve_recorded(&mut plain, &y0(), &ts, &opts, &RmsNorm, Record::Every(1)).unwrap();
     let pbar: Vec<f64> = psol.ys[1].iter().map(|v| 2.0 * v).collect();
     let pg = backprop_tape(&mut plain, &RK4, ptape.as_ref().unwrap(), &ts, &psol.ys, &[vec![0.0; n], pbar], false);
     assert!(without.params.iter().zip(&pg.params).all(|(a, b)| (a - b).abs() < 1e-12));

@@ -17,10 +17,10 @@ mod api {
     //! an entry point is renamed.
     use nodal_solve::grad::{AdjointOptions, GradMethod, adjoint, backprop_tape};
     use nodal_solve::per_sample::{RowDynamics, per_sample_gradients, solve_per_sample};
-    use nodal_solve::{Dynamics, Record, RmsNorm, SolveOptions, Stats, VjpDynamics, integrate, solve_dense};
+    use nodal_solve::{Dynamics, Record, RmsNorm, SolveOptions, Stats, VjpDynamics, solve_dense, solve_recorded};
 
     pub fn joint<D: Dynamics<Vec<f64>>>(f: &mut D, y0: &[f64], ts: &[f64], o: &SolveOptions) -> Stats {
-        integrate(f, &y0.to_vec(), ts, o, &RmsNorm, Record::None, false, None).unwrap().0.stats
+        solve_recorded(f, &y0.to_vec(), ts, o, &RmsNorm, Record::None).unwrap().0.stats
     }
 
     pub fn dense<D: Dynamics<Vec<f64>>>(f: &mut D, y0: &[f64], ts: &[f64], o: &SolveOptions) -> Stats {
@@ -41,7 +41,7 @@ mod api {
             GradMethod::Checkpoint(m) => Record::Every(m.unwrap()),
             GradMethod::Adjoint => Record::None,
         };
-        let (sol, tape) = integrate(f, &y0.to_vec(), ts, o, &RmsNorm, record, false, None).unwrap();
+        let (sol, tape) = solve_recorded(f, &y0.to_vec(), ts, o, &RmsNorm, record).unwrap();
         let ybar: Vec<Vec<f64>> = sol.ys.iter().map(|y| y.iter().map(|v| 2.0 * v).collect()).collect();
         let g = match method {
             GradMethod::Adjoint => adjoint(f, ts, &sol.ys, &ybar, &AdjointOptions { solve: o.clone(), seminorm }, true).unwrap(),

@@ -12,7 +12,7 @@
 //! with `f(t, y) = W2 tanh(W1 y + b1) + b2` applied to each row of `y0` (`[batch][dim]`).
 //! The loss reported is the sum of squares of all outputs, `L = sum_k sum ||y(t_k)||^2`.
 
-use nodal_solve::grad::{AdjointOptions, GradMethod, Gradients, adjoint, backprop_tape, default_checkpoint_interval};
+use nodal_solve::grad::{AdjointOptions, GradMethod, solve_for_gradients};
 use nodal_solve::mlp::Mlp;
 use nodal_solve::per_sample::{per_sample_gradients, solve_per_sample};
 use nodal_solve::{Record, RmsNorm, Scalar, SolveError, SolveOptions, Stats, integrate, method_by_name};
@@ -287,21 +287,6 @@ fn per_sample(p: &Problem) -> bool {
     p.batch_mode.as_deref() == Some("per_sample")
 }
 
-fn record_for(p: &Problem, opts: &SolveOptions, grad: Option<GradMethod>) -> Record {
-    match grad {
-        Some(GradMethod::Backprop) => Record::Every(1),
-        Some(GradMethod::Checkpoint(Some(m))) => Record::Every(m),
-        Some(GradMethod::Checkpoint(None)) => Record::Every(match opts.step {
-            nodal_solve::StepMode::Fixed(hs) => {
-                let span = (p.t[p.t.len() - 1] - p.t[0]).abs();
-                default_checkpoint_interval((span / hs).ceil() as usize)
-            }
-            nodal_solve::StepMode::Adaptive => 8,
-        }),
-        _ => Record::None,
-    }
-}
-
 fn grads_json<T: Scalar>(y0: &[T], gp: &[T], d: usize, h: usize) -> Value {
     let gp: Vec<f64> = gp.iter().map(|x| x.to_f64()).collect();
     let (o_b1, o_w2, o_b2) = (h * d, h * d + h, 2 * h * d + h);
@@ -322,7 +307,7 @@ fn run_per_sample<T: Scalar>(p: &Problem, grad: Option<GradMethod>) -> ProblemRu
     let batch = p.y0.len();
     let ts = vec![p.t.clone(); batch];
     let start = Instant::now();
-    let sol = match solve_per_sample(&mut mlp, &y0, d, &ts, &opts, record_for(p, &opts, grad)) {
+    let sol = match solve_per_sample(&mut mlp, &y0, d, &ts, &opts, grad.map_or(Record::None, |g| g.record(&p.t, opts.step))) {
         Ok(s) => s,
         Err(e) => return ProblemRun { json: json!({ "error": e.to_string() }), error: Some(e), failed_rows: 0 },
     };
@@ -369,11 +354,11 @@ fn run_typed<T: Scalar>(p: &Problem, grad: Option<GradMethod>, want_t: bool) -> 
     let mut mlp = Mlp::<T>::new(d, h, p.flat_params()).expect("validated shapes");
     let y0: Vec<T> = p.y0.iter().flatten().map(|&x| T::from_f64(x)).collect();
     let opts = p.options();
-    let record = record_for(p, &opts, grad);
     let start = Instant::now();
-    let res = integrate(&mut mlp, &y0, &p.t, &opts, &RmsNorm, record, false, None);
+    // Without gradients, the adjoint's recording (none) is the plain solve's.
+    let res = solve_for_gradients(&mut mlp, &y0, &p.t, &opts, &RmsNorm, grad.unwrap_or(GradMethod::Adjoint));
     let seconds = start.elapsed().as_secs_f64();
-    let (sol, tape) = match res {
+    let (sol, backward) = match res {
         Ok(x) => x,
         Err(fail) => {
             let ys: Vec<Vec<Vec<f64>>> = fail.partial.ys.iter().map(|y| to_nested(y, d)).collect();
@@ -388,13 +373,7 @@ fn run_typed<T: Scalar>(p: &Problem, grad: Option<GradMethod>, want_t: bool) -> 
     if let Some(method) = grad {
         let ybar: Vec<Vec<T>> = sol.ys.iter().map(|y| y.iter().map(|&x| x + x).collect()).collect();
         let start = Instant::now();
-        let g: Result<Gradients<Vec<T>, Vec<T>>, SolveError> = match method {
-            GradMethod::Adjoint => {
-                let aopts = p.adjoint_options();
-                adjoint(&mut mlp, &p.t, &sol.ys, &ybar, &aopts, want_t)
-            }
-            _ => Ok(backprop_tape(&mut mlp, opts.method, tape.as_ref().expect("recorded"), &p.t, &sol.ys, &ybar, want_t)),
-        };
+        let g = backward.gradients(&mut mlp, &p.t, &sol.ys, &ybar, &p.adjoint_options(), want_t);
         let bseconds = start.elapsed().as_secs_f64();
         match g {
             Ok(g) => {

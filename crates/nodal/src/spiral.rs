@@ -6,11 +6,11 @@
 
 use crate::rmsprop::RmsProp;
 use nodal_solve::JvpDynamics;
-use nodal_solve::grad::{AdjointOptions, GradMethod, adjoint, backprop_tape};
+use nodal_solve::grad::{AdjointOptions, GradMethod, solve_for_gradients};
 use nodal_solve::mlp::Mlp;
 use nodal_solve::regularise::{Penalty, RegulariseError, Regularised};
 use nodal_solve::tableau::DOPRI5;
-use nodal_solve::{Dynamics, FnDynamics, Record, RmsNorm, SolveError, SolveOptions, VjpDynamics, integrate, solve};
+use nodal_solve::{Dynamics, FnDynamics, RmsNorm, SolveError, SolveOptions, VjpDynamics, solve};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
@@ -251,17 +251,12 @@ impl SpiralTrainer {
         let y0: Vec<f32> = starts.iter().flat_map(|&s| self.ys[s].map(|v| v as f32)).collect();
         let t = &self.ts[..bt];
         let opts = self.options();
-        let record = match self.cfg.grad {
-            GradMethod::Backprop => Record::Every(1),
-            GradMethod::Checkpoint(m) => Record::Every(m.unwrap_or(4)),
-            GradMethod::Adjoint => Record::None,
-        };
         let pens: Vec<Penalty> = self.cfg.penalties.iter().map(|p| p.0).collect();
         let probe_seed = self.cfg.seed.wrapping_mul(1_000_003).wrapping_add(self.iter as u64);
         let mut f = Regularised::new(&mut self.model, 2, &pens, probe_seed).expect("penalties checked in SpiralTrainer::new");
         let y0 = f.augment(&y0);
         let m = y0.len();
-        let (sol, tape) = integrate(&mut f, &y0, t, &opts, &RmsNorm, record, false, None).map_err(|f| f.error)?;
+        let (sol, backward) = solve_for_gradients(&mut f, &y0, t, &opts, &RmsNorm, self.cfg.grad).map_err(|f| f.error)?;
         // L1 loss: mean |pred - true| over times, rows and components.
         let n = (bt * bs * 2) as f32;
         let mut loss = 0.0f64;
@@ -291,13 +286,7 @@ impl SpiralTrainer {
             ybar[bt - 1][bs * 2 + i] = *w as f32;
         }
         let penalties = f.values(&sol.ys[bt - 1]);
-        let g = match self.cfg.grad {
-            GradMethod::Adjoint => {
-                let a = AdjointOptions { solve: opts.clone(), seminorm: false };
-                adjoint(&mut f, t, &sol.ys, &ybar, &a, false)?
-            }
-            _ => backprop_tape(&mut f, &DOPRI5, tape.as_ref().expect("recorded"), t, &sol.ys, &ybar, false),
-        };
+        let g = backward.gradients(&mut f, t, &sol.ys, &ybar, &AdjointOptions { solve: opts.clone(), seminorm: false }, false)?;
         drop(f);
         self.opt.step(&mut self.model.mlp.params, &g.params);
         self.iter += 1;

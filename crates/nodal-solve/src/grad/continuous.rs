@@ -16,10 +16,13 @@
 use super::Gradients;
 use crate::dynamics::{Dynamics, VjpDynamics};
 use crate::error::SolveError;
-use crate::integrate::{Record, integrate};
+use crate::integrate::{Record, diffeqsolve, finish_joint};
+use crate::lanes::{Joint, OutputHook};
 use crate::norm::{ErrorNorm, RmsNorm};
 use crate::options::SolveOptions;
+use crate::save_at::SaveAt;
 use crate::state::State;
+use crate::stepper::ExplicitRk;
 
 /// Options of the reverse solve.
 #[derive(Debug, Clone)]
@@ -59,6 +62,30 @@ impl<S: State, D: VjpDynamics<S>> Dynamics<(S, (S, D::Params))> for Augmented<'_
     }
 }
 
+/// The reverse-time solve of the augmented state, landing on every output time to apply `hook`.
+fn reverse_solve<S: State, D: VjpDynamics<S>, N: ErrorNorm<(S, (S, D::Params))>>(
+    aug: &mut Augmented<'_, D>,
+    norm: &N,
+    z0: &(S, (S, D::Params)),
+    ts_rev: &[f64],
+    opts: &SolveOptions,
+    hook: OutputHook<'_, (S, (S, D::Params))>,
+) -> Result<
+    (crate::Solution<(S, (S, D::Params))>, crate::integrate::LaneResult<(S, (S, D::Params))>),
+    Box<crate::SolveFailure<(S, (S, D::Params))>>,
+> {
+    let mut lanes = Joint::new(aug, norm, z0, Some(hook));
+    let out = diffeqsolve(
+        &mut lanes,
+        &ExplicitRk::new(opts.method),
+        &opts.control(),
+        &SaveAt::times(ts_rev).landing(),
+        &opts.limits(),
+        Record::None,
+    );
+    finish_joint(lanes.ys, ts_rev, out)
+}
+
 /// Gradients by the continuous adjoint. `ys` are the forward outputs at `ts`, `ybar[k] =
 /// dL/dy(t_k)`. Backward statistics count augmented evaluations (each one `f` and one VJP).
 pub fn adjoint<S: State, D: VjpDynamics<S>>(
@@ -83,14 +110,12 @@ pub fn adjoint<S: State, D: VjpDynamics<S>>(
         true
     };
     let mut aug = Augmented { f: &mut *f };
-    let run = |aug: &mut Augmented<'_, D>, hook: &mut dyn FnMut(usize, f64, &mut (S, (S, D::Params))) -> bool| {
-        if opts.seminorm {
-            integrate(aug, &z0, &ts_rev, &opts.solve, &AdjointSeminorm, Record::None, true, Some(hook))
-        } else {
-            integrate(aug, &z0, &ts_rev, &opts.solve, &RmsNorm, Record::None, true, Some(hook))
-        }
+    let sol = if opts.seminorm {
+        reverse_solve(&mut aug, &AdjointSeminorm, &z0, &ts_rev, &opts.solve, &mut hook)
+    } else {
+        reverse_solve(&mut aug, &RmsNorm, &z0, &ts_rev, &opts.solve, &mut hook)
     };
-    let (sol, _) = run(&mut aug, &mut hook).map_err(|e| e.error)?;
+    let (sol, _) = sol.map_err(|e| e.error)?;
     let mut stats = sol.stats;
     stats.nvjp = stats.nfe;
     let (_, (a0, pbar)) = sol.ys.into_iter().next_back().expect("solution has the final output");

@@ -18,11 +18,13 @@
 
 use super::Gradients;
 use crate::dynamics::VjpDynamics;
-use crate::integrate::{MAX_STAGES, Workspace, dense_stage_count, dense_weights, hermite_basis, rk_stages};
+use crate::lanes::StateEval;
 use crate::solution::{OutputAt, Tape};
 use crate::state::State;
 use crate::stats::Stats;
-use crate::tableau::{DenseOutput, Tableau};
+use crate::stepper::explicit_rk::{dense_weights, hermite_basis};
+use crate::stepper::{ExplicitRk, Stepper, Workspace};
+use crate::tableau::{DenseOutput, MAX_STAGES, Tableau};
 
 /// Checkpoint interval for a solve of about `steps` steps: `ceil(sqrt(steps))`, which balances
 /// stored checkpoints against the recomputed segment (memory O(sqrt(steps)), one replay).
@@ -42,7 +44,7 @@ struct StepAdjoint<S> {
 /// Reverse sweep of one step; `abar` holds `ybar_{n+1}` on entry and `ybar_n` on exit.
 #[allow(clippy::too_many_arguments)]
 fn step_backward<S: State, D: VjpDynamics<S>>(
-    tab: &Tableau,
+    tab: &'static Tableau,
     f: &mut D,
     t: f64,
     h: f64,
@@ -57,7 +59,7 @@ fn step_backward<S: State, D: VjpDynamics<S>>(
     let s = tab.c.len();
     let has_interior = !interior.is_empty();
     let hermite = matches!(tab.dense, DenseOutput::Hermite);
-    let n_st = if has_interior { dense_stage_count(tab) } else { s };
+    let n_st = if has_interior { ExplicitRk::new(tab).dense_stage_count() } else { s };
     // Rows of `a` and nodes for every stage in use (main then extra).
     let (extra_c, extra_a, coeffs): (&[f64], &[&[f64]], &[&[f64]]) = match tab.dense {
         DenseOutput::Polynomial { extra_c, extra_a, coeffs, .. } => (extra_c, extra_a, coeffs),
@@ -82,8 +84,6 @@ fn step_backward<S: State, D: VjpDynamics<S>>(
     }
 
     // Hermite outputs: contributions to ybar_1 (possibly through f(y_1)), kbar_1 and ybar_n.
-    let mut ybar_n_extra = 0.0f64; // coefficient sum not needed; ybar_n terms added below
-    let _ = &mut ybar_n_extra;
     let mut fbar1_live = false;
     if hermite && has_interior {
         sa.fbar1.scale(0.0);
@@ -164,7 +164,7 @@ fn step_backward<S: State, D: VjpDynamics<S>>(
 #[allow(clippy::too_many_arguments)]
 pub fn backprop_tape<S: State, D: VjpDynamics<S>>(
     f: &mut D,
-    tab: &Tableau,
+    tab: &'static Tableau,
     tape: &Tape<S>,
     ts: &[f64],
     ys: &[S],
@@ -175,8 +175,10 @@ pub fn backprop_tape<S: State, D: VjpDynamics<S>>(
     let y0 = &ys[0];
     let mut pbar = f.param_zeros();
     let mut abar = y0.zeros_like();
-    let mut ws = Workspace::new(tab, y0);
-    let n_st = dense_stage_count(tab).max(tab.c.len());
+    let stepper = ExplicitRk::new(tab);
+    let (n_k, n_scratch) = stepper.buffers();
+    let mut ws = Workspace::new(n_k, n_scratch, 1, || y0.zeros_like());
+    let n_st = stepper.dense_stage_count().max(tab.c.len());
     let mut sa = StepAdjoint {
         ys: (0..n_st).map(|_| y0.zeros_like()).collect(),
         ybars: (0..n_st).map(|_| y0.zeros_like()).collect(),
@@ -200,10 +202,10 @@ pub fn backprop_tape<S: State, D: VjpDynamics<S>>(
         seg_states.push(tape.checkpoints[c].clone());
         for j in seg_start..seg_end - 1 {
             let st = tape.steps[j];
-            let yj = seg_states.last().unwrap().clone();
-            f.eval(st.t, &yj, &mut ws.k[0]);
+            ws.y.assign(seg_states.last().expect("segment starts at its checkpoint"));
+            f.eval(st.t, &ws.y, &mut ws.k[0]);
             stats.nfe += 1;
-            rk_stages(tab, f, st.t, st.h, &yj, &mut ws, &mut stats);
+            stats.nfe += stepper.step(&mut StateEval::new(&mut *f), &mut ws, &[st.t], &[st.h]);
             seg_states.push(ws.y1.clone());
         }
         for j in (seg_start..seg_end).rev() {

@@ -20,7 +20,19 @@ mod discrete;
 pub use continuous::{AdjointOptions, adjoint};
 pub use discrete::{backprop_tape, default_checkpoint_interval};
 
+use crate::dynamics::{Dynamics, VjpDynamics};
+use crate::error::{SolveError, SolveFailure};
+use crate::integrate::{Record, solve_recorded};
+use crate::norm::ErrorNorm;
+use crate::options::{SolveOptions, StepMode};
+use crate::solution::{Solution, Tape};
+use crate::state::State;
 use crate::stats::Stats;
+use crate::tableau::Tableau;
+
+/// Checkpoint interval of [`GradMethod::Checkpoint`]`(None)` with adaptive steps, whose number
+/// is unknown before the forward pass ends: 8 steps per stored state.
+pub const ADAPTIVE_CHECKPOINT_INTERVAL: usize = 8;
 
 /// Which gradient method a solve uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +56,92 @@ impl GradMethod {
             _ => s.strip_prefix("checkpoint:").and_then(|m| m.parse().ok()).filter(|&m| m > 0).map(|m| Self::Checkpoint(Some(m))),
         }
     }
+}
+
+impl GradMethod {
+    /// What the forward pass must record for this method over `ts` with steps `step`. This is
+    /// the one place the defaults live: `Checkpoint(None)` stores `ceil(sqrt(n))` states for `n`
+    /// fixed steps ([`default_checkpoint_interval`]) and every
+    /// [`ADAPTIVE_CHECKPOINT_INTERVAL`]-th state with adaptive steps.
+    pub fn record(&self, ts: &[f64], step: StepMode) -> Record {
+        match *self {
+            Self::Backprop => Record::Every(1),
+            Self::Checkpoint(Some(m)) => Record::Every(m.max(1)),
+            Self::Checkpoint(None) => Record::Every(match step {
+                StepMode::Fixed(h) => {
+                    let span = match (ts.first(), ts.last()) {
+                        (Some(a), Some(b)) => (b - a).abs(),
+                        _ => 0.0,
+                    };
+                    default_checkpoint_interval((span / h).ceil() as usize)
+                }
+                StepMode::Adaptive => ADAPTIVE_CHECKPOINT_INTERVAL,
+            }),
+            Self::Adjoint => Record::None,
+        }
+    }
+}
+
+/// What a forward solve keeps for the backward pass of its gradient method: the tape (backprop
+/// and checkpointing) or nothing but the outputs (the continuous adjoint).
+#[derive(Debug, Clone)]
+pub struct Backward<S> {
+    /// The gradient method.
+    pub method: GradMethod,
+    /// The method of the forward solve (replayed by the discrete adjoint).
+    pub tableau: &'static Tableau,
+    /// The recorded tape, for the discrete methods.
+    pub tape: Option<Tape<S>>,
+}
+
+impl<S: State> Backward<S> {
+    /// Gradients of `L` given `ybar[k] = dL/dy(t_k)`, the forward outputs `ys` at `ts`, and the
+    /// options of the adjoint's reverse solve (used by [`GradMethod::Adjoint`] only). With
+    /// `want_t`, also `dL/dt_k`.
+    pub fn gradients<D: VjpDynamics<S>>(
+        &self,
+        f: &mut D,
+        ts: &[f64],
+        ys: &[S],
+        ybar: &[S],
+        adjoint_opts: &AdjointOptions,
+        want_t: bool,
+    ) -> Result<Gradients<S, D::Params>, SolveError> {
+        gradients_with(self.method, self.tableau, self.tape.as_ref(), f, ts, ys, ybar, adjoint_opts, want_t)
+    }
+}
+
+/// [`Backward::gradients`] with a borrowed tape (per-sample solves keep one per row).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gradients_with<S: State, D: VjpDynamics<S>>(
+    method: GradMethod,
+    tableau: &'static Tableau,
+    tape: Option<&Tape<S>>,
+    f: &mut D,
+    ts: &[f64],
+    ys: &[S],
+    ybar: &[S],
+    adjoint_opts: &AdjointOptions,
+    want_t: bool,
+) -> Result<Gradients<S, D::Params>, SolveError> {
+    match (method, tape) {
+        (GradMethod::Adjoint, _) => adjoint(f, ts, ys, ybar, adjoint_opts, want_t),
+        (_, Some(tape)) => Ok(backprop_tape(f, tableau, tape, ts, ys, ybar, want_t)),
+        (_, None) => Err(SolveError::InvalidStep("the forward solve was not recorded for this gradient method".into())),
+    }
+}
+
+/// A joint forward solve that keeps what `method`'s backward pass needs.
+pub fn solve_for_gradients<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
+    f: &mut D,
+    y0: &S,
+    ts: &[f64],
+    opts: &SolveOptions,
+    norm: &N,
+    method: GradMethod,
+) -> Result<(Solution<S>, Backward<S>), Box<SolveFailure<S>>> {
+    let (sol, tape) = solve_recorded(f, y0, ts, opts, norm, method.record(ts, opts.step))?;
+    Ok((sol, Backward { method, tableau: opts.method, tape }))
 }
 
 /// Gradients of the loss and the work the backward pass did.

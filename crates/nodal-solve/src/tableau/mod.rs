@@ -25,6 +25,9 @@ pub use dopri8::DOPRI8;
 pub use fixed::{EULER, HEUN, MIDPOINT, RK4};
 pub use tsit5::TSIT5;
 
+/// Largest number of stages (main plus extra) a tableau may have.
+pub const MAX_STAGES: usize = 16;
+
 /// How a tableau estimates the local error of a step.
 #[derive(Debug, Clone, Copy)]
 pub enum ErrorEstimator {

@@ -33,11 +33,11 @@ pub mod node;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{DType, Tensor, TensorData};
 use module_dynamics::{Element, ModuleDynamics, host};
-use nodal_solve::grad::{AdjointOptions, GradMethod, adjoint, backprop_tape, default_checkpoint_interval};
+use nodal_solve::grad::{AdjointOptions, Backward, GradMethod, solve_for_gradients};
 use nodal_solve::per_sample::{RowSolution, per_sample_gradients, solve_per_sample};
 use nodal_solve::regularise::{FirstOrder, Penalty, RegulariseError, Regularised};
 use nodal_solve::tableau::DOPRI5;
-use nodal_solve::{Dynamics, Record, RmsNorm, SolveError, SolveOptions, Stats, Tape, VjpDynamics, integrate};
+use nodal_solve::{Dynamics, RmsNorm, SolveError, SolveOptions, Stats, VjpDynamics};
 use node::{HostBackward, OdeCall, ode_node};
 use std::sync::{Arc, Mutex};
 
@@ -210,7 +210,7 @@ fn finish_backward<T: Element>(
 /// followed by `extra` penalty accumulators.
 struct HostOde<D, T: Element> {
     dynamics: D,
-    tape: Option<Tape<Vec<T>>>,
+    backward: Backward<Vec<T>>,
     ts: Vec<f64>,
     ys: Vec<Vec<T>>,
     settings: OdeSettings,
@@ -225,21 +225,7 @@ impl<D: VjpDynamics<Vec<T>, Params = Vec<T>> + Send, T: Element> HostBackward fo
     }
     fn backward(&mut self, gys: TensorData) -> (TensorData, TensorData) {
         let ybar: Vec<Vec<T>> = split_cotangents(gys, self.shape[0] * self.shape[1] + self.extra);
-        let res = match self.settings.grad {
-            GradMethod::Adjoint => {
-                let a = self.settings.adjoint_options();
-                adjoint(&mut self.dynamics, &self.ts, &self.ys, &ybar, &a, false)
-            }
-            _ => Ok(backprop_tape(
-                &mut self.dynamics,
-                self.settings.solve.method,
-                self.tape.as_ref().expect("recorded"),
-                &self.ts,
-                &self.ys,
-                &ybar,
-                false,
-            )),
-        };
+        let res = self.backward.gradients(&mut self.dynamics, &self.ts, &self.ys, &ybar, &self.settings.adjoint_options(), false);
         let np = self.dynamics.param_zeros().len();
         let n = self.shape[0] * self.shape[1];
         finish_backward(res.map(|mut g| (g.y0.drain(..n).collect(), g.params, g.stats)), self.shape, np, &self.report)
@@ -296,25 +282,15 @@ impl<M: OdeFunc> NeuralOde<M> {
         let device = y0.device();
         let y0h: Vec<T> = host::<T, 2>(y0.clone());
         let mut dynamics = ModuleDynamics::new(&self.func, &device, d);
-        let record = if !tracked {
-            Record::None
-        } else {
-            match settings.grad {
-                GradMethod::Backprop => Record::Every(1),
-                GradMethod::Checkpoint(Some(m)) => Record::Every(m),
-                GradMethod::Checkpoint(None) => Record::Every(match settings.solve.step {
-                    nodal_solve::StepMode::Fixed(h) => default_checkpoint_interval(((ts[ts.len() - 1] - ts[0]).abs() / h).ceil() as usize),
-                    nodal_solve::StepMode::Adaptive => 8,
-                }),
-                GradMethod::Adjoint => Record::None,
-            }
-        };
+        // Untracked solves record nothing (the adjoint's recording).
+        let grad = if tracked { settings.grad } else { GradMethod::Adjoint };
+        let record = grad.record(ts, settings.solve.step);
         if settings.per_sample && !settings.penalties.is_empty() {
             return Err(RegulariseError::Unsupported("penalties are available in joint batch mode only, not per-sample".into()).into());
         }
         if !settings.penalties.is_empty() {
             let reg = Regularised::new(FirstOrder(dynamics), d, &settings.penalties, 0)?;
-            return self.solve_joint(reg, y0, &y0h, ts, settings, record, [b, d]);
+            return self.solve_joint(reg, y0, &y0h, ts, settings, grad, [b, d]);
         }
         if settings.per_sample {
             let grids = vec![ts.to_vec(); b];
@@ -337,7 +313,7 @@ impl<M: OdeFunc> NeuralOde<M> {
             };
             return Ok(OdeOutput { ys, stats, backward: report, row_status, row_stats, penalties: None });
         }
-        self.solve_joint(dynamics, y0, &y0h, ts, settings, record, [b, d])
+        self.solve_joint(dynamics, y0, &y0h, ts, settings, grad, [b, d])
     }
 
     /// The batch as one ODE with dynamics `f` over `[y, penalty accumulators]` (`f` is
@@ -350,20 +326,21 @@ impl<M: OdeFunc> NeuralOde<M> {
         y0h: &[T],
         ts: &[f64],
         settings: OdeSettings,
-        record: Record,
+        grad: GradMethod,
         [b, d]: [usize; 2],
     ) -> Result<OdeOutput, SolveError> {
         let extra = settings.penalties.len();
         let device = y0.device();
         let mut y0a = y0h.to_vec();
         y0a.resize(b * d + extra, T::from_f64(0.0));
-        let (sol, tape) = integrate(&mut f, &y0a, ts, &settings.solve, &RmsNorm, record, false, None).map_err(|f| f.error)?;
+        let (sol, backward) = solve_for_gradients(&mut f, &y0a, ts, &settings.solve, &RmsNorm, grad).map_err(|f| f.error)?;
         let report: BackwardReport = Arc::new(Mutex::new(None));
         let nt = sol.ys.len();
         let stats = sol.stats;
         let flat = if y0.is_autodiff() {
             let theta = self.theta(&device, T::BURN);
-            let host = HostOde { dynamics: f, tape, ts: ts.to_vec(), ys: sol.ys, settings, shape: [b, d], extra, report: report.clone() };
+            let host =
+                HostOde { dynamics: f, backward, ts: ts.to_vec(), ys: sol.ys, settings, shape: [b, d], extra, report: report.clone() };
             ode_node(y0, theta, OdeCall(Arc::new(Mutex::new(host))))
         } else {
             Tensor::<1>::from_data(TensorData::new(sol.ys.concat(), [nt * (b * d + extra)]), (&device, T::BURN))

@@ -6,11 +6,11 @@
 //! the solver's recorded steps, [`nodal_solve::grad::backprop_tape`]).
 
 use super::ToyError;
-use nodal_solve::grad::backprop_tape;
+use nodal_solve::grad::{AdjointOptions, GradMethod, solve_for_gradients};
 use nodal_solve::mlp::Mlp;
 use nodal_solve::regularise::{Penalty, Regularised};
 use nodal_solve::tableau::DOPRI5;
-use nodal_solve::{Record, RmsNorm, SolveOptions, integrate, solve};
+use nodal_solve::{RmsNorm, SolveOptions, solve};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -217,8 +217,8 @@ impl OdeModel {
         let seed = self.cfg.seed.wrapping_mul(0x2545_f491_4f6c_dd1d).wrapping_add(self.calls);
         let mut f = Regularised::new(&mut self.mlp, d, &pens, seed).map_err(|e| ToyError::Config(e.to_string()))?;
         let z0 = f.augment(&z0);
-        let (sol, tape) =
-            integrate(&mut f, &z0, &ts, &opts, &RmsNorm, Record::Every(1), false, None).map_err(|f| ToyError::Solve(f.error))?;
+        let (sol, backward) =
+            solve_for_gradients(&mut f, &z0, &ts, &opts, &RmsNorm, GradMethod::Backprop).map_err(|f| ToyError::Solve(f.error))?;
         let penalties = f.values(&sol.ys[1]);
         let nz = sol.ys[1].len() - pens.len();
         let z1 = &sol.ys[1][..nz];
@@ -256,8 +256,8 @@ impl OdeModel {
         }
         zbar.extend(&weights);
         let ybar = vec![vec![0.0; zbar.len()], zbar];
-        let tape = tape.expect("Record::Every(1) records a tape");
-        let g = backprop_tape(&mut f, &DOPRI5, &tape, &ts, &sol.ys, &ybar, false);
+        let no_adjoint = AdjointOptions { solve: opts.clone(), seminorm: false };
+        let g = backward.gradients(&mut f, &ts, &sol.ys, &ybar, &no_adjoint, false).map_err(ToyError::Solve)?;
         Ok(LossGrad { loss, mlp: g.params, head, nfe_forward: sol.stats.nfe, nfe_backward: g.stats.nfe + g.stats.nvjp, penalties })
     }
 

@@ -1,4 +1,4 @@
-//! Step-size controllers. A controller never calls the solver: it sees error ratios and
+//! The PID step-size factor. A controller never calls the solver: it sees error ratios and
 //! proposes the next step.
 //!
 //! With error ratios `r_n = ||err_n|| / tol` (accept when `r_n <= 1`) and `k` the order of the
