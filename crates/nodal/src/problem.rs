@@ -15,7 +15,7 @@
 use nodal_solve::grad::{AdjointOptions, GradMethod, solve_for_gradients};
 use nodal_solve::mlp::Mlp;
 use nodal_solve::per_sample::{per_sample_gradients, solve_per_sample};
-use nodal_solve::{Record, RmsNorm, Scalar, SolveError, SolveOptions, Stats, integrate, method_by_name};
+use nodal_solve::{Record, RmsNorm, Scalar, SolveError, SolveOptions, Stats, method_by_name};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::path::Path;

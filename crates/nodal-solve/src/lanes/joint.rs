@@ -62,20 +62,27 @@ impl<'a, S: State, D: Dynamics<S>, N: ErrorNorm<S>> Joint<'a, S, D, N> {
     }
 }
 
-impl<S: State, D, N> LaneArith for Joint<'_, S, D, N> {
-    type Buf = S;
-    #[inline]
-    fn lincomb(&self, out: &mut S, base: &S, hs: &[f64], coeffs: &[f64], ks: &[S]) {
-        StateArith::new().lincomb(out, base, hs, coeffs, ks)
-    }
-    #[inline]
-    fn lincomb_lane(&self, j: usize, out: &mut S, base: &S, h: f64, coeffs: &[f64], ks: &[S]) {
-        StateArith::new().lincomb_lane(j, out, base, h, coeffs, ks)
-    }
-    fn combine4_lane(&self, j: usize, out: &mut S, w: [f64; 4], x: [&S; 4]) {
-        StateArith::new().combine4_lane(j, out, w, x)
-    }
+/// [`LaneArith`] of a one-lane type over states `S`: [`StateArith`]'s.
+macro_rules! state_lane_arith {
+    ($ty:ty, $($gen:tt)*) => {
+        impl<$($gen)*> LaneArith for $ty {
+            type Buf = S;
+            #[inline]
+            fn lincomb(&self, out: &mut S, base: &S, hs: &[f64], coeffs: &[f64], ks: &[S]) {
+                StateArith::new().lincomb(out, base, hs, coeffs, ks)
+            }
+            #[inline]
+            fn lincomb_lane(&self, j: usize, out: &mut S, base: &S, h: f64, coeffs: &[f64], ks: &[S]) {
+                StateArith::new().lincomb_lane(j, out, base, h, coeffs, ks)
+            }
+            fn combine4_lane(&self, j: usize, out: &mut S, w: [f64; 4], x: [&S; 4]) {
+                StateArith::new().combine4_lane(j, out, w, x)
+            }
+        }
+    };
 }
+
+state_lane_arith!(Joint<'_, S, D, N>, S: State, D, N);
 
 impl<S: State, D: Dynamics<S>, N> Evaluate for Joint<'_, S, D, N> {
     #[inline]
@@ -147,20 +154,7 @@ impl<'a, S: State, D: Dynamics<S>> StateEval<'a, S, D> {
     }
 }
 
-impl<S: State, D> LaneArith for StateEval<'_, S, D> {
-    type Buf = S;
-    #[inline]
-    fn lincomb(&self, out: &mut S, base: &S, hs: &[f64], coeffs: &[f64], ks: &[S]) {
-        StateArith::new().lincomb(out, base, hs, coeffs, ks)
-    }
-    #[inline]
-    fn lincomb_lane(&self, j: usize, out: &mut S, base: &S, h: f64, coeffs: &[f64], ks: &[S]) {
-        StateArith::new().lincomb_lane(j, out, base, h, coeffs, ks)
-    }
-    fn combine4_lane(&self, j: usize, out: &mut S, w: [f64; 4], x: [&S; 4]) {
-        StateArith::new().combine4_lane(j, out, w, x)
-    }
-}
+state_lane_arith!(StateEval<'_, S, D>, S: State, D);
 
 impl<S: State, D: Dynamics<S>> Evaluate for StateEval<'_, S, D> {
     #[inline]
