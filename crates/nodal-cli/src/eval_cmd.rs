@@ -1,7 +1,7 @@
 //! `nodal eval spiral --weights FILE`: score trained weights on the whole true trajectory.
 
 use clap::Args;
-use nodal::spiral::{CubedMlp, predict, true_trajectory};
+use nodal_experiments::spiral::{CubedMlp, predict, true_trajectory};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -3,9 +3,9 @@
 
 use crate::mnist_cmd::ModelArg;
 use clap::Args;
-use nodal::mnist::memory::measure_step;
-use nodal::mnist::models::{ModelConfig, ModelKind};
 use nodal::solve::grad::GradMethod;
+use nodal_experiments::mnist::memory::measure_step;
+use nodal_experiments::mnist::models::{ModelConfig, ModelKind};
 use serde_json::json;
 use std::process::ExitCode;
 

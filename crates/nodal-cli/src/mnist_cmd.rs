@@ -6,12 +6,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use nodal::burn::module::Module;
 use nodal::burn::tensor::Device;
 use nodal::io::write_atomic;
-use nodal::mnist::models::{ModelConfig, ModelKind, load_weights};
-use nodal::mnist::train::{
+use nodal::solve::grad::GradMethod;
+use nodal_experiments::mnist::models::{ModelConfig, ModelKind, load_weights};
+use nodal_experiments::mnist::train::{
     EpochMetrics, OptimizerKind, Outcome, ResultRow, TrainConfig, Trainer, evaluate, kind_of_weights, results_markdown,
 };
-use nodal::mnist::{Part, load};
-use nodal::solve::grad::GradMethod;
+use nodal_experiments::mnist::{Part, load};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -226,7 +226,7 @@ pub fn train(a: MnistTrainArgs) -> ExitCode {
     let eval_bar = bar(n_test, true, template);
     let eval_bar = std::cell::RefCell::new(eval_bar);
     let quiet = a.quiet;
-    let mut on_batch = |r: &nodal::mnist::train::BatchReport| {
+    let mut on_batch = |r: &nodal_experiments::mnist::train::BatchReport| {
         if r.batch == 1 {
             train_bar.reset();
             train_bar.set_prefix(format!("epoch {}/{}", r.epoch, a.epochs));

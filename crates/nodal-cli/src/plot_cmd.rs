@@ -4,11 +4,11 @@
 use crate::plot_trajectories::{ANODE, GREY, Line, MINUS, NODE, PLUS, Panel, figure, ramp, training};
 use clap::{Args, ValueEnum};
 use nodal::io::write_atomic;
-use nodal::toy::circles::{self, CirclesConfig};
-use nodal::toy::dupont1d::{self, Dupont1dConfig};
-use nodal::toy::flow1d::{self, Flow1dConfig};
-use nodal::toy::model::{Head, OdeModel};
-use nodal::toy::train::ModelRun;
+use nodal_experiments::toy::circles::{self, CirclesConfig};
+use nodal_experiments::toy::dupont1d::{self, Dupont1dConfig};
+use nodal_experiments::toy::flow1d::{self, Flow1dConfig};
+use nodal_experiments::toy::model::{Head, OdeModel};
+use nodal_experiments::toy::train::ModelRun;
 use plotters::style::RGBColor;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -112,7 +112,7 @@ fn model_json(r: &ModelRun) -> Value {
         "first_nfe_per_solve": h.nfe_forward.first(),
         "last_train_nfe_per_solve": h.nfe_forward.last(),
         "final_nfe_per_solve": h.final_nfe,
-        "median_nfe_backward": nodal::toy::median(&h.nfe_backward.iter().map(|&n| n as f64).collect::<Vec<_>>()),
+        "median_nfe_backward": nodal_experiments::toy::median(&h.nfe_backward.iter().map(|&n| n as f64).collect::<Vec<_>>()),
         "seconds": h.seconds,
     })
 }

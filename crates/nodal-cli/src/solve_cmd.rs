@@ -1,8 +1,8 @@
 //! `nodal solve PROBLEM.json [--grad backprop|checkpoint|adjoint]`.
 
 use clap::Args;
-use nodal::problem::{Problem, run_problem};
 use nodal::solve::grad::GradMethod;
+use nodal_experiments::problem::{Problem, run_problem};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

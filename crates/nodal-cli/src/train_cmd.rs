@@ -7,7 +7,7 @@ use nodal::io::write_atomic;
 use nodal::solve::Dynamics;
 use nodal::solve::grad::GradMethod;
 use nodal::solve::regularise::Penalty;
-use nodal::spiral::{SpiralConfig, SpiralTrainer};
+use nodal_experiments::spiral::{SpiralConfig, SpiralTrainer};
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
@@ -141,7 +141,7 @@ fn train(a: TrainArgs) -> Result<(), String> {
         .iter()
         .map(|&rt| {
             let mut m = tr.model.clone();
-            match nodal::spiral::predict(&mut m, &tr.ts, &tr.ys, rt, rt * 1e-2) {
+            match nodal_experiments::spiral::predict(&mut m, &tr.ts, &tr.ys, rt, rt * 1e-2) {
                 Ok((_, l, n)) => json!({"rtol": rt, "atol": rt * 1e-2, "nfe": n, "loss": l}),
                 Err(e) => json!({"rtol": rt, "error": e.to_string()}),
             }

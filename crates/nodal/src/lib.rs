@@ -1,18 +1,18 @@
 //! # nodal
 //!
-//! Neural differential equations in Rust: the burn side of the project (problem files,
-//! experiments, and the modules that wrap networks as dynamics), on top of the pure-numerics
-//! crate [`nodal_solve`], re-exported here as [`solve`].
+//! Neural differential equations on burn: [`neural_ode::NeuralOde`] turns any burn module into
+//! a layer whose output is the solution of `dy/dt = f(y(t), t, theta)`, joining burn's autodiff
+//! graph as one node (exact gradients through the solver, checkpointing or the continuous
+//! adjoint); [`tensor_state`] makes burn tensors a solver state; [`io`] reads and writes weights
+//! atomically. The numerics live in the pure crate [`nodal_solve`], re-exported here as
+//! [`solve`]; the experiments the command line runs (spiral, MNIST, toys, problem files) are in
+//! the `nodal-experiments` crate.
+
+#![deny(missing_docs)]
 
 pub use burn;
 pub use nodal_solve as solve;
 
-pub mod adam;
 pub mod io;
-pub mod mnist;
 pub mod neural_ode;
-pub mod problem;
-pub mod rmsprop;
-pub mod spiral;
 pub mod tensor_state;
-pub mod toy;

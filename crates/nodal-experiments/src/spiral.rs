@@ -344,28 +344,28 @@ pub fn tensor_layout(hidden: usize) -> Vec<(&'static str, Vec<usize>)> {
 
 impl CubedMlp {
     /// Save the weights as safetensors (atomically).
-    pub fn save(&self, path: &std::path::Path) -> Result<(), crate::io::FileError> {
+    pub fn save(&self, path: &std::path::Path) -> Result<(), nodal::io::FileError> {
         let h = self.mlp.hidden();
         let p = &self.mlp.params;
         let (o1, o2, o3) = (2 * h, 3 * h, 5 * h);
         let layout = tensor_layout(h);
         let parts: [&[f32]; 4] = [&p[..o1], &p[o1..o2], &p[o2..o3], &p[o3..]];
         let tensors: Vec<(&str, Vec<usize>, &[f32])> = layout.into_iter().zip(parts).map(|((n, s), v)| (n, s, v)).collect();
-        crate::io::save_f32_tensors(path, &tensors)
+        nodal::io::save_f32_tensors(path, &tensors)
     }
 
     /// Load weights saved by [`CubedMlp::save`]; the hidden width is read from the file.
-    pub fn load(path: &std::path::Path) -> Result<Self, crate::io::FileError> {
-        let bytes = std::fs::read(path).map_err(|source| crate::io::FileError::Io { path: path.to_path_buf(), source })?;
+    pub fn load(path: &std::path::Path) -> Result<Self, nodal::io::FileError> {
+        let bytes = std::fs::read(path).map_err(|source| nodal::io::FileError::Io { path: path.to_path_buf(), source })?;
         let hidden = safetensors::SafeTensors::deserialize(&bytes)
             .ok()
             .and_then(|st| st.tensor("net.0.bias").ok().map(|t| t.shape().first().copied().unwrap_or(0)))
             .filter(|&h| h > 0)
-            .ok_or_else(|| crate::io::FileError::Format {
+            .ok_or_else(|| nodal::io::FileError::Format {
                 path: path.to_path_buf(),
                 reason: "no tensor `net.0.bias` with a hidden width".into(),
             })?;
-        let parts = crate::io::load_f32_tensors(path, &tensor_layout(hidden))?;
+        let parts = nodal::io::load_f32_tensors(path, &tensor_layout(hidden))?;
         Ok(Self::from_params(hidden, parts.concat()).expect("shapes checked"))
     }
 }

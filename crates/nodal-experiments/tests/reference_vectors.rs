@@ -4,8 +4,8 @@
 //! Tolerances are the file's own: `ys` within 1e-8 absolute, each gradient within 1e-6 of the
 //! reference relative to its largest entry.
 
-use nodal::problem::{Problem, run_problem};
 use nodal::solve::grad::GradMethod;
+use nodal_experiments::problem::{Problem, run_problem};
 use serde_json::Value;
 
 const REF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/reference/grad_vectors_seed0.json");

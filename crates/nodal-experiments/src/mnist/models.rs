@@ -15,13 +15,13 @@
 //! The ODE block's state is the flattened feature map `[B, 64 * 6 * 6]` (the [`NeuralOde`] state
 //! is 2-D); the dynamics reshapes it to `[B, 64, 6, 6]` and back.
 
-use crate::io::FileError;
-use crate::neural_ode::{BackwardReport, NeuralOde, OdeFunc, OdeSettings};
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{DType, Device, Tensor, TensorData};
+use nodal::io::FileError;
+use nodal::neural_ode::{BackwardReport, NeuralOde, OdeFunc, OdeSettings};
 use nodal_solve::grad::GradMethod;
 use nodal_solve::regularise::Penalty;
 use nodal_solve::tableau::{DOPRI5, RK4};
@@ -493,7 +493,7 @@ pub fn save_weights(model: &MnistNet, path: &Path, meta: &[(&str, String)], keep
         m.insert(META_IDS.into(), serde_json::to_string(&ids).map_err(|e| fmt(e.to_string()))?);
     }
     let data = safetensors::serialize(views, &Some(m)).map_err(|e| fmt(e.to_string()))?;
-    crate::io::write_atomic(path, &data)
+    nodal::io::write_atomic(path, &data)
 }
 
 /// The metadata of a weights file (includes [`META_MODEL`]).

@@ -15,11 +15,11 @@
 
 use super::Split;
 use super::models::{Forward, MnistNet, ModelConfig, ModelKind, images_tensor, load_weights, save_weights};
-use crate::io::{FileError, write_atomic};
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, momentum::MomentumConfig};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Bytes, DType, Device, Tensor, TensorData};
+use nodal::io::{FileError, write_atomic};
 use nodal_solve::SolveError;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
