@@ -116,9 +116,9 @@ pub struct MlpWeights {
 /// A parsed, validated problem.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Problem {
-    /// `"float64"` (default) or `"float32"`.
-    #[serde(default = "default_dtype")]
-    pub dtype: String,
+    /// Element type (default float64).
+    #[serde(default)]
+    pub dtype: Dtype,
     /// Output times; `t[0]` is the start.
     pub t: Vec<f64>,
     /// Method name (`"dopri5"`, `"tsit5"`, `"bosh3"`, `"dopri8"`, `"rk4"`, ...).
@@ -136,10 +136,9 @@ pub struct Problem {
     /// Initial states `[batch][dim]` (`null` or `NaN` entries are NaN: that row fails).
     #[serde(deserialize_with = "nullable::mat")]
     pub y0: Vec<Vec<f64>>,
-    /// `"joint"` (default: the batch is one ODE with one step size) or `"per_sample"` (every
-    /// row its own steps; see [`nodal_solve::per_sample`]).
+    /// How the batch is solved (default joint).
     #[serde(default)]
-    pub batch_mode: Option<String>,
+    pub batch_mode: BatchMode,
     /// Relative tolerance of the adjoint's reverse solve (default: `rtol`).
     #[serde(default)]
     pub adjoint_rtol: Option<f64>,
@@ -151,8 +150,48 @@ pub struct Problem {
     pub adjoint_seminorm: Option<bool>,
 }
 
-fn default_dtype() -> String {
-    "float64".into()
+/// Element type of a problem's solve: `"float32"` or `"float64"` in files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Dtype {
+    /// 32-bit floats.
+    Float32,
+    /// 64-bit floats (the default).
+    #[default]
+    Float64,
+}
+
+impl TryFrom<String> for Dtype {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "float32" => Ok(Self::Float32),
+            "float64" => Ok(Self::Float64),
+            _ => Err(format!("dtype must be \"float64\" or \"float32\", got {s:?}")),
+        }
+    }
+}
+
+/// How a problem's batch is solved: `"joint"` or `"per_sample"` in files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(try_from = "String")]
+pub enum BatchMode {
+    /// The batch is one ODE with one step size (the default; torchdiffeq's and diffrax's way).
+    #[default]
+    Joint,
+    /// Every row takes its own steps ([`nodal_solve::per_sample`]).
+    PerSample,
+}
+
+impl TryFrom<String> for BatchMode {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "joint" => Ok(Self::Joint),
+            "per_sample" => Ok(Self::PerSample),
+            _ => Err(format!("batch_mode must be \"joint\" or \"per_sample\", got {s:?}")),
+        }
+    }
 }
 
 impl Problem {
@@ -187,9 +226,6 @@ impl Problem {
 
     fn validate(&self, origin: &str) -> Result<(), ProblemError> {
         let bad = |field: &'static str, reason: String| Err(ProblemError::Field { path: origin.to_string(), field, reason });
-        if self.dtype != "float64" && self.dtype != "float32" {
-            return bad("dtype", format!("must be \"float64\" or \"float32\", got {:?}", self.dtype));
-        }
         if method_by_name(&self.solver).is_none() {
             let names: Vec<&str> = nodal_solve::METHODS.iter().map(|m| m.name).collect();
             return bad("solver", format!("unknown solver {:?}; known: {}", self.solver, names.join(", ")));
@@ -217,12 +253,6 @@ impl Problem {
         }
         if self.t.is_empty() {
             return bad("t", "must hold at least one time".into());
-        }
-        if let Some(m) = &self.batch_mode
-            && m != "joint"
-            && m != "per_sample"
-        {
-            return bad("batch_mode", format!("must be \"joint\" or \"per_sample\", got {m:?}"));
         }
         if let Some(h) = self.step_size
             && !(h.is_finite() && h > 0.0)
@@ -279,12 +309,10 @@ fn stats_json(s: &Stats) -> Value {
 
 /// Solve a problem, optionally with gradients of `L = sum of squares of all ys`.
 pub fn run_problem(p: &Problem, grad: Option<GradMethod>, want_t: bool) -> ProblemRun {
-    if p.dtype == "float32" { run_typed::<f32>(p, grad, want_t) } else { run_typed::<f64>(p, grad, want_t) }
-}
-
-/// Whether the problem asks for per-sample solving.
-fn per_sample(p: &Problem) -> bool {
-    p.batch_mode.as_deref() == Some("per_sample")
+    match p.dtype {
+        Dtype::Float32 => run_typed::<f32>(p, grad, want_t),
+        Dtype::Float64 => run_typed::<f64>(p, grad, want_t),
+    }
 }
 
 fn grads_json<T: Scalar>(y0: &[T], gp: &[T], d: usize, h: usize) -> Value {
@@ -347,7 +375,7 @@ fn run_per_sample<T: Scalar>(p: &Problem, grad: Option<GradMethod>) -> ProblemRu
 }
 
 fn run_typed<T: Scalar>(p: &Problem, grad: Option<GradMethod>, want_t: bool) -> ProblemRun {
-    if per_sample(p) {
+    if p.batch_mode == BatchMode::PerSample {
         return run_per_sample::<T>(p, grad);
     }
     let (d, h) = (p.dim(), p.hidden());

@@ -5,7 +5,7 @@
 //! reference relative to its largest entry.
 
 use nodal::solve::grad::GradMethod;
-use nodal_experiments::problem::{Problem, run_problem};
+use nodal_experiments::problem::{BatchMode, Dtype, Problem, run_problem};
 use serde_json::Value;
 
 const REF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/reference/grad_vectors_seed0.json");
@@ -105,7 +105,7 @@ fn gradients_match_central_differences() {
 #[test]
 fn float32_problems_solve_close_to_float64() {
     let (mut p, r) = reference();
-    p.dtype = "float32".into();
+    p.dtype = Dtype::Float32;
     p.rtol = Some(1e-6);
     p.atol = Some(1e-6);
     let out = run_problem(&p, Some(GradMethod::Backprop), false).json;
@@ -160,7 +160,7 @@ fn per_sample_mode_in_problem_files_reports_rows() {
     assert_eq!(row_nfe[1], 0);
     // A good row matches the same row solved alone in joint mode.
     let mut alone = p.clone();
-    alone.batch_mode = None;
+    alone.batch_mode = BatchMode::Joint;
     alone.y0 = vec![p.y0[0].clone()];
     let a = run_problem(&alone, None, false).json;
     for k in 0..p.t.len() {
@@ -169,8 +169,6 @@ fn per_sample_mode_in_problem_files_reports_rows() {
             assert!((x - y).abs() < 1e-12, "{x} vs {y}");
         }
     }
-    let mut bad = p.clone();
-    bad.batch_mode = Some("rowwise".into());
     let e = Problem::from_json_str(
         &serde_json::to_string(&serde_json::json!({
             "t": [0, 1], "solver": "dopri5", "batch_mode": "rowwise",
