@@ -75,3 +75,7 @@ impl<S> std::fmt::Display for SolveFailure<S> {
 }
 
 impl<S: std::fmt::Debug> std::error::Error for SolveFailure<S> {}
+
+/// What a joint solve returns: the solution and `X` (a tape, a dense solution, a backward
+/// handle), or the failure with the partial solution.
+pub type SolveResult<S, X> = Result<(crate::solution::Solution<S>, X), Box<SolveFailure<S>>>;

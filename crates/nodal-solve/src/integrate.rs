@@ -16,7 +16,7 @@
 
 use crate::controller::{Controller, StepControl, initial_step};
 use crate::dynamics::Dynamics;
-use crate::error::{SolveError, SolveFailure};
+use crate::error::{SolveError, SolveFailure, SolveResult};
 use crate::lanes::{Joint, Lanes};
 use crate::norm::ErrorNorm;
 use crate::options::SolveOptions;
@@ -74,7 +74,7 @@ pub(crate) fn check_times(ts: &[f64]) -> Result<f64, SolveError> {
     }
     let dir = if ts[1] > ts[0] { 1.0 } else { -1.0 };
     for i in 1..ts.len() {
-        if !(dir * (ts[i] - ts[i - 1]) > 0.0) {
+        if dir * (ts[i] - ts[i - 1]) <= 0.0 {
             return Err(SolveError::InvalidTimes(format!(
                 "times must be strictly increasing or strictly decreasing; t[{}] = {} then t[{}] = {}",
                 i - 1,
@@ -457,18 +457,14 @@ fn solve_joint<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
     norm: &N,
     save_at: &SaveAt<'_>,
     record: Record,
-) -> Result<(Solution<S>, LaneResult<S>), Box<SolveFailure<S>>> {
+) -> SolveResult<S, LaneResult<S>> {
     let mut lanes = Joint::new(f, norm, y0, None);
     let out = diffeqsolve(&mut lanes, &ExplicitRk::new(opts.method), &opts.control(), save_at, &opts.limits(), record);
     finish_joint(lanes.ys, ts, out)
 }
 
 /// Turn the one lane's result into a solution or a failure with the partial solution.
-pub(crate) fn finish_joint<S>(
-    ys: Vec<S>,
-    ts: &[f64],
-    out: Result<Vec<LaneResult<S>>, SolveError>,
-) -> Result<(Solution<S>, LaneResult<S>), Box<SolveFailure<S>>> {
+pub(crate) fn finish_joint<S>(ys: Vec<S>, ts: &[f64], out: Result<Vec<LaneResult<S>>, SolveError>) -> SolveResult<S, LaneResult<S>> {
     let fail = |error, ys: Vec<S>, stats| {
         let n = ys.len();
         Box::new(SolveFailure { error, partial: Solution { ts: ts[..n].to_vec(), ys, stats } })
@@ -509,7 +505,7 @@ pub fn solve_recorded<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
     opts: &SolveOptions,
     norm: &N,
     record: Record,
-) -> Result<(Solution<S>, Option<Tape<S>>), Box<SolveFailure<S>>> {
+) -> SolveResult<S, Option<Tape<S>>> {
     solve_joint(f, y0, ts, opts, norm, &SaveAt::times(ts), record).map(|(s, l)| (s, l.tape))
 }
 
@@ -523,7 +519,7 @@ pub fn solve_dense<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
     ts: &[f64],
     opts: &SolveOptions,
     norm: &N,
-) -> Result<(Solution<S>, DenseSolution<S>), Box<SolveFailure<S>>> {
+) -> SolveResult<S, DenseSolution<S>> {
     let (sol, lane) = solve_joint(f, y0, ts, opts, norm, &SaveAt::times(ts).with_dense(), Record::None)?;
     Ok((sol, DenseSolution { method: opts.method, steps: lane.dense.unwrap_or_default() }))
 }

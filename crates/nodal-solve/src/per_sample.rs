@@ -69,7 +69,7 @@ pub fn solve_per_sample_with<T: Scalar, D: RowDynamics<T>, N: RowNorm<T>>(
     opts: &SolveOptions,
     record: Record,
 ) -> Result<RowSolution<T>, SolveError> {
-    if dim == 0 || y0.len() % dim != 0 {
+    if dim == 0 || !y0.len().is_multiple_of(dim) {
         return Err(SolveError::Shape(format!("state of length {} is not a whole number of rows of width {dim}", y0.len())));
     }
     let batch = y0.len() / dim;

@@ -155,7 +155,7 @@ impl Controller for Adaptive {
         if !ok(self.rtol) || !ok(self.atol) || (self.rtol == 0.0 && self.atol == 0.0) {
             return Err(SolveError::InvalidTolerance { rtol: self.rtol, atol: self.atol });
         }
-        if !(self.dt_max > 0.0) || self.dt_min.is_nan() || self.dt_min < 0.0 {
+        if self.dt_max.is_nan() || self.dt_max <= 0.0 || self.dt_min.is_nan() || self.dt_min < 0.0 {
             return Err(SolveError::InvalidStep(format!(
                 "need 0 <= dt_min and dt_max > 0, got dt_min = {}, dt_max = {}",
                 self.dt_min, self.dt_max

@@ -47,12 +47,15 @@ impl<S: State, P: State> ErrorNorm<(S, (S, P))> for AdjointSeminorm {
     }
 }
 
+/// The augmented state `[y, a, a_theta]`.
+type Augmented<S, P> = (S, (S, P));
+
 /// The augmented reverse-time dynamics.
-struct Augmented<'a, D> {
+struct AugmentedDynamics<'a, D> {
     f: &'a mut D,
 }
 
-impl<S: State, D: VjpDynamics<S>> Dynamics<(S, (S, D::Params))> for Augmented<'_, D> {
+impl<S: State, D: VjpDynamics<S>> Dynamics<(S, (S, D::Params))> for AugmentedDynamics<'_, D> {
     fn eval(&mut self, t: f64, z: &(S, (S, D::Params)), dz: &mut (S, (S, D::Params))) {
         let (dy, (da, dp)) = (&mut dz.0, (&mut dz.1.0, &mut dz.1.1));
         dp.scale(0.0);
@@ -63,17 +66,15 @@ impl<S: State, D: VjpDynamics<S>> Dynamics<(S, (S, D::Params))> for Augmented<'_
 }
 
 /// The reverse-time solve of the augmented state, landing on every output time to apply `hook`.
+#[allow(clippy::type_complexity)]
 fn reverse_solve<S: State, D: VjpDynamics<S>, N: ErrorNorm<(S, (S, D::Params))>>(
-    aug: &mut Augmented<'_, D>,
+    aug: &mut AugmentedDynamics<'_, D>,
     norm: &N,
     z0: &(S, (S, D::Params)),
     ts_rev: &[f64],
     opts: &SolveOptions,
     hook: OutputHook<'_, (S, (S, D::Params))>,
-) -> Result<
-    (crate::Solution<(S, (S, D::Params))>, crate::integrate::LaneResult<(S, (S, D::Params))>),
-    Box<crate::SolveFailure<(S, (S, D::Params))>>,
-> {
+) -> crate::error::SolveResult<Augmented<S, D::Params>, crate::integrate::LaneResult<Augmented<S, D::Params>>> {
     let mut lanes = Joint::new(aug, norm, z0, Some(hook));
     let out = diffeqsolve(
         &mut lanes,
@@ -109,7 +110,7 @@ pub fn adjoint<S: State, D: VjpDynamics<S>>(
         z.0.assign(&ys[k]);
         true
     };
-    let mut aug = Augmented { f: &mut *f };
+    let mut aug = AugmentedDynamics { f: &mut *f };
     let sol = if opts.seminorm {
         reverse_solve(&mut aug, &AdjointSeminorm, &z0, &ts_rev, &opts.solve, &mut hook)
     } else {

@@ -21,11 +21,11 @@ pub use continuous::{AdjointOptions, adjoint};
 pub use discrete::{backprop_tape, default_checkpoint_interval};
 
 use crate::dynamics::{Dynamics, VjpDynamics};
-use crate::error::{SolveError, SolveFailure};
+use crate::error::{SolveError, SolveResult};
 use crate::integrate::{Record, solve_recorded};
 use crate::norm::ErrorNorm;
 use crate::options::{SolveOptions, StepMode};
-use crate::solution::{Solution, Tape};
+use crate::solution::Tape;
 use crate::state::State;
 use crate::stats::Stats;
 use crate::tableau::Tableau;
@@ -139,7 +139,7 @@ pub fn solve_for_gradients<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
     opts: &SolveOptions,
     norm: &N,
     method: GradMethod,
-) -> Result<(Solution<S>, Backward<S>), Box<SolveFailure<S>>> {
+) -> SolveResult<S, Backward<S>> {
     let (sol, tape) = solve_recorded(f, y0, ts, opts, norm, method.record(ts, opts.step))?;
     Ok((sol, Backward { method, tableau: opts.method, tape }))
 }

@@ -44,6 +44,7 @@ impl ExplicitRk {
     }
 
     /// Polynomial dense output of lane `j` from the stages `ks`.
+    #[allow(clippy::too_many_arguments)]
     fn polynomial<A: LaneArith>(arith: &A, coeffs: &[&[f64]], j: usize, theta: f64, h: f64, y0: &A::Buf, ks: &[A::Buf], out: &mut A::Buf) {
         let mut w = [0.0; MAX_STAGES];
         dense_weights(coeffs, theta, &mut w);
