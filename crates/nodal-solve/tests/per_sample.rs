@@ -1,22 +1,15 @@
 //! Per-sample mode: each row equals the same row solved alone (solution and gradients), rows
 //! that need fewer steps stop costing evaluations, and a bad row fails alone.
 
+mod common;
+use common::weights;
+
 use nodal_solve::grad::{AdjointOptions, GradMethod, solve_for_gradients};
 use nodal_solve::mlp::Mlp;
 use nodal_solve::per_sample::{FnRows, per_sample_gradients, solve_per_sample};
 use nodal_solve::tableau::{DOPRI5, ErrorEstimator, TSIT5};
 use nodal_solve::{METHODS, Record, RmsNorm, SolveError, SolveOptions, Tableau, solve, solve_recorded};
 use proptest::prelude::*;
-
-fn weights(dim: usize, hidden: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(2862933555777941757).wrapping_add(3037000493);
-    (0..Mlp::<f64>::num_params_for(dim, hidden))
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5) * 1.5
-        })
-        .collect()
-}
 
 fn rel_close(a: &[f64], b: &[f64], tol: f64) -> bool {
     let scale = b.iter().fold(1e-300f64, |m, x| m.max(x.abs()));

@@ -6,6 +6,9 @@
 //! To accept an intended change, run with `NODAL_BLESS=1` and commit the rewritten file (say why
 //! in the commit message).
 
+mod common;
+use common::weights;
+
 use nodal_solve::grad::{AdjointOptions, GradMethod};
 use nodal_solve::mlp::Mlp;
 use nodal_solve::tableau::{BOSH3, DOPRI5, DOPRI8, TSIT5};
@@ -75,16 +78,6 @@ mod api {
         let a = AdjointOptions { solve: o.clone(), seminorm: false };
         per_sample_gradients(f, &sol, ts, &ybar, dim, method, o, &a).unwrap().1
     }
-}
-
-fn weights(dim: usize, hidden: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(2862933555777941757).wrapping_add(3037000493);
-    (0..Mlp::<f64>::num_params_for(dim, hidden))
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5) * 1.5
-        })
-        .collect()
 }
 
 fn fmt(s: &Stats) -> String {
