@@ -4,7 +4,7 @@
 //! applied to `y^3`, mini-batches of 20 random windows of 10 time points, an L1 loss, and
 //! RMSprop (lr 1e-3). Solves use dopri5 at rtol 1e-7, atol 1e-9 (f32, as the anchors).
 
-use crate::rmsprop::RmsProp;
+use crate::flat_optim::FlatOptimizer;
 use nodal_solve::JvpDynamics;
 use nodal_solve::grad::{AdjointOptions, GradMethod, solve_for_gradients};
 use nodal_solve::mlp::Mlp;
@@ -221,7 +221,7 @@ pub struct SpiralTrainer {
     pub ys: Vec<[f64; 2]>,
     /// The model.
     pub model: CubedMlp,
-    opt: RmsProp,
+    opt: FlatOptimizer,
     rng: StdRng,
     iter: usize,
 }
@@ -234,7 +234,7 @@ impl SpiralTrainer {
         Regularised::new(CubedMlp::init(0, 1), 2, &pens, 0)?;
         let (ts, ys) = true_trajectory();
         let model = CubedMlp::init(cfg.seed, cfg.hidden);
-        let opt = RmsProp::new(model.mlp.params.len(), cfg.lr);
+        let opt = FlatOptimizer::rmsprop(model.mlp.params.len(), cfg.lr);
         let rng = StdRng::seed_from_u64(cfg.seed.wrapping_add(0x5eed));
         Ok(Self { cfg, ts, ys, model, opt, rng, iter: 0 })
     }

@@ -5,7 +5,7 @@
 
 use super::ToyError;
 use super::model::init_mlp;
-use crate::adam::Adam;
+use crate::flat_optim::FlatOptimizer;
 use nodal_solve::mlp::Mlp;
 use nodal_solve::{Dynamics, VjpDynamics};
 use rand::SeedableRng;
@@ -75,7 +75,7 @@ impl ResNet1d {
     /// Train on the full batch `(x, y)` with Adam.
     pub fn train(mut self, x: &[f64], y: &[f64], iters: usize, lr: f64) -> ResNetRun {
         let start = std::time::Instant::now();
-        let mut opts: Vec<Adam> = self.layers.iter().map(|f| Adam::new(f.params.len(), lr)).collect();
+        let mut opts: Vec<FlatOptimizer> = self.layers.iter().map(|f| FlatOptimizer::adam(f.params.len(), lr)).collect();
         let mut loss = Vec::with_capacity(iters);
         for _ in 0..iters {
             let (l, g) = self.loss_and_grad(x, y);

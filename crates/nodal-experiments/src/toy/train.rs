@@ -1,9 +1,9 @@
-//! Full-batch training of an [`OdeModel`] with [`Adam`], recording per iteration the loss and the
+//! Full-batch training of an [`OdeModel`] with Adam ([`FlatOptimizer`]), recording per iteration the loss and the
 //! function evaluations (NFE) of the forward solve and of the backward pass.
 
 use super::ToyError;
 use super::model::OdeModel;
-use crate::adam::Adam;
+use crate::flat_optim::FlatOptimizer;
 
 /// What happened during training.
 #[derive(Debug, Clone, Default)]
@@ -41,8 +41,8 @@ pub struct ModelRun {
 /// Train `model` on the full batch `(x, y)` for `iters` Adam steps of learning rate `lr`.
 pub fn train(mut model: OdeModel, x: &[f64], y: &[f64], iters: usize, lr: f64) -> Result<ModelRun, ToyError> {
     let start = std::time::Instant::now();
-    let mut opt_mlp = Adam::new(model.mlp.params.len(), lr);
-    let mut opt_head = Adam::new(model.head_params().len(), lr);
+    let mut opt_mlp = FlatOptimizer::adam(model.mlp.params.len(), lr);
+    let mut opt_head = FlatOptimizer::adam(model.head_params().len(), lr);
     let mut h = History::default();
     for _ in 0..iters {
         let g = model.loss_and_grad(x, y)?;
