@@ -365,6 +365,12 @@ impl<T: Scalar, F: VjpDynamics<Vec<T>>> VjpDynamics<Vec<T>> for FirstOrder<F> {
     }
 }
 
+impl<T: Scalar, F: crate::lanes::RowDynamics<T>> crate::lanes::RowDynamics<T> for FirstOrder<F> {
+    fn eval_rows(&mut self, t: &[f64], y: &[T], dy: &mut [T]) {
+        self.0.eval_rows(t, y, dy)
+    }
+}
+
 /// Never reached: [`Regularised::new`] rejects Jacobian penalties when `has_jvp` is false. The
 /// products are filled with NaN so that a misuse could never pass as a number.
 impl<T: Scalar, F: VjpDynamics<Vec<T>>> JvpDynamics<Vec<T>> for FirstOrder<F> {

@@ -271,3 +271,35 @@ fn kinetic_penalty_value_and_gradients_equal_burn_autodiff() {
     let v = out.penalties.unwrap().into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
     close(&v, &flat(rr.inner().reshape([1, 1])), 1e-5);
 }
+
+/// Per-sample mode with a penalty: every row integrates its own kinetic energy and the block
+/// reports their mean (the joint definition). On a fixed RK4 grid every row takes the joint
+/// steps, so value and gradients equal burn's autodiff through the joint RK4 steps.
+#[test]
+fn per_sample_kinetic_penalty_equals_burn_autodiff() {
+    use nodal::solve::regularise::Penalty;
+    let dev = device();
+    let f = field(&dev, 8);
+    let y0 = Tensor::<2>::random([4, 3], Distribution::Normal(0.0, 1.0), &dev).require_grad();
+    let lambda = 0.3;
+    let (yr, rr) = rk4_burn_kinetic(&f, y0.clone(), 0.0, 0.125, 8);
+    let gr = (yr.clone().square().sum() + rr.clone() * lambda).backward();
+    let (ref_y0, ref_w1) = (flat(y0.grad(&gr).unwrap()), flat(f.l1.weight.grad(&gr).unwrap()));
+    for grad in [GradMethod::Backprop, GradMethod::Checkpoint(Some(3))] {
+        let settings = OdeSettings::new(SolveOptions::new(&RK4).with_fixed_step(0.125))
+            .with_grad(grad)
+            .with_penalties(&[Penalty::Kinetic])
+            .with_per_sample(true);
+        let ode = NeuralOde::new(f.clone(), settings.clone(), settings);
+        let y0b = Tensor::<2>::from_data(y0.clone().inner().into_data(), &dev).require_grad();
+        let out = ode.forward(y0b.clone(), &[0.0, 1.0]).unwrap();
+        assert_eq!(out.row_stats.len(), 4);
+        let pen = out.penalties.clone().expect("penalty values");
+        close(&flat(pen.clone().inner().reshape([1, 1])), &flat(rr.clone().inner().reshape([1, 1])), 1e-5);
+        let yn: Tensor<2> = out.ys.clone().slice([1..2, 0..4, 0..3]).reshape([4, 3]);
+        close(&flat(yn.clone().inner()), &flat(yr.clone().inner()), 1e-5);
+        let g = (yn.square().sum() + pen * lambda).backward();
+        close(&flat(y0b.grad(&g).unwrap()), &ref_y0, 1e-4);
+        close(&flat(ode.func.l1.weight.grad(&g).unwrap()), &ref_w1, 1e-4);
+    }
+}

@@ -34,8 +34,8 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{DType, Tensor, TensorData};
 use module_dynamics::{Element, ModuleDynamics, host};
 use nodal_solve::grad::{AdjointOptions, Backward, GradMethod, solve_for_gradients};
-use nodal_solve::per_sample::{RowSolution, per_sample_gradients, solve_per_sample};
-use nodal_solve::regularise::{FirstOrder, Penalty, RegulariseError, Regularised};
+use nodal_solve::per_sample::{RowDynamics, RowSolution, per_sample_gradients, solve_per_sample};
+use nodal_solve::regularise::{FirstOrder, Penalty, Regularised};
 use nodal_solve::tableau::DOPRI5;
 use nodal_solve::{Dynamics, RmsNorm, SolveError, SolveOptions, Stats, VjpDynamics};
 use node::{HostBackward, OdeCall, ode_node};
@@ -232,33 +232,40 @@ impl<D: VjpDynamics<Vec<T>, Params = Vec<T>> + Send, T: Element> HostBackward fo
     }
 }
 
-struct HostOdeRows<M, T: Element> {
-    dynamics: ModuleDynamics<M>,
+/// The host side of a per-sample solve: row dynamics `D` over rows of `dim` states followed by
+/// `extra` penalty accumulators.
+struct HostOdeRows<D, T: Element> {
+    dynamics: D,
     sol: RowSolution<T>,
     ts: Vec<Vec<f64>>,
     settings: OdeSettings,
     shape: [usize; 2],
+    extra: usize,
     report: BackwardReport,
 }
 
-impl<M: OdeFunc, T: Element> HostBackward for HostOdeRows<M, T> {
+impl<D: RowDynamics<T> + VjpDynamics<Vec<T>, Params = Vec<T>> + Send, T: Element> HostBackward for HostOdeRows<D, T> {
     fn outputs(&self) -> TensorData {
-        TensorData::new(self.sol.ys.concat(), [self.sol.ys.len() * self.shape[0] * self.shape[1]])
+        TensorData::new(self.sol.ys.concat(), [self.sol.ys.len() * self.shape[0] * (self.shape[1] + self.extra)])
     }
     fn backward(&mut self, gys: TensorData) -> (TensorData, TensorData) {
-        let ybar: Vec<Vec<T>> = split_cotangents(gys, self.shape[0] * self.shape[1]);
-        let np = nodal_solve::VjpDynamics::<Vec<T>>::param_zeros(&self.dynamics).len();
+        let [b, d] = self.shape;
+        let w = d + self.extra;
+        let ybar: Vec<Vec<T>> = split_cotangents(gys, b * w);
+        let np = self.dynamics.param_zeros().len();
         let res = per_sample_gradients(
             &mut self.dynamics,
             &self.sol,
             &self.ts,
             &ybar,
-            self.shape[1],
+            w,
             self.settings.grad,
             &self.settings.solve,
             &self.settings.adjoint_options(),
         );
-        finish_backward(res.map(|(g, _)| (g.y0, g.params, g.stats)), self.shape, np, &self.report)
+        // The accumulators start at zero whatever y0 is: keep each row's state part.
+        let strip = |g: Vec<T>| g.chunks(w).flat_map(|row| row[..d].to_vec()).collect();
+        finish_backward(res.map(|(g, _)| (strip(g.y0), g.params, g.stats)), self.shape, np, &self.report)
     }
 }
 
@@ -281,39 +288,67 @@ impl<M: OdeFunc> NeuralOde<M> {
         let [b, d] = y0.dims();
         let device = y0.device();
         let y0h: Vec<T> = host::<T, 2>(y0.clone());
-        let mut dynamics = ModuleDynamics::new(&self.func, &device, d);
+        let dynamics = ModuleDynamics::new(&self.func, &device, d);
         // Untracked solves record nothing (the adjoint's recording).
         let grad = if tracked { settings.grad } else { GradMethod::Adjoint };
         let record = grad.record(ts, settings.solve.step);
-        if settings.per_sample && !settings.penalties.is_empty() {
-            return Err(RegulariseError::Unsupported("penalties are available in joint batch mode only, not per-sample".into()).into());
+        if settings.per_sample {
+            if settings.penalties.is_empty() {
+                return self.solve_rows(dynamics, y0, &y0h, ts, settings, record, [b, d]);
+            }
+            let reg = Regularised::new(FirstOrder(dynamics), d, &settings.penalties, 0)?;
+            return self.solve_rows(reg, y0, &y0h, ts, settings, record, [b, d]);
         }
         if !settings.penalties.is_empty() {
             let reg = Regularised::new(FirstOrder(dynamics), d, &settings.penalties, 0)?;
             return self.solve_joint(reg, y0, &y0h, ts, settings, grad, [b, d]);
         }
-        if settings.per_sample {
-            let grids = vec![ts.to_vec(); b];
-            let sol = solve_per_sample(&mut dynamics, &y0h, d, &grids, &settings.solve, record)?;
-            let nt = sol.ys.len();
-            let stats = Stats {
-                nfe: sol.calls,
-                nvjp: 0,
-                accepted: sol.row_stats.iter().map(|s| s.accepted).sum(),
-                rejected: sol.row_stats.iter().map(|s| s.rejected).sum(),
-            };
-            let (row_status, row_stats) = (sol.row_status.clone(), sol.row_stats.clone());
-            let report: BackwardReport = Arc::new(Mutex::new(None));
-            let ys = if !tracked {
-                Tensor::<3>::from_data(TensorData::new(sol.ys.concat(), [nt, b, d]), (&device, T::BURN))
-            } else {
-                let theta = self.theta(&device, T::BURN);
-                let host = HostOdeRows { dynamics, sol, ts: grids, settings, shape: [b, d], report: report.clone() };
-                ode_node(y0, theta, OdeCall(Arc::new(Mutex::new(host)))).reshape([nt, b, d])
-            };
-            return Ok(OdeOutput { ys, stats, backward: report, row_status, row_stats, penalties: None });
-        }
         self.solve_joint(dynamics, y0, &y0h, ts, settings, grad, [b, d])
+    }
+
+    /// Every row its own solve with row dynamics `f` over `[y_r, r's penalty accumulators]`
+    /// (`f` is [`Regularised`] when penalties are on: each row integrates its own penalties, and
+    /// the reported values are their mean over rows, the joint mode's definition).
+    #[allow(clippy::too_many_arguments)]
+    fn solve_rows<T: Element, D: RowDynamics<T> + VjpDynamics<Vec<T>, Params = Vec<T>> + Send + 'static>(
+        &self,
+        mut f: D,
+        y0: Tensor<2>,
+        y0h: &[T],
+        ts: &[f64],
+        settings: OdeSettings,
+        record: nodal_solve::Record,
+        [b, d]: [usize; 2],
+    ) -> Result<OdeOutput, SolveError> {
+        let extra = settings.penalties.len();
+        let w = d + extra;
+        let device = y0.device();
+        let mut y0a = Vec::with_capacity(b * w);
+        for row in y0h.chunks(d) {
+            y0a.extend_from_slice(row);
+            y0a.extend(std::iter::repeat_n(T::from_f64(0.0), extra));
+        }
+        let grids = vec![ts.to_vec(); b];
+        let sol = solve_per_sample(&mut f, &y0a, w, &grids, &settings.solve, record)?;
+        let nt = sol.ys.len();
+        let stats = Stats {
+            nfe: sol.calls,
+            nvjp: 0,
+            accepted: sol.row_stats.iter().map(|s| s.accepted).sum(),
+            rejected: sol.row_stats.iter().map(|s| s.rejected).sum(),
+        };
+        let (row_status, row_stats) = (sol.row_status.clone(), sol.row_stats.clone());
+        let report: BackwardReport = Arc::new(Mutex::new(None));
+        let all = if !y0.is_autodiff() {
+            Tensor::<3>::from_data(TensorData::new(sol.ys.concat(), [nt, b, w]), (&device, T::BURN))
+        } else {
+            let theta = self.theta(&device, T::BURN);
+            let host = HostOdeRows { dynamics: f, sol, ts: grids, settings, shape: [b, d], extra, report: report.clone() };
+            ode_node(y0, theta, OdeCall(Arc::new(Mutex::new(host)))).reshape([nt, b, w])
+        };
+        let ys = if extra == 0 { all.clone() } else { all.clone().slice([0..nt, 0..b, 0..d]) };
+        let penalties = (extra > 0).then(|| all.slice([nt - 1..nt, 0..b, d..w]).reshape([b, extra]).mean_dim(0).reshape([extra]));
+        Ok(OdeOutput { ys, stats, backward: report, row_status, row_stats, penalties })
     }
 
     /// The batch as one ODE with dynamics `f` over `[y, penalty accumulators]` (`f` is
