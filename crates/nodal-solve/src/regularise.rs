@@ -71,7 +71,7 @@ pub enum RegulariseError {
     /// Zero row width.
     #[error("row width must be positive")]
     ZeroDim,
-    /// A combination the caller does not support (e.g. penalties in per-sample mode).
+    /// A combination the caller does not support.
     #[error("{0}")]
     Unsupported(String),
 }
