@@ -1,10 +1,11 @@
 //! `nodal eval spiral --weights FILE`: score trained weights on the whole true trajectory.
 
+use crate::failure::{CliResult, Failure};
+use crate::output::emit_json;
 use clap::Args;
 use nodal_experiments::spiral::{CubedMlp, predict, true_trajectory};
 use serde_json::json;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 /// Arguments of `nodal eval spiral`.
 #[derive(Args)]
@@ -20,26 +21,14 @@ pub struct EvalArgs {
     atol: f64,
 }
 
-/// Print `{task, test_loss, nfe, seconds}` as one JSON object.
-pub fn run(a: EvalArgs) -> ExitCode {
-    let mut model = match CubedMlp::load(&a.weights) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+/// Print `{task, test_loss, nfe, seconds}` as one JSON object. Exit codes: 0 done, 1 the solve
+/// failed, 2 unusable weights or options.
+pub fn run(a: EvalArgs) -> CliResult {
+    crate::validate::tolerances(a.rtol, a.atol, true)?;
+    let mut model = CubedMlp::load(&a.weights).map_err(Failure::input)?;
     let (ts, ys) = true_trajectory();
     let start = std::time::Instant::now();
-    match predict(&mut model, &ts, &ys, a.rtol, a.atol) {
-        Ok((_, loss, nfe)) => {
-            let o = json!({"task": "spiral", "test_loss": loss, "nfe": nfe, "rtol": a.rtol, "atol": a.atol, "seconds": start.elapsed().as_secs_f64()});
-            println!("{o}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: solve failed: {e}");
-            ExitCode::from(1)
-        }
-    }
+    let (_, loss, nfe) = predict(&mut model, &ts, &ys, a.rtol, a.atol).map_err(|e| Failure::Compute(format!("solve failed: {e}")))?;
+    let o = json!({"task": "spiral", "test_loss": loss, "nfe": nfe, "rtol": a.rtol, "atol": a.atol, "seconds": start.elapsed().as_secs_f64()});
+    emit_json(&o, false)
 }

@@ -1,9 +1,15 @@
-//! `nodal`: the command-line tool. One file per subcommand.
+//! `nodal`: the command-line tool. One file per subcommand; [`failure`] maps every error to an
+//! exit code, [`output`] writes without panicking, [`interrupt`] turns SIGINT and SIGTERM into
+//! a saved stop, [`budget`] refuses requests over the memory limit.
 
 mod bench_cmd;
+mod budget;
 mod eval_cmd;
+mod failure;
+mod interrupt;
 mod memory_cmd;
 mod mnist_cmd;
+mod output;
 mod plot;
 mod plot_cmd;
 mod plot_mnist_cmd;
@@ -12,14 +18,23 @@ mod regularise_cmd;
 mod solve_cmd;
 mod sweep_cmd;
 mod train_cmd;
+mod validate;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Neural differential equations: solve, train, benchmark.
+///
+/// Exit codes: 0 done, 1 the computation failed, 2 invalid input, 3 some per-sample rows
+/// failed, 4 an output could not be written, 130/143 interrupted by SIGINT/SIGTERM after
+/// saving, 141 stdout closed by its reader.
 #[derive(Parser)]
 #[command(name = "nodal", version, about)]
 struct Cli {
+    /// Most memory a command may plan to use (K, M, G, T suffixes): larger requests are refused
+    /// up front, and gradient tapes stop growing past it.
+    #[arg(long, global = true, value_parser = budget::parse_size, default_value = "4G")]
+    memory_limit: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -72,18 +87,32 @@ enum EvalTask {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Solve(a) => solve_cmd::run(a),
-        Command::Train(TrainTask::Spiral(a)) => train_cmd::run(a),
+    output::ignore_sigxfsz();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // Help and version go to stdout (exit 0); usage errors to stderr (exit 2). Neither
+            // may panic on a closed stream.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let limit = cli.memory_limit;
+    let r = match cli.command {
+        Command::Solve(a) => solve_cmd::run(a, limit),
+        Command::Train(TrainTask::Spiral(a)) => train_cmd::run(a, limit),
         Command::Train(TrainTask::Mnist(a)) => mnist_cmd::train(a),
         Command::Eval(EvalTask::Spiral(a)) => eval_cmd::run(a),
         Command::Eval(EvalTask::Mnist(a)) => mnist_cmd::eval(a),
         Command::Sweep(a) => sweep_cmd::run(a),
-        Command::Bench(a) => bench_cmd::run(a),
-        Command::Memory(a) => memory_cmd::run(a),
+        Command::Bench(a) => bench_cmd::run(a, limit),
+        Command::Memory(a) => memory_cmd::run(a, limit),
         Command::Regularise(a) => regularise_cmd::run(a),
         Command::Plot(PlotTask::Trajectories(a)) => plot_cmd::run(a),
         Command::Plot(PlotTask::MnistStates(a)) => plot_mnist_cmd::run(a),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => f.report(),
     }
 }

@@ -1,6 +1,10 @@
 //! `nodal train mnist` and `nodal eval mnist`: the ResNet, RK-Net and ODE-Net of Chen et al.
 //! 2018 on MNIST, with progress bars, per-epoch metrics, checkpoints that resume, and weights.
 
+use crate::failure::{CliResult, Failure};
+use crate::interrupt::Interrupt;
+use crate::output::{emit_json, note};
+use crate::validate;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nodal::burn::module::Module;
@@ -13,10 +17,7 @@ use nodal_experiments::mnist::train::{
 };
 use nodal_experiments::mnist::{Part, load};
 use serde_json::json;
-use std::path::PathBuf;
-use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::{Path, PathBuf};
 
 /// The project's MNIST folder, relative to the repository root.
 pub const DEFAULT_DATA: &str = "../shared/data/mnist";
@@ -159,28 +160,54 @@ pub(crate) fn bar(len: usize, quiet: bool, template: &str) -> ProgressBar {
     b
 }
 
-/// Train one model; writes checkpoints, `metrics.jsonl`, `summary.json` and `model.safetensors`
-/// into the output folder and prints the summary as one JSON line. Ctrl-C saves a checkpoint and
-/// exits with code 130 (rerun the same command to resume). Exit codes: 0 done, 1 training
-/// failed, 2 unusable data or checkpoint.
-pub fn train(a: MnistTrainArgs) -> ExitCode {
-    let kind: ModelKind = a.model.into();
-    if !(a.kinetic.is_finite() && a.kinetic >= 0.0) {
-        eprintln!("error: --kinetic must be a finite weight >= 0 (got {})", a.kinetic);
-        return ExitCode::from(2);
+/// Largest mini-batch (the training set's size).
+const MAX_BATCH: usize = 60_000;
+/// Most residual blocks (memory studies go to 100).
+const MAX_BLOCKS: usize = 1000;
+
+/// Check that `out` can be written before any work is done (a read-only folder fails now, not
+/// after an epoch).
+pub(crate) fn check_writable(out: &Path) -> Result<(), Failure> {
+    std::fs::create_dir_all(out).map_err(|e| Failure::Output(format!("{}: {e}", out.display())))?;
+    let probe = out.join(format!(".nodal-write-test-{}", std::process::id()));
+    write_atomic(&probe, b"").map_err(Failure::file)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// The MNIST test (and training) images, with the checks every command needs: 28x28 images,
+/// at least one test image after `--limit-test`.
+fn load_split(dir: &Path, part: Part, limit: Option<usize>) -> Result<nodal_experiments::mnist::Split, Failure> {
+    if limit == Some(0) {
+        return Err(Failure::Input(format!("--limit-{} 0 leaves no images", if part == Part::Test { "test" } else { "train" })));
     }
+    Ok(load(dir, part).map_err(Failure::input)?.truncate(limit.unwrap_or(usize::MAX)))
+}
+
+/// Train one model; writes checkpoints, `metrics.jsonl`, `summary.json` and `model.safetensors`
+/// into the output folder and prints the summary as one JSON line. SIGINT or SIGTERM saves a
+/// checkpoint (also during the test evaluation) and exits with 130 or 143; rerun the same
+/// command to resume. Every option is checked, and the output folder tested for writing, before
+/// any training.
+pub fn train(a: MnistTrainArgs) -> CliResult {
+    let kind: ModelKind = a.model.into();
+    validate::non_negative("kinetic", a.kinetic)?;
     if a.kinetic > 0.0 && kind == ModelKind::ResNet {
-        eprintln!("error: --kinetic regularises an ODE block; the ResNet has none (use --model rknet or odenet)");
-        return ExitCode::from(2);
+        return Err(Failure::Input("--kinetic regularises an ODE block; the ResNet has none (use --model rknet or odenet)".into()));
+    }
+    validate::count("epochs", a.epochs, 1, 100_000)?;
+    validate::count("batch-size", a.batch_size, 1, MAX_BATCH)?;
+    validate::count("blocks", a.blocks, 1, MAX_BLOCKS)?;
+    validate::positive("lr", a.lr)?;
+    validate::tolerances(a.rtol, a.atol, true)?;
+    if !(a.rk4_step > 0.0 && a.rk4_step <= 1.0) {
+        return Err(Failure::Input(format!("--rk4-step must be in (0, 1] (got {})", a.rk4_step)));
     }
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/mnist-{}", kind.name())));
-    let data = match load(&a.data, Part::Train).and_then(|tr| Ok((tr, load(&a.data, Part::Test)?))) {
-        Ok((tr, te)) => (tr.truncate(a.limit_train.unwrap_or(usize::MAX)), te.truncate(a.limit_test.unwrap_or(usize::MAX))),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let train_split = load_split(&a.data, Part::Train, a.limit_train)?;
+    let test_split = load_split(&a.data, Part::Test, a.limit_test)?;
+    check_writable(&out)?;
+    let data = (train_split, test_split);
     let model = ModelConfig::new(kind)
         .with_tol(a.rtol, a.atol)
         .with_grad(a.grad)
@@ -189,7 +216,7 @@ pub fn train(a: MnistTrainArgs) -> ExitCode {
         .with_kinetic(a.kinetic);
     let mut cfg = TrainConfig::new(model, out.clone());
     cfg.epochs = a.epochs;
-    cfg.batch_size = a.batch_size.max(1);
+    cfg.batch_size = a.batch_size;
     cfg.lr = a.lr;
     cfg.seed = a.seed;
     cfg.checkpoint_every = a.checkpoint_every;
@@ -199,25 +226,14 @@ pub fn train(a: MnistTrainArgs) -> ExitCode {
         OptimizerArg::Sgd => OptimizerKind::Sgd,
     };
     let (n_train, n_test) = (data.0.len(), data.1.len());
-    let mut tr = match Trainer::new(cfg, data.0, data.1) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let mut tr = Trainer::new(cfg, data.0, data.1).map_err(Failure::input)?;
     let params = tr.model.num_params();
     let (epoch0, batch0) = tr.position();
     if epoch0 > 0 || batch0 > 0 {
-        eprintln!("resuming {} at epoch {}, batch {} from {}", kind.name(), epoch0 + 1, batch0 + 1, out.display());
+        note(&format!("resuming {} at epoch {}, batch {} from {}", kind.name(), epoch0 + 1, batch0 + 1, out.display()));
     }
-    eprintln!("{}: {params} parameters, {n_train} training and {n_test} test images, output in {}", kind.name(), out.display());
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // A second Ctrl-C while the checkpoint is written falls through to the default handler.
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
-    }
+    note(&format!("{}: {params} parameters, {n_train} training and {n_test} test images, output in {}", kind.name(), out.display()));
+    let interrupt = Interrupt::install();
     let nb = tr.batches_per_epoch();
     let template = "{prefix} {bar:30} {pos}/{len} {msg} [{elapsed} < {eta}]";
     let train_bar = bar(nb, a.quiet, template);
@@ -245,20 +261,19 @@ pub fn train(a: MnistTrainArgs) -> ExitCode {
     let mut on_epoch = |m: &EpochMetrics| {
         eval_bar.borrow().finish_and_clear();
         let line = serde_json::to_string(m).unwrap_or_default();
-        if quiet { eprintln!("{line}") } else { train_bar.println(line) }
+        if quiet { note(&line) } else { train_bar.println(line) }
     };
-    let outcome = tr.run(&stop, &mut on_batch, &mut on_eval, &mut on_epoch);
+    let outcome = tr.run(&interrupt.flag, &mut on_batch, &mut on_eval, &mut on_epoch);
     train_bar.finish_and_clear();
     match outcome {
         Ok(Outcome::Interrupted) => {
             let (e, b) = tr.position();
-            eprintln!(
+            Err(interrupt.failure(format!(
                 "interrupted at epoch {}, batch {}: checkpoint saved in {}; rerun the same command to resume",
                 e + 1,
                 b + 1,
                 out.display()
-            );
-            ExitCode::from(130)
+            )))
         }
         Ok(Outcome::Finished) => {
             let h = &tr.history;
@@ -293,23 +308,18 @@ pub fn train(a: MnistTrainArgs) -> ExitCode {
                 "kinetic": a.kinetic,
                 "seed": a.seed,
             });
-            let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
-            if let Err(e) = write_atomic(&out.join("summary.json"), text.as_bytes()) {
-                eprintln!("error: {e}");
-                return ExitCode::from(1);
-            }
-            println!("{summary}");
-            eprintln!("wrote {}/{{model.safetensors, metrics.jsonl, summary.json}}", out.display());
+            let text = serde_json::to_string_pretty(&summary).map_err(Failure::output)?;
+            write_atomic(&out.join("summary.json"), text.as_bytes()).map_err(Failure::file)?;
+            emit_json(&summary, false)?;
+            note(&format!("wrote {}/{{model.safetensors, metrics.jsonl, summary.json}}", out.display()));
             match write_results_table(&out) {
-                Ok(p) => eprintln!("results table: {}", p.display()),
-                Err(e) => eprintln!("warning: results table not written: {e}"),
+                Ok(p) => note(&format!("results table: {}", p.display())),
+                Err(e) => note(&format!("warning: results table not written: {e}")),
             }
-            ExitCode::SUCCESS
+            Ok(())
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(1)
-        }
+        Err(nodal_experiments::mnist::train::TrainError::File(e)) => Err(Failure::file(e)),
+        Err(e) => Err(Failure::compute(e)),
     }
 }
 
@@ -355,59 +365,40 @@ fn write_results_table(out: &std::path::Path) -> Result<PathBuf, String> {
 /// Evaluate trained weights on the MNIST test set; prints one JSON object with `model`,
 /// `params`, `accuracy` (a fraction), `nfe` (mean forward evaluations per batch; 0 for the
 /// ResNet), `examples`, the tolerances and `seconds`. Exit codes: 0 done, 1 a solve failed, 2
-/// unusable weights or data.
-pub fn eval(a: MnistEvalArgs) -> ExitCode {
+/// unusable weights, data or options, 130/143 interrupted.
+pub fn eval(a: MnistEvalArgs) -> CliResult {
+    validate::tolerances(a.rtol, a.atol, true)?;
+    validate::count("batch-size", a.batch_size, 1, MAX_BATCH)?;
+    if !(a.rk4_step > 0.0 && a.rk4_step <= 1.0) {
+        return Err(Failure::Input(format!("--rk4-step must be in (0, 1] (got {})", a.rk4_step)));
+    }
     let kind = match a.model {
         Some(m) => ModelKind::from(m),
-        None => match kind_of_weights(&a.weights) {
-            Ok(Some(k)) => k,
-            Ok(None) => {
-                eprintln!("error: {}: the file does not name its model; pass --model", a.weights.display());
-                return ExitCode::from(2);
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
-        },
+        None => kind_of_weights(&a.weights)
+            .map_err(Failure::input)?
+            .ok_or_else(|| Failure::Input(format!("{}: the file does not name its model; pass --model", a.weights.display())))?,
     };
     let config = ModelConfig::new(kind).with_tol(a.rtol, a.atol).with_step(a.rk4_step);
-    let model = match load_weights(config.init_seeded(&Device::flex(), 0), &a.weights) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let test = match load(&a.data, Part::Test) {
-        Ok(t) => t.truncate(a.limit_test.unwrap_or(usize::MAX)),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let model = load_weights(config.init_seeded(&Device::flex(), 0), &a.weights).map_err(Failure::input)?;
+    let test = load_split(&a.data, Part::Test, a.limit_test)?;
+    let interrupt = Interrupt::install();
     let b = bar(test.len(), a.quiet, "test {bar:30} {pos}/{len} [{elapsed} < {eta}]");
     let start = std::time::Instant::now();
-    let r = evaluate(&model, &test, a.batch_size, &mut |done, _| b.set_position(done as u64));
+    let r = evaluate(&model, &test, a.batch_size, &interrupt.flag, &mut |done, _| b.set_position(done as u64));
     b.finish_and_clear();
-    match r {
-        Ok(r) => {
-            let o = json!({
-                "model": kind.name(),
-                "params": model.num_params(),
-                "accuracy": r.accuracy,
-                "nfe": r.nfe,
-                "examples": r.examples,
-                "rtol": a.rtol,
-                "atol": a.atol,
-                "seconds": start.elapsed().as_secs_f64(),
-            });
-            println!("{o}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: solve failed: {e}");
-            ExitCode::from(1)
-        }
-    }
+    let r = r.map_err(|e| Failure::Compute(format!("solve failed: {e}")))?;
+    let Some(r) = r else {
+        return Err(interrupt.failure("interrupted: the evaluation was not finished".into()));
+    };
+    let o = json!({
+        "model": kind.name(),
+        "params": model.num_params(),
+        "accuracy": r.accuracy,
+        "nfe": r.nfe,
+        "examples": r.examples,
+        "rtol": a.rtol,
+        "atol": a.atol,
+        "seconds": start.elapsed().as_secs_f64(),
+    });
+    emit_json(&o, false)
 }

@@ -28,7 +28,10 @@ pub(crate) fn atomically(path: &Path, draw: impl FnOnce(&Path) -> PlotResult) ->
         let _ = std::fs::remove_file(&tmp);
         return r;
     }
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("{}: {e}", path.display())
+    })
 }
 
 pub(crate) fn err<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> String + '_ {
@@ -36,7 +39,9 @@ pub(crate) fn err<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> String + '
 }
 
 pub(crate) fn bounds(pts: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = pts.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+    let (lo, hi) = pts.filter(|x| x.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+    // No finite point at all (a diverged model): draw an empty unit frame rather than fail.
+    let (lo, hi) = if lo <= hi { (lo, hi) } else { (-1.0, 1.0) };
     let pad = 0.05 * (hi - lo).max(1e-9);
     (lo - pad, hi + pad)
 }

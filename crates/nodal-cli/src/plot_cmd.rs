@@ -12,7 +12,7 @@ use nodal_experiments::toy::train::ModelRun;
 use plotters::style::RGBColor;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use crate::failure::{CliResult, Failure};
 
 /// Tolerance of the solves drawn as trajectories: the exact flow of the learned field (training
 /// solves use 1e-3, whose error could make neighbouring trajectories appear to swap).
@@ -51,41 +51,37 @@ pub struct TrajectoriesArgs {
     augment: usize,
 }
 
-/// Run; exit code 1 with a one-line reason on failure.
-pub fn run(a: TrajectoriesArgs) -> ExitCode {
-    match trajectories(a) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(1)
-        }
+/// Run; exit 2 on invalid options, 4 when the output folder cannot be written, 1 when training
+/// or a figure fails.
+pub fn run(a: TrajectoriesArgs) -> CliResult {
+    if a.augment == 0 || a.augment > 16 {
+        return Err(Failure::Input(format!("--augment must be between 1 and 16, got {}", a.augment)));
     }
+    if let Some(n) = a.iters {
+        crate::validate::count("iters", n, 1, 10_000_000)?;
+    }
+    crate::mnist_cmd::check_writable(&a.out)?;
+    let summary = trajectories(&a).map_err(Failure::Compute)?;
+    crate::output::emit_json(&summary, false)
 }
 
-fn trajectories(a: TrajectoriesArgs) -> Result<(), String> {
-    if a.augment == 0 || a.augment > 16 {
-        return Err(format!("--augment must be between 1 and 16, got {}", a.augment));
-    }
-    if a.iters == Some(0) {
-        return Err("--iters must be at least 1".into());
-    }
-    std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
+fn trajectories(a: &TrajectoriesArgs) -> Result<Value, String> {
     let start = std::time::Instant::now();
     let mut tasks = serde_json::Map::new();
     let mut files = Vec::new();
     let run = |t: Task| a.task == t || a.task == Task::All;
     if run(Task::Flow1d) {
-        let (v, f) = flow1d_task(&a)?;
+        let (v, f) = flow1d_task(a)?;
         tasks.insert("flow1d".into(), v);
         files.extend(f);
     }
     if run(Task::Dupont1d) {
-        let (v, f) = dupont1d_task(&a)?;
+        let (v, f) = dupont1d_task(a)?;
         tasks.insert("dupont1d".into(), v);
         files.extend(f);
     }
     if run(Task::Circles) {
-        let (v, f) = circles_task(&a)?;
+        let (v, f) = circles_task(a)?;
         tasks.insert("circles".into(), v);
         files.extend(f);
     }
@@ -95,11 +91,10 @@ fn trajectories(a: TrajectoriesArgs) -> Result<(), String> {
         "seconds": start.elapsed().as_secs_f64(),
         "tasks": tasks,
     });
-    write_atomic(&a.out.join("summary.json"), serde_json::to_string_pretty(&summary).expect("json").as_bytes())
+    write_atomic(&a.out.join("summary.json"), serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?.as_bytes())
         .map_err(|e| e.to_string())?;
-    println!("{}", serde_json::to_string(&summary).expect("json"));
-    eprintln!("wrote {}/{{summary.json, {}}}", a.out.display(), files.join(", "));
-    Ok(())
+    crate::output::note(&format!("wrote {}/{{summary.json, {}}}", a.out.display(), files.join(", ")));
+    Ok(summary)
 }
 
 fn model_json(r: &ModelRun) -> Value {
@@ -134,7 +129,7 @@ fn path_of(ts: &[f64], states: &[Vec<f64>], d: usize, i: usize, k: usize) -> Vec
 fn flow1d_task(a: &TrajectoriesArgs) -> Result<(Value, Vec<String>), String> {
     let mut cfg = Flow1dConfig { seed: a.seed, ..Flow1dConfig::default() };
     cfg.iters = a.iters.unwrap_or(cfg.iters);
-    eprintln!("flow1d: training an ODE-Net and a {}-layer ResNet for {} iterations ...", cfg.layers, cfg.iters);
+    crate::output::note(&format!("flow1d: training an ODE-Net and a {}-layer ResNet for {} iterations ...", cfg.layers, cfg.iters));
     let t0 = std::time::Instant::now();
     let mut r = flow1d::run(&cfg).map_err(|e| format!("flow1d: {e}"))?;
     let inputs = flow1d::grid(21);
@@ -187,7 +182,7 @@ fn series(v: &[f64]) -> Vec<(f64, f64)> {
 fn dupont1d_task(a: &TrajectoriesArgs) -> Result<(Value, Vec<String>), String> {
     let mut cfg = Dupont1dConfig { seed: a.seed, augment: a.augment, ..Dupont1dConfig::default() };
     cfg.iters = a.iters.unwrap_or(cfg.iters);
-    eprintln!("dupont1d: training a NODE and an ANODE (+{}) for {} iterations ...", cfg.augment, cfg.iters);
+    crate::output::note(&format!("dupont1d: training a NODE and an ANODE (+{}) for {} iterations ...", cfg.augment, cfg.iters));
     let t0 = std::time::Instant::now();
     let mut r = dupont1d::run(&cfg).map_err(|e| format!("dupont1d: {e}"))?;
     let (node_l, anode_l) = ("NODE (R^1)".to_string(), format!("ANODE (R^{})", 1 + cfg.augment));
@@ -247,7 +242,7 @@ fn dupont1d_task(a: &TrajectoriesArgs) -> Result<(Value, Vec<String>), String> {
 fn circles_task(a: &TrajectoriesArgs) -> Result<(Value, Vec<String>), String> {
     let mut cfg = CirclesConfig { seed: a.seed, augment: a.augment, ..CirclesConfig::default() };
     cfg.iters = a.iters.unwrap_or(cfg.iters);
-    eprintln!("circles: training a NODE and an ANODE (+{}) for {} iterations ...", cfg.augment, cfg.iters);
+    crate::output::note(&format!("circles: training a NODE and an ANODE (+{}) for {} iterations ...", cfg.augment, cfg.iters));
     let t0 = std::time::Instant::now();
     let mut r = circles::run(&cfg).map_err(|e| format!("circles: {e}"))?;
     let (x, y) = circles::data(&cfg);
@@ -281,7 +276,9 @@ fn circles_task(a: &TrajectoriesArgs) -> Result<(Value, Vec<String>), String> {
     let ts = linspace(0.0, 1.0, 41);
     let traj = |m: &mut OdeModel| m.trajectories_at(&x, &ts, FIGURE_TOL).map_err(|e| format!("circles: {e}"));
     let (zn, za) = (traj(&mut r.node.model)?, traj(&mut r.anode.model)?);
-    let (fn_, fa) = (zn.last().expect("41 times"), za.last().expect("41 times"));
+    let (Some(fn_), Some(fa)) = (zn.last(), za.last()) else {
+        return Err("the trajectories hold no time".into());
+    };
     let mut pn = Panel::new(format!("NODE: flow and final states z(1) (MSE {:.2e})", r.node.history.final_loss), "z1", "z2");
     let mut pa = Panel::new(format!("ANODE: z(1) projected on (z1, z2) (MSE {:.2e})", r.anode.history.final_loss), "z1", "z2");
     let mut po = Panel::new("ANODE: output w.z(1) + b against augmented z3", "model output w.z(1) + b", "z3 (augmented, starts at 0)");

@@ -12,8 +12,8 @@ use nodal_experiments::mnist::train::kind_of_weights;
 use nodal_experiments::mnist::{Part, load};
 use plotters::style::RGBColor;
 use serde_json::json;
+use crate::failure::{CliResult, Failure};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 /// Arguments of `nodal plot mnist-states`.
 #[derive(Args)]
@@ -49,21 +49,20 @@ const DIGIT: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
-/// Run; exit 2 on unusable inputs, 1 on a failed solve or figure.
-pub fn run(a: MnistStatesArgs) -> ExitCode {
-    match states(&a) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err((code, e)) => {
-            eprintln!("error: {e}");
-            ExitCode::from(code)
-        }
-    }
+/// Run; exit 2 on unusable inputs, 1 on a failed solve, 4 on a figure or file not written.
+pub fn run(a: MnistStatesArgs) -> CliResult {
+    states(&a).map_err(|(code, e)| match code {
+        2 => Failure::Input(e),
+        4 => Failure::Output(e),
+        _ => Failure::Compute(e),
+    })
 }
 
 fn states(a: &MnistStatesArgs) -> Result<(), (u8, String)> {
-    if a.per_class == 0 || a.times < 2 {
-        return Err((2, "--per-class must be >= 1 and --times >= 2".into()));
+    if a.per_class == 0 || a.per_class > 1000 || a.times < 2 || a.times > 10_000 {
+        return Err((2, "--per-class must be in 1..=1000 and --times in 2..=10000".into()));
     }
+    crate::mnist_cmd::check_writable(&a.out).map_err(|e| (4, format!("{e:?}")))?;
     let kind = kind_of_weights(&a.weights)
         .map_err(|e| (2, e.to_string()))?
         .ok_or_else(|| (2, format!("{}: the file does not name its model", a.weights.display())))?;
@@ -73,6 +72,9 @@ fn states(a: &MnistStatesArgs) -> Result<(), (u8, String)> {
     let mut picked: Vec<(usize, u8)> = Vec::new();
     for digit in 0..10u8 {
         picked.extend(test.labels.iter().enumerate().filter(|(_, l)| **l == digit).take(a.per_class).map(|(i, l)| (i, *l)));
+    }
+    if picked.is_empty() {
+        return Err((2, format!("{}: the test set holds no images", a.data.display())));
     }
     let pixels: Vec<u8> = picked.iter().flat_map(|(i, _)| test.images.pixels[i * per..(i + 1) * per].iter().copied()).collect();
     let ts: Vec<f64> = (0..a.times).map(|k| k as f64 / (a.times - 1) as f64).collect();
@@ -97,7 +99,7 @@ fn states(a: &MnistStatesArgs) -> Result<(), (u8, String)> {
         let col = DIGIT[*label as usize];
         let path: Vec<(f64, f64)> = (0..ts.len()).map(|k| proj[k * n + i]).collect();
         let start = path[0];
-        let end = *path.last().expect("at least two times");
+        let end = path.last().copied().unwrap_or(start);
         let first = i == 0 || picked[i - 1].1 != *label;
         let mut line = Line::new(path, col, 2);
         if first {
@@ -117,9 +119,8 @@ fn states(a: &MnistStatesArgs) -> Result<(), (u8, String)> {
         dist.lines.push(Line::new(d, col, 2));
     }
     pca.point_legend.push(("small dot: t = 0, large dot: t = 1".into(), RGBColor(0, 0, 0)));
-    std::fs::create_dir_all(&a.out).map_err(|e| (1, format!("{}: {e}", a.out.display())))?;
     let title = format!("MNIST {}: the ODE block's hidden state over time, {} test digits per class", kind.name(), a.per_class);
-    figure(&a.out.join("mnist_states.png"), &title, (1500, 650), 1, 2, &[pca, dist]).map_err(|e| (1, e))?;
+    figure(&a.out.join("mnist_states.png"), &title, (1500, 650), 1, 2, &[pca, dist]).map_err(|e| (4, e))?;
     let summary = json!({
         "model": kind.name(),
         "images": picked.iter().map(|(i, l)| json!({"index": i, "label": l})).collect::<Vec<_>>(),
@@ -128,7 +129,7 @@ fn states(a: &MnistStatesArgs) -> Result<(), (u8, String)> {
         "relative_distance_at_t1": moved,
     });
     write_atomic(&a.out.join("mnist_states.json"), serde_json::to_string_pretty(&summary).unwrap_or_default().as_bytes())
-        .map_err(|e| (1, e.to_string()))?;
-    eprintln!("wrote {}/{{mnist_states.png, mnist_states.json}}", a.out.display());
+        .map_err(|e| (4, e.to_string()))?;
+    crate::output::note(&format!("wrote {}/{{mnist_states.png, mnist_states.json}}", a.out.display()));
     Ok(())
 }

@@ -11,7 +11,7 @@ use nodal_experiments::toy::circles::CirclesConfig;
 use nodal_experiments::toy::regularised;
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use std::process::ExitCode;
+use crate::failure::{CliResult, Failure};
 
 /// Tasks to compare on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -54,32 +54,26 @@ pub struct RegulariseArgs {
     out: PathBuf,
 }
 
-/// Run; exit 2 on bad flags, 1 on a failed run.
-pub fn run(a: RegulariseArgs) -> ExitCode {
+/// Run; exit 2 on bad flags, 1 on a failed run, 4 on outputs not written.
+pub fn run(a: RegulariseArgs) -> CliResult {
+    if let Some(n) = a.iters {
+        crate::validate::count("iters", n, 1, 10_000_000)?;
+    }
+    crate::mnist_cmd::check_writable(&a.out)?;
     let mut settings: Vec<(String, Vec<(Penalty, f64)>)> = vec![("none".into(), vec![])];
     for (name, w, p) in [
         ("kinetic", a.kinetic, Penalty::Kinetic),
         ("jacobian", a.jacobian, Penalty::JacobianFrobenius { probes: a.probes as usize }),
         ("order2", a.order2, Penalty::Order2),
     ] {
-        if !(w.is_finite() && w >= 0.0) {
-            eprintln!("error: --{name} must be a finite weight >= 0 (got {w})");
-            return ExitCode::from(2);
-        }
+        crate::validate::non_negative(name, w)?;
         if w > 0.0 {
             settings.push((format!("{name} {w}"), vec![(p, w)]));
         }
     }
-    let r = match a.task {
+    match a.task {
         RegTask::Circles => circles(&a, &settings),
         RegTask::Spiral => spiral(&a, &settings),
-    };
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(1)
-        }
     }
 }
 
@@ -92,20 +86,19 @@ fn write(
     title: &str,
     caption: &str,
     series: &[(String, &[f64], &[usize])],
-) -> Result<(), String> {
-    std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
-    write_atomic(&a.out.join("regularise.md"), md.as_bytes()).map_err(|e| e.to_string())?;
-    let text = serde_json::to_string_pretty(&Value::Array(rows)).unwrap_or_default();
-    write_atomic(&a.out.join("summary.json"), text.as_bytes()).map_err(|e| e.to_string())?;
+) -> CliResult {
+    write_atomic(&a.out.join("regularise.md"), md.as_bytes()).map_err(Failure::file)?;
+    let text = serde_json::to_string_pretty(&Value::Array(rows)).map_err(Failure::output)?;
+    write_atomic(&a.out.join("summary.json"), text.as_bytes()).map_err(Failure::file)?;
     let s: Vec<(String, plotters::style::RGBColor, &[f64], &[usize])> =
         series.iter().enumerate().map(|(i, (n, l, f))| (n.clone(), COLORS[i % COLORS.len()], *l, *f)).collect();
-    training_with(&a.out.join("regularise.png"), title, caption, &s)?;
-    print!("{md}");
-    eprintln!("wrote {}/{{regularise.md, summary.json, regularise.png}}", a.out.display());
+    training_with(&a.out.join("regularise.png"), title, caption, &s).map_err(Failure::Output)?;
+    crate::output::emit(md.trim_end())?;
+    crate::output::note(&format!("wrote {}/{{regularise.md, summary.json, regularise.png}}", a.out.display()));
     Ok(())
 }
 
-fn circles(a: &RegulariseArgs, settings: &[(String, Vec<(Penalty, f64)>)]) -> Result<(), String> {
+fn circles(a: &RegulariseArgs, settings: &[(String, Vec<(Penalty, f64)>)]) -> CliResult {
     let cfg = CirclesConfig { iters: a.iters.unwrap_or(600), seed: a.seed, ..CirclesConfig::default() };
     let tols = [1e-3, 1e-5, 1e-7];
     let start = std::time::Instant::now();
@@ -145,7 +138,7 @@ fn circles(a: &RegulariseArgs, settings: &[(String, Vec<(Penalty, f64)>)]) -> Re
     write(a, &md, rows, "concentric circles: plain vs regularised training", "training loss (MSE, log scale)", &series)
 }
 
-fn spiral(a: &RegulariseArgs, settings: &[(String, Vec<(Penalty, f64)>)]) -> Result<(), String> {
+fn spiral(a: &RegulariseArgs, settings: &[(String, Vec<(Penalty, f64)>)]) -> CliResult {
     let iters = a.iters.unwrap_or(2000);
     let mut md = format!("Spiral (torchdiffeq's demo), {iters} iterations, seed {}, training dopri5 rtol 1e-7, atol 1e-9.\n\n", a.seed);
     md += "| run | train L1 (median of last 100) | test L1 (whole trajectory, rtol 1e-7) | training NFE/solve (median of last 100) | test NFE at rtol 1e-3 | 1e-5 | 1e-7 | ms/iter |\n|---|---:|---:|---:|---:|---:|---:|---:|\n";

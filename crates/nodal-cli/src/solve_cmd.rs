@@ -1,10 +1,11 @@
 //! `nodal solve PROBLEM.json [--grad backprop|checkpoint|adjoint]`.
 
+use crate::failure::{CliResult, Failure};
+use crate::output::{emit_json, note};
 use clap::Args;
 use nodal::solve::grad::GradMethod;
 use nodal_experiments::problem::{Problem, run_problem};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 /// Arguments of `nodal solve`.
 #[derive(Args)]
@@ -15,7 +16,8 @@ pub struct SolveArgs {
     /// checkpoint:M (a checkpoint every M steps) or adjoint.
     #[arg(long, value_parser = parse_grad)]
     grad: Option<GradMethod>,
-    /// With --grad, also the gradient with respect to the output times (`grads.t`).
+    /// With --grad, also the gradient with respect to the output times (`grads.t`; joint
+    /// solves only).
     #[arg(long)]
     t_grads: bool,
     /// Indent the JSON output.
@@ -23,34 +25,30 @@ pub struct SolveArgs {
     pretty: bool,
 }
 
+/// `backprop`, `checkpoint`, `checkpoint:M` or `adjoint`.
 pub fn parse_grad(s: &str) -> Result<GradMethod, String> {
     GradMethod::parse(s).ok_or_else(|| format!("unknown gradient method {s:?}: use backprop, checkpoint, checkpoint:M or adjoint"))
 }
 
 /// Exit codes: 0 success, 1 the solve failed (JSON with the partial solution still printed),
-/// 2 the problem file is unusable, 3 some rows failed in per-sample mode (JSON printed, with each
-/// row's status in `row_status`; a failed row's outputs after its failure are NaN, written as
-/// `null`).
-pub fn run(a: SolveArgs) -> ExitCode {
-    let problem = match Problem::from_file(&a.problem) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let r = run_problem(&problem, a.grad, a.t_grads);
-    let text = if a.pretty { serde_json::to_string_pretty(&r.json) } else { serde_json::to_string(&r.json) };
-    println!("{}", text.expect("JSON values serialise"));
+/// 2 the problem file is unusable or too large for the memory limit, 3 some rows failed in
+/// per-sample mode (JSON printed, with each row's status in `row_status`; a failed row's
+/// outputs after its failure are NaN, written as `null`).
+pub fn run(a: SolveArgs, memory_limit: u64) -> CliResult {
+    let problem = Problem::from_file(&a.problem).map_err(Failure::input)?;
+    if a.t_grads && a.grad.is_none() {
+        return Err(Failure::Input("--t-grads needs --grad".into()));
+    }
+    let est = problem.estimated_bytes(a.grad.is_some());
+    crate::budget::check(&format!("{} ({} times x {} rows x {} dims)", a.problem.display(), problem.t.len(), problem.y0.len(), problem.dim()), est, memory_limit)?;
+    let r = run_problem(&problem, a.grad, a.t_grads, memory_limit as usize).map_err(Failure::input)?;
+    emit_json(&r.json, a.pretty)?;
     match r.error {
-        None if r.failed_rows > 0 => {
-            eprintln!("error: {} row(s) failed; see row_status", r.failed_rows);
-            ExitCode::from(3)
-        }
-        None => ExitCode::SUCCESS,
+        None if r.failed_rows > 0 => Err(Failure::Partial(format!("{} row(s) failed; see row_status", r.failed_rows))),
+        None => Ok(()),
         Some(e) => {
-            eprintln!("error: solve failed: {e}");
-            ExitCode::from(1)
+            note("the partial solution was printed");
+            Err(Failure::Compute(format!("solve failed: {e}")))
         }
     }
 }

@@ -3,7 +3,10 @@
 //! spiral, a training-tolerance study (models trained at several tolerances, each evaluated at
 //! several).
 
+use crate::failure::{CliResult, Failure};
+use crate::interrupt::Interrupt;
 use crate::mnist_cmd::{DEFAULT_DATA, bar};
+use crate::output::{emit, note};
 use crate::plot;
 use clap::{Args, ValueEnum};
 use nodal::burn::tensor::Device;
@@ -16,7 +19,6 @@ use nodal_experiments::mnist::{Part, load};
 use nodal_experiments::spiral::{CubedMlp, SpiralConfig, SpiralTrainer, predict_with, true_trajectory};
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 /// Tasks a sweep can evaluate.
 #[derive(Clone, Copy, ValueEnum)]
@@ -78,21 +80,14 @@ pub struct SweepArgs {
     quiet: bool,
 }
 
-/// Run the sweep.
-pub fn run(a: SweepArgs) -> ExitCode {
-    match sweep(&a) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err((code, e)) => {
-            eprintln!("error: {e}");
-            ExitCode::from(code)
-        }
-    }
+/// Run the sweep. Points that fail are rows with an `error`; when every point failed the
+/// sweep fails (exit 1) after writing them.
+pub fn run(a: SweepArgs) -> CliResult {
+    sweep(&a)
 }
 
-type Failure = (u8, String);
-
 fn usage(e: impl std::fmt::Display) -> Failure {
-    (2, e.to_string())
+    Failure::input(e)
 }
 
 fn methods(a: &SweepArgs) -> Result<Vec<(String, &'static Tableau)>, Failure> {
@@ -106,8 +101,20 @@ fn methods(a: &SweepArgs) -> Result<Vec<(String, &'static Tableau)>, Failure> {
 }
 
 fn sweep(a: &SweepArgs) -> Result<(), Failure> {
-    if a.rtol.iter().chain(&a.train_rtol).any(|r| !(r.is_finite() && *r > 0.0)) || !(a.atol_ratio.is_finite() && a.atol_ratio > 0.0) {
-        return Err(usage("tolerances must be finite and positive"));
+    if a.rtol.iter().chain(&a.train_rtol).any(|r| !(r.is_finite() && *r >= f32::MIN_POSITIVE as f64)) || !(a.atol_ratio.is_finite() && a.atol_ratio > 0.0) {
+        return Err(usage("tolerances must be finite and positive (and representable in float32, the models' type)"));
+    }
+    if a.rtol.is_empty() || a.method.is_empty() {
+        return Err(usage("--rtol and --method need at least one value each"));
+    }
+    crate::validate::count("repeats", a.repeats, 1, 10_000)?;
+    crate::validate::count("iters", a.iters, 1, nodal_experiments::spiral::MAX_ITERS)?;
+    crate::validate::count("batch-size", a.batch_size, 1, 60_000)?;
+    if a.limit_test == Some(0) {
+        return Err(usage("--limit-test 0 leaves no images"));
+    }
+    if let Some(dir) = &a.out {
+        crate::mnist_cmd::check_writable(dir)?;
     }
     let methods = methods(a)?;
     let (rows, metric) = match a.task {
@@ -117,14 +124,13 @@ fn sweep(a: &SweepArgs) -> Result<(), Failure> {
     let md = markdown(&rows, metric);
     let arr = Value::Array(rows.clone());
     if a.json {
-        println!("{arr}");
+        emit(&arr.to_string())?;
     } else {
-        print!("{md}");
+        emit(md.trim_end())?;
     }
     if let Some(dir) = &a.out {
-        std::fs::create_dir_all(dir).map_err(|e| (1, format!("{}: {e}", dir.display())))?;
-        write_atomic(&dir.join("sweep.md"), md.as_bytes()).map_err(|e| (1, e.to_string()))?;
-        write_atomic(&dir.join("sweep.json"), arr.to_string().as_bytes()).map_err(|e| (1, e.to_string()))?;
+        write_atomic(&dir.join("sweep.md"), md.as_bytes()).map_err(Failure::file)?;
+        write_atomic(&dir.join("sweep.json"), arr.to_string().as_bytes()).map_err(Failure::file)?;
         let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
         for r in rows.iter().filter(|r| r.get(metric).is_some()) {
             let name = match r.get("train_rtol") {
@@ -141,7 +147,14 @@ fn sweep(a: &SweepArgs) -> Result<(), Failure> {
             SweepTask::Spiral => ("spiral: test loss vs evaluations over test-time tolerances", "test loss (L1)"),
             SweepTask::Mnist => ("MNIST ODE-Net: test accuracy vs evaluations per batch over test-time tolerances", "test accuracy"),
         };
-        plot::loss_vs_nfe(&dir.join("sweep.png"), &series, title, y).map_err(|e| (1, e))?;
+        plot::loss_vs_nfe(&dir.join("sweep.png"), &series, title, y).map_err(Failure::Output)?;
+    }
+    let failed = rows.iter().filter(|r| r.get("error").is_some()).count();
+    if failed == rows.len() {
+        return Err(Failure::Compute(format!("every one of the {failed} points failed (see their errors above)")));
+    }
+    if failed > 0 {
+        note(&format!("warning: {failed} of {} points failed", rows.len()));
     }
     Ok(())
 }
@@ -156,16 +169,22 @@ fn spiral(a: &SweepArgs, methods: &[(String, &'static Tableau)]) -> Result<Vec<V
     }
     for &tr_rtol in &a.train_rtol {
         let cfg = SpiralConfig { iters: a.iters, seed: a.seed, rtol: tr_rtol, atol: tr_rtol * 1e-2, ..SpiralConfig::default() };
+        cfg.validate().map_err(usage)?;
         let mut tr = SpiralTrainer::new(cfg).map_err(usage)?;
+        let interrupt = Interrupt::install();
         let b = bar(a.iters, a.quiet, &format!("train at rtol {tr_rtol:.0e} {{bar:30}} {{pos}}/{{len}} [{{elapsed}} < {{eta}}]"));
         let mut nfe = 0;
         for i in 0..a.iters {
-            nfe += tr.step().map_err(|e| (1, format!("training at rtol {tr_rtol:e}, iteration {}: {e}", i + 1)))?.nfe_forward;
+            if interrupt.requested() {
+                b.finish_and_clear();
+                return Err(interrupt.failure(format!("interrupted while training at rtol {tr_rtol:e} (iteration {i}); nothing was written")));
+            }
+            nfe += tr.step().map_err(|e| Failure::Compute(format!("training at rtol {tr_rtol:e}, iteration {}: {e}", i + 1)))?.nfe_forward;
             b.inc(1);
         }
         b.finish_and_clear();
         if !a.quiet {
-            eprintln!("trained at rtol {tr_rtol:.0e}: {:.1} forward evaluations per iteration", nfe as f64 / a.iters.max(1) as f64);
+            note(&format!("trained at rtol {tr_rtol:.0e}: {:.1} forward evaluations per iteration", nfe as f64 / a.iters.max(1) as f64));
         }
         models.push((Some(tr_rtol), tr.model));
     }
@@ -184,7 +203,7 @@ fn spiral(a: &SweepArgs, methods: &[(String, &'static Tableau)]) -> Result<Vec<V
                     last = Some(r);
                 }
                 times.sort_by(|x, y| x.total_cmp(y));
-                let mut row = match last.expect("at least one repeat") {
+                let mut row = match last.unwrap_or_else(|| Err(nodal::solve::SolveError::InvalidStep("no repeat ran".into()))) {
                     Ok((_, loss, nfe)) => {
                         json!({"method": name, "rtol": rtol, "atol": atol, "nfe": nfe, "seconds": times[times.len() / 2], "loss": loss})
                     }
@@ -212,6 +231,10 @@ fn mnist(a: &SweepArgs, methods: &[(String, &'static Tableau)]) -> Result<Vec<Va
     }
     let mut model = load_weights(ModelConfig::new(kind).init_seeded(&Device::flex(), 0), w).map_err(usage)?;
     let test = load(&a.data, Part::Test).map_err(usage)?.truncate(a.limit_test.unwrap_or(usize::MAX));
+    if test.is_empty() {
+        return Err(usage("the test set is empty"));
+    }
+    let interrupt = Interrupt::install();
     let mut rows = Vec::new();
     for (name, tab) in methods {
         for &rtol in &a.rtol {
@@ -220,11 +243,12 @@ fn mnist(a: &SweepArgs, methods: &[(String, &'static Tableau)]) -> Result<Vec<Va
             model.set_ode_settings(s.clone(), s);
             let b = bar(test.len(), a.quiet, &format!("{name} rtol {rtol:.0e} {{bar:30}} {{pos}}/{{len}} [{{elapsed}} < {{eta}}]"));
             let start = std::time::Instant::now();
-            let r = evaluate(&model, &test, a.batch_size, &mut |done, _| b.set_position(done as u64));
+            let r = evaluate(&model, &test, a.batch_size, &interrupt.flag, &mut |done, _| b.set_position(done as u64));
             b.finish_and_clear();
             let secs = start.elapsed().as_secs_f64();
             rows.push(match r {
-                Ok(r) => json!({"method": name, "rtol": rtol, "atol": atol, "nfe": r.nfe, "seconds": secs, "accuracy": r.accuracy, "examples": r.examples}),
+                Ok(None) => return Err(interrupt.failure("interrupted during the sweep; nothing was written".into())),
+                Ok(Some(r)) => json!({"method": name, "rtol": rtol, "atol": atol, "nfe": r.nfe, "seconds": secs, "accuracy": r.accuracy, "examples": r.examples}),
                 Err(e) => json!({"method": name, "rtol": rtol, "atol": atol, "error": e.to_string()}),
             });
         }

@@ -1,293 +1,15 @@
-//! MLP problem files: the format of the shared reference vectors, read, validated and solved.
-//!
-//! A problem is either a whole reference file (its `problem` object is used) or a bare object:
-//!
-//! ```json
-//! { "dtype": "float64", "t": [0, 0.5, 1], "solver": "dopri5", "rtol": 1e-6, "atol": 1e-8,
-//!   "step_size": null, "max_steps": 10000,
-//!   "weights": { "W1": [[..]], "b1": [..], "W2": [[..]], "b2": [..] },
-//!   "y0": [[..], ..] }
-//! ```
-//!
-//! with `f(t, y) = W2 tanh(W1 y + b1) + b2` applied to each row of `y0` (`[batch][dim]`).
-//! The loss reported is the sum of squares of all outputs, `L = sum_k sum ||y(t_k)||^2`.
+//! Solving MLP problem files (the format lives in [`nodal_formats::problem`], re-exported
+//! here): the solution and, on request, gradients of the loss `L = sum_k sum ||y(t_k)||^2`, as
+//! the JSON `nodal solve` prints.
 
-use nodal_solve::grad::{AdjointOptions, GradMethod, solve_for_gradients};
+pub use nodal_formats::problem::*;
+
+use nodal_solve::grad::{GradMethod, solve_for_gradients};
 use nodal_solve::mlp::Mlp;
 use nodal_solve::per_sample::{per_sample_gradients, solve_per_sample};
-use nodal_solve::{Record, RmsNorm, Scalar, SolveError, SolveOptions, Stats, method_by_name};
-use serde::Deserialize;
+use nodal_solve::{Record, RmsNorm, Scalar, SolveError, Stats};
 use serde_json::{Value, json};
-use std::path::Path;
 use std::time::Instant;
-use thiserror::Error;
-
-/// Why a problem file could not be used.
-#[derive(Debug, Error)]
-pub enum ProblemError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// File path.
-        path: String,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// The file is not valid JSON of the expected shape.
-    #[error("{path}: invalid problem JSON: {source}")]
-    Json {
-        /// File path.
-        path: String,
-        /// Cause.
-        source: serde_json::Error,
-    },
-    /// A field has an invalid value.
-    #[error("{path}: field `{field}`: {reason}")]
-    Field {
-        /// File path.
-        path: String,
-        /// Field name.
-        field: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-/// Replace the non-standard JSON tokens `NaN`, `Infinity` and `-Infinity` (which Python's
-/// `json.dumps` writes) outside string literals by `null`, which the numeric fields read as NaN.
-fn nan_tokens_to_null(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let (mut in_str, mut escaped) = (false, false);
-    let mut i = 0;
-    while let Some(ch) = text[i..].chars().next() {
-        if in_str {
-            match (escaped, ch) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_str = false,
-                _ => {}
-            }
-        } else if ch == '"' {
-            in_str = true;
-        } else if let Some(tok) = ["-Infinity", "Infinity", "NaN"].iter().find(|t| text[i..].starts_with(**t)) {
-            out.push_str("null");
-            i += tok.len();
-            continue;
-        }
-        out.push(ch);
-        i += ch.len_utf8();
-    }
-    out
-}
-
-/// Numbers where `null` (or `NaN` in the file) stands for NaN.
-mod nullable {
-    use serde::{Deserialize, Deserializer};
-
-    fn f(v: Option<f64>) -> f64 {
-        v.unwrap_or(f64::NAN)
-    }
-    pub fn vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
-        Ok(Vec::<Option<f64>>::deserialize(d)?.into_iter().map(f).collect())
-    }
-    pub fn mat<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
-        Ok(Vec::<Vec<Option<f64>>>::deserialize(d)?.into_iter().map(|r| r.into_iter().map(f).collect()).collect())
-    }
-}
-
-/// Weights of the MLP, in the reference layout.
-#[derive(Debug, Clone, Deserialize)]
-#[allow(non_snake_case)]
-pub struct MlpWeights {
-    /// `[hidden][dim]`.
-    #[serde(deserialize_with = "nullable::mat")]
-    pub W1: Vec<Vec<f64>>,
-    /// `[hidden]`.
-    #[serde(deserialize_with = "nullable::vec")]
-    pub b1: Vec<f64>,
-    /// `[dim][hidden]`.
-    #[serde(deserialize_with = "nullable::mat")]
-    pub W2: Vec<Vec<f64>>,
-    /// `[dim]`.
-    #[serde(deserialize_with = "nullable::vec")]
-    pub b2: Vec<f64>,
-}
-
-/// A parsed, validated problem.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Problem {
-    /// Element type (default float64).
-    #[serde(default)]
-    pub dtype: Dtype,
-    /// Output times; `t[0]` is the start.
-    pub t: Vec<f64>,
-    /// Method name (`"dopri5"`, `"tsit5"`, `"bosh3"`, `"dopri8"`, `"rk4"`, ...).
-    pub solver: String,
-    /// Relative tolerance (default 1e-6).
-    pub rtol: Option<f64>,
-    /// Absolute tolerance (default 1e-8).
-    pub atol: Option<f64>,
-    /// Fixed step size (fixed-step solvers).
-    pub step_size: Option<f64>,
-    /// Step limit (default 10 000).
-    pub max_steps: Option<usize>,
-    /// MLP weights.
-    pub weights: MlpWeights,
-    /// Initial states `[batch][dim]` (`null` or `NaN` entries are NaN: that row fails).
-    #[serde(deserialize_with = "nullable::mat")]
-    pub y0: Vec<Vec<f64>>,
-    /// How the batch is solved (default joint).
-    #[serde(default)]
-    pub batch_mode: BatchMode,
-    /// Relative tolerance of the adjoint's reverse solve (default: `rtol`).
-    #[serde(default)]
-    pub adjoint_rtol: Option<f64>,
-    /// Absolute tolerance of the adjoint's reverse solve (default: `atol`).
-    #[serde(default)]
-    pub adjoint_atol: Option<f64>,
-    /// Error control on `y` and `a` only in the adjoint's reverse solve (default false).
-    #[serde(default)]
-    pub adjoint_seminorm: Option<bool>,
-}
-
-/// Element type of a problem's solve: `"float32"` or `"float64"` in files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(try_from = "String")]
-pub enum Dtype {
-    /// 32-bit floats.
-    Float32,
-    /// 64-bit floats (the default).
-    #[default]
-    Float64,
-}
-
-impl TryFrom<String> for Dtype {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        match s.as_str() {
-            "float32" => Ok(Self::Float32),
-            "float64" => Ok(Self::Float64),
-            _ => Err(format!("dtype must be \"float64\" or \"float32\", got {s:?}")),
-        }
-    }
-}
-
-/// How a problem's batch is solved: `"joint"` or `"per_sample"` in files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(try_from = "String")]
-pub enum BatchMode {
-    /// The batch is one ODE with one step size (the default; torchdiffeq's and diffrax's way).
-    #[default]
-    Joint,
-    /// Every row takes its own steps ([`nodal_solve::per_sample`]).
-    PerSample,
-}
-
-impl TryFrom<String> for BatchMode {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        match s.as_str() {
-            "joint" => Ok(Self::Joint),
-            "per_sample" => Ok(Self::PerSample),
-            _ => Err(format!("batch_mode must be \"joint\" or \"per_sample\", got {s:?}")),
-        }
-    }
-}
-
-impl Problem {
-    /// Read a problem from a JSON file (a whole reference file or a bare problem object).
-    pub fn from_file(path: &Path) -> Result<Self, ProblemError> {
-        let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ProblemError::Io { path: p.clone(), source })?;
-        Self::from_json_str(&text, &p)
-    }
-
-    /// Parse and validate; `origin` names the source in errors.
-    pub fn from_json_str(text: &str, origin: &str) -> Result<Self, ProblemError> {
-        let jerr = |source| ProblemError::Json { path: origin.to_string(), source };
-        let mut v: Value = serde_json::from_str(&nan_tokens_to_null(text)).map_err(jerr)?;
-        if let Some(inner) = v.get_mut("problem") {
-            v = inner.take();
-        }
-        let p: Problem = serde_json::from_value(v).map_err(jerr)?;
-        p.validate(origin)?;
-        Ok(p)
-    }
-
-    /// Input width.
-    pub fn dim(&self) -> usize {
-        self.weights.b2.len()
-    }
-
-    /// Hidden width.
-    pub fn hidden(&self) -> usize {
-        self.weights.b1.len()
-    }
-
-    fn validate(&self, origin: &str) -> Result<(), ProblemError> {
-        let bad = |field: &'static str, reason: String| Err(ProblemError::Field { path: origin.to_string(), field, reason });
-        if method_by_name(&self.solver).is_none() {
-            let names: Vec<&str> = nodal_solve::METHODS.iter().map(|m| m.name).collect();
-            return bad("solver", format!("unknown solver {:?}; known: {}", self.solver, names.join(", ")));
-        }
-        let (d, h) = (self.dim(), self.hidden());
-        if d == 0 || h == 0 {
-            return bad("weights", "b1 and b2 must be non-empty".into());
-        }
-        let w = &self.weights;
-        if w.W1.len() != h || w.W1.iter().any(|r| r.len() != d) {
-            return bad("weights.W1", format!("must be [hidden={h}][dim={d}]"));
-        }
-        if w.W2.len() != d || w.W2.iter().any(|r| r.len() != h) {
-            return bad("weights.W2", format!("must be [dim={d}][hidden={h}]"));
-        }
-        let all_w = w.W1.iter().flatten().chain(&w.b1).chain(w.W2.iter().flatten()).chain(&w.b2);
-        if all_w.clone().any(|x| !x.is_finite()) {
-            return bad("weights", "contain a non-finite value".into());
-        }
-        if self.y0.is_empty() || self.y0.iter().any(|r| r.len() != d) {
-            return bad("y0", format!("must be a non-empty [batch][dim={d}] array"));
-        }
-        if self.t.iter().any(|t| !t.is_finite()) {
-            return bad("t", "times must be finite".into());
-        }
-        if self.t.is_empty() {
-            return bad("t", "must hold at least one time".into());
-        }
-        if let Some(h) = self.step_size
-            && !(h.is_finite() && h > 0.0)
-        {
-            return bad("step_size", format!("must be positive and finite, got {h}"));
-        }
-        Ok(())
-    }
-
-    /// Flat parameters `[W1, b1, W2, b2]`.
-    pub fn flat_params<T: Scalar>(&self) -> Vec<T> {
-        let w = &self.weights;
-        w.W1.iter().flatten().chain(&w.b1).chain(w.W2.iter().flatten()).chain(&w.b2).map(|&x| T::from_f64(x)).collect()
-    }
-
-    /// Options of the adjoint's reverse solve from the file's fields.
-    pub fn adjoint_options(&self) -> AdjointOptions {
-        let o = self.options();
-        let (r, a) = (self.adjoint_rtol.unwrap_or(o.rtol), self.adjoint_atol.unwrap_or(o.atol));
-        AdjointOptions { solve: o.with_tol(r, a), seminorm: self.adjoint_seminorm.unwrap_or(false) }
-    }
-
-    /// Solver options from the file's fields.
-    pub fn options(&self) -> SolveOptions {
-        let tab = method_by_name(&self.solver).expect("validated");
-        let mut o = SolveOptions::new(tab).with_tol(self.rtol.unwrap_or(1e-6), self.atol.unwrap_or(1e-8));
-        if let Some(h) = self.step_size {
-            o = o.with_fixed_step(h);
-        }
-        if let Some(m) = self.max_steps {
-            o = o.with_max_steps(m);
-        }
-        o
-    }
-}
 
 /// Result of [`run_problem`]: the JSON to print, and the solve error if the solve failed.
 pub struct ProblemRun {
@@ -308,11 +30,27 @@ fn stats_json(s: &Stats) -> Value {
 }
 
 /// Solve a problem, optionally with gradients of `L = sum of squares of all ys`.
-pub fn run_problem(p: &Problem, grad: Option<GradMethod>, want_t: bool) -> ProblemRun {
-    match p.dtype {
-        Dtype::Float32 => run_typed::<f32>(p, grad, want_t),
-        Dtype::Float64 => run_typed::<f64>(p, grad, want_t),
+/// The problem is validated first (a [`ProblemError`] names the field); `max_memory` caps what
+/// the solve stores for gradients ([`nodal_solve::Limits::max_memory`]). Time gradients
+/// (`want_t`) exist for joint solves only.
+pub fn run_problem(p: &Problem, grad: Option<GradMethod>, want_t: bool, max_memory: usize) -> Result<ProblemRun, ProblemError> {
+    p.validate("problem")?;
+    if want_t && p.batch_mode == BatchMode::PerSample {
+        return Err(ProblemError::Field {
+            path: "problem".into(),
+            field: "batch_mode",
+            reason: "gradients with respect to the output times are computed for joint solves only".into(),
+        });
     }
+    Ok(match p.dtype {
+        Dtype::Float32 => run_typed::<f32>(p, grad, want_t, max_memory),
+        Dtype::Float64 => run_typed::<f64>(p, grad, want_t, max_memory),
+    })
+}
+
+fn shape_failure(e: impl std::fmt::Display) -> ProblemRun {
+    let error = SolveError::Shape(e.to_string());
+    ProblemRun { json: json!({ "error": error.to_string() }), error: Some(error), failed_rows: 0 }
 }
 
 fn grads_json<T: Scalar>(y0: &[T], gp: &[T], d: usize, h: usize) -> Value {
@@ -327,11 +65,14 @@ fn grads_json<T: Scalar>(y0: &[T], gp: &[T], d: usize, h: usize) -> Value {
     })
 }
 
-fn run_per_sample<T: Scalar>(p: &Problem, grad: Option<GradMethod>) -> ProblemRun {
+fn run_per_sample<T: Scalar>(p: &Problem, grad: Option<GradMethod>, max_memory: usize) -> ProblemRun {
     let (d, h) = (p.dim(), p.hidden());
-    let mut mlp = Mlp::<T>::new(d, h, p.flat_params()).expect("validated shapes");
+    let mut mlp = match Mlp::<T>::new(d, h, p.flat_params()) {
+        Some(m) => m,
+        None => return shape_failure("weights do not fit the MLP sizes"),
+    };
     let y0: Vec<T> = p.y0.iter().flatten().map(|&x| T::from_f64(x)).collect();
-    let opts = p.options();
+    let opts = p.options().with_max_memory(max_memory);
     let batch = p.y0.len();
     let ts = vec![p.t.clone(); batch];
     let start = Instant::now();
@@ -374,14 +115,17 @@ fn run_per_sample<T: Scalar>(p: &Problem, grad: Option<GradMethod>) -> ProblemRu
     ProblemRun { json: out, error: None, failed_rows }
 }
 
-fn run_typed<T: Scalar>(p: &Problem, grad: Option<GradMethod>, want_t: bool) -> ProblemRun {
+fn run_typed<T: Scalar>(p: &Problem, grad: Option<GradMethod>, want_t: bool, max_memory: usize) -> ProblemRun {
     if p.batch_mode == BatchMode::PerSample {
-        return run_per_sample::<T>(p, grad);
+        return run_per_sample::<T>(p, grad, max_memory);
     }
     let (d, h) = (p.dim(), p.hidden());
-    let mut mlp = Mlp::<T>::new(d, h, p.flat_params()).expect("validated shapes");
+    let mut mlp = match Mlp::<T>::new(d, h, p.flat_params()) {
+        Some(m) => m,
+        None => return shape_failure("weights do not fit the MLP sizes"),
+    };
     let y0: Vec<T> = p.y0.iter().flatten().map(|&x| T::from_f64(x)).collect();
-    let opts = p.options();
+    let opts = p.options().with_max_memory(max_memory);
     let start = Instant::now();
     // Without gradients, the adjoint's recording (none) is the plain solve's.
     let res = solve_for_gradients(&mut mlp, &y0, &p.t, &opts, &RmsNorm, grad.unwrap_or(GradMethod::Adjoint));

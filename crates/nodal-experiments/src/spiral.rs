@@ -21,6 +21,8 @@ pub const TRUE_A: [[f64; 2]; 2] = [[-0.1, 2.0], [-2.0, -0.1]];
 pub const DATA_SIZE: usize = 1000;
 /// Final time of the trajectory.
 pub const T_END: f64 = 25.0;
+/// Most iterations a run may have (a resumed run replays its sampler up to here).
+pub const MAX_ITERS: usize = 10_000_000;
 
 /// The learned dynamics: an MLP applied to the elementwise cube of the state.
 #[derive(Debug, Clone)]
@@ -174,6 +176,65 @@ pub struct SpiralConfig {
     /// Regularisers and their weights `λ`: the objective is `L1 + Σ λ r`, each `r` the penalty's
     /// integral over the window, averaged over the batch ([`nodal_solve::regularise`]).
     pub penalties: Vec<(Penalty, f64)>,
+    /// Cap on what one solve stores for its gradients ([`nodal_solve::Limits::max_memory`]).
+    pub max_memory: usize,
+}
+
+impl SpiralConfig {
+    /// Check the settings: tolerances finite, >= 0 and not both 0, a positive learning rate,
+    /// batch sizes that fit the trajectory, a hidden width of at least 1.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [("rtol", self.rtol), ("atol", self.atol)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("{name} must be finite and >= 0 (got {v})"));
+            }
+            if v > 0.0 && v < f32::MIN_POSITIVE as f64 {
+                return Err(format!("{name} {v:e} underflows float32, the type the spiral trains in"));
+            }
+        }
+        if self.rtol == 0.0 && self.atol == 0.0 {
+            return Err("rtol and atol cannot both be 0".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!("the learning rate must be positive and finite (got {})", self.lr));
+        }
+        if self.batch_size == 0 || self.batch_time < 2 || self.batch_time >= DATA_SIZE || self.hidden == 0 {
+            return Err(format!("batch size {} and window {} must be >= 1 and in 2..{DATA_SIZE}, hidden width >= 1", self.batch_size, self.batch_time));
+        }
+        Ok(())
+    }
+
+    /// The settings a checkpoint must share with the run that resumes it (everything but the
+    /// number of iterations, which a resumed run may raise).
+    pub fn fingerprint(&self) -> serde_json::Value {
+        serde_json::json!({
+            "seed": self.seed,
+            "grad": format!("{:?}", self.grad),
+            "batch_size": self.batch_size,
+            "batch_time": self.batch_time,
+            "lr": self.lr,
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "hidden": self.hidden,
+            "penalties": self.penalties.iter().map(|(p, w)| format!("{p:?}={w}")).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// What a spiral run's `checkpoint.json` holds: enough to continue bit for bit (the batch
+/// sampler is replayed from the seed, the probe seeds depend on the iteration only).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SpiralCheckpoint {
+    /// [`SpiralConfig::fingerprint`] of the run.
+    pub settings: serde_json::Value,
+    /// Iterations done.
+    pub iter: usize,
+    /// Hidden width.
+    pub hidden: usize,
+    /// Flat parameters after `iter` iterations.
+    pub params: Vec<f32>,
+    /// The optimiser's state (`None` before the first step).
+    pub optimizer: Option<crate::flat_optim::FlatState>,
 }
 
 impl Default for SpiralConfig {
@@ -189,6 +250,7 @@ impl Default for SpiralConfig {
             atol: 1e-9,
             hidden: 50,
             penalties: Vec::new(),
+            max_memory: nodal_solve::DEFAULT_MAX_MEMORY,
         }
     }
 }
@@ -240,7 +302,51 @@ impl SpiralTrainer {
     }
 
     fn options(&self) -> SolveOptions {
-        SolveOptions::new(&DOPRI5).with_tol(self.cfg.rtol, self.cfg.atol).with_max_steps(100_000)
+        SolveOptions::new(&DOPRI5).with_tol(self.cfg.rtol, self.cfg.atol).with_max_steps(100_000).with_max_memory(self.cfg.max_memory)
+    }
+
+    /// Iterations done.
+    pub fn iter(&self) -> usize {
+        self.iter
+    }
+
+    /// The state to save.
+    pub fn checkpoint(&self) -> SpiralCheckpoint {
+        SpiralCheckpoint {
+            settings: self.cfg.fingerprint(),
+            iter: self.iter,
+            hidden: self.cfg.hidden,
+            params: self.model.mlp.params.clone(),
+            optimizer: self.opt.state(),
+        }
+    }
+
+    /// Continue from a checkpoint made by a run with the same settings: parameters, optimiser
+    /// state, and the sampler advanced past the iterations done.
+    pub fn resume_from(&mut self, ck: &SpiralCheckpoint) -> Result<(), String> {
+        let want = self.cfg.fingerprint();
+        if ck.settings != want {
+            return Err(format!("made with settings {}, this run has {}", ck.settings, want));
+        }
+        if self.iter != 0 {
+            return Err("resume_from needs a fresh trainer".into());
+        }
+        if ck.iter > MAX_ITERS {
+            return Err(format!("iteration {} is beyond the {MAX_ITERS} a run may have", ck.iter));
+        }
+        let model = CubedMlp::from_params(ck.hidden, ck.params.clone()).ok_or("the parameters do not fit the model")?;
+        if model.mlp.params.iter().any(|x| !x.is_finite()) {
+            return Err("the parameters hold a non-finite value".into());
+        }
+        if let Some(st) = &ck.optimizer {
+            self.opt.restore(st)?;
+        }
+        self.model = model;
+        for _ in 0..ck.iter.saturating_mul(self.cfg.batch_size) {
+            self.rng.gen_range(0..DATA_SIZE - self.cfg.batch_time);
+        }
+        self.iter = ck.iter;
+        Ok(())
     }
 
     /// One training iteration.
@@ -253,7 +359,7 @@ impl SpiralTrainer {
         let opts = self.options();
         let pens: Vec<Penalty> = self.cfg.penalties.iter().map(|p| p.0).collect();
         let probe_seed = self.cfg.seed.wrapping_mul(1_000_003).wrapping_add(self.iter as u64);
-        let mut f = Regularised::new(&mut self.model, 2, &pens, probe_seed).expect("penalties checked in SpiralTrainer::new");
+        let mut f = Regularised::new(&mut self.model, 2, &pens, probe_seed).map_err(SolveError::Regulariser)?;
         let y0 = f.augment(&y0);
         let m = y0.len();
         let (sol, backward) = solve_for_gradients(&mut f, &y0, t, &opts, &RmsNorm, self.cfg.grad).map_err(|f| f.error)?;
@@ -356,17 +462,17 @@ impl CubedMlp {
 
     /// Load weights saved by [`CubedMlp::save`]; the hidden width is read from the file.
     pub fn load(path: &std::path::Path) -> Result<Self, nodal::io::FileError> {
-        let bytes = std::fs::read(path).map_err(|source| nodal::io::FileError::Io { path: path.to_path_buf(), source })?;
-        let hidden = safetensors::SafeTensors::deserialize(&bytes)
-            .ok()
-            .and_then(|st| st.tensor("net.0.bias").ok().map(|t| t.shape().first().copied().unwrap_or(0)))
-            .filter(|&h| h > 0)
-            .ok_or_else(|| nodal::io::FileError::Format {
-                path: path.to_path_buf(),
-                reason: "no tensor `net.0.bias` with a hidden width".into(),
-            })?;
-        let parts = nodal::io::load_f32_tensors(path, &tensor_layout(hidden))?;
-        Ok(Self::from_params(hidden, parts.concat()).expect("shapes checked"))
+        use nodal::io::FileError;
+        let fmt = |reason: String| FileError::Format { path: path.to_path_buf(), reason };
+        let bytes = nodal::io::read_capped(path, nodal::io::MAX_WEIGHTS_BYTES, "a weights file")?;
+        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| fmt(format!("not a safetensors file: {e}")))?;
+        let bias = st.tensor("net.0.bias").map_err(|_| fmt("no tensor `net.0.bias` (the hidden layer's bias): not spiral weights".into()))?;
+        let hidden = match bias.shape() {
+            [h] if (1..=1 << 16).contains(h) => *h,
+            s => return Err(fmt(format!("tensor `net.0.bias` has shape {s:?}, expected [hidden] with 1 <= hidden <= 65536"))),
+        };
+        let parts = nodal::io::parse_f32_tensors(&bytes, path, &tensor_layout(hidden))?;
+        Self::from_params(hidden, parts.concat()).ok_or_else(|| fmt("tensor sizes do not make an MLP".into()))
     }
 }
 

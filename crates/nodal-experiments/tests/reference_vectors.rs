@@ -6,6 +6,7 @@
 
 use nodal::solve::grad::GradMethod;
 use nodal_experiments::problem::{BatchMode, Dtype, Problem, run_problem};
+use nodal_experiments::solve::DEFAULT_MAX_MEMORY;
 use serde_json::Value;
 
 const REF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/reference/grad_vectors_seed0.json");
@@ -36,7 +37,7 @@ const KEYS: [&str; 5] = ["y0", "W1", "b1", "W2", "b2"];
 fn all_three_methods_match_the_reference_vectors() {
     let (p, r) = reference();
     for method in [GradMethod::Backprop, GradMethod::Checkpoint(None), GradMethod::Checkpoint(Some(3)), GradMethod::Adjoint] {
-        let out = run_problem(&p, Some(method), false);
+        let out = run_problem(&p, Some(method), false, DEFAULT_MAX_MEMORY).unwrap();
         assert!(out.error.is_none());
         let j = out.json;
         let ys_err = flat(&j["ys"]).iter().zip(flat(&r["ys"])).fold(0.0f64, |e, (a, b)| e.max((a - b).abs()));
@@ -54,7 +55,7 @@ fn dopri5_uses_no_more_evaluations_than_torchdiffeq() {
     // torchdiffeq's dopri5 on this problem: NFE = 2 + 6 x steps (anchors README); the file's
     // own torchdiffeq run took the steps recorded under methods.torchdiffeq_direct if present.
     let (p, _) = reference();
-    let out = run_problem(&p, None, false);
+    let out = run_problem(&p, None, false, DEFAULT_MAX_MEMORY).unwrap();
     let s = &out.json["stats"];
     let nfe = s["nfe"].as_u64().unwrap();
     let steps = s["accepted"].as_u64().unwrap() + s["rejected"].as_u64().unwrap();
@@ -65,9 +66,9 @@ fn dopri5_uses_no_more_evaluations_than_torchdiffeq() {
 #[test]
 fn gradients_match_central_differences() {
     let (p, _) = reference();
-    let base = run_problem(&p, Some(GradMethod::Backprop), true).json;
-    let adj = run_problem(&p, Some(GradMethod::Adjoint), true).json;
-    let loss = |q: &Problem| run_problem(q, None, false).json["loss"].as_f64().unwrap();
+    let base = run_problem(&p, Some(GradMethod::Backprop), true, DEFAULT_MAX_MEMORY).unwrap().json;
+    let adj = run_problem(&p, Some(GradMethod::Adjoint), true, DEFAULT_MAX_MEMORY).unwrap().json;
+    let loss = |q: &Problem| run_problem(q, None, false, DEFAULT_MAX_MEMORY).unwrap().json["loss"].as_f64().unwrap();
     let eps = 1e-5;
     let check = |name: &str, analytic: f64, plus: Problem, minus: Problem| {
         let fd = (loss(&plus) - loss(&minus)) / (2.0 * eps);
@@ -108,7 +109,7 @@ fn float32_problems_solve_close_to_float64() {
     p.dtype = Dtype::Float32;
     p.rtol = Some(1e-6);
     p.atol = Some(1e-6);
-    let out = run_problem(&p, Some(GradMethod::Backprop), false).json;
+    let out = run_problem(&p, Some(GradMethod::Backprop), false, DEFAULT_MAX_MEMORY).unwrap().json;
     let ys_err = flat(&out["ys"]).iter().zip(flat(&r["ys"])).fold(0.0f64, |e, (a, b)| e.max((a - b).abs()));
     assert!(ys_err < 1e-3, "f32 ys error {ys_err}");
     let e = rel_err(&flat(&out["grads"]["W1"]), &flat(&r["grads"]["W1"]));
@@ -149,7 +150,7 @@ fn per_sample_mode_in_problem_files_reports_rows() {
     let mut p = Problem::from_json_str(&s, "ps.json").unwrap();
     p.y0.swap(0, 1); // rows: [original 0, NaN, original 1, 2, 3]
     p.y0.truncate(4);
-    let out = run_problem(&p, Some(GradMethod::Backprop), false);
+    let out = run_problem(&p, Some(GradMethod::Backprop), false, DEFAULT_MAX_MEMORY).unwrap();
     assert_eq!(out.failed_rows, 1);
     let j = out.json;
     assert_eq!(j["row_status"][1].as_str().map(|s| s.contains("non-finite initial state")), Some(true), "{}", j["row_status"]);
@@ -162,7 +163,7 @@ fn per_sample_mode_in_problem_files_reports_rows() {
     let mut alone = p.clone();
     alone.batch_mode = BatchMode::Joint;
     alone.y0 = vec![p.y0[0].clone()];
-    let a = run_problem(&alone, None, false).json;
+    let a = run_problem(&alone, None, false, DEFAULT_MAX_MEMORY).unwrap().json;
     for k in 0..p.t.len() {
         for c in 0..3 {
             let (x, y) = (j["ys"][k][0][c].as_f64().unwrap(), a["ys"][k][0][c].as_f64().unwrap());
@@ -187,10 +188,10 @@ fn adjoint_has_its_own_tolerances_and_seminorm() {
     let (mut p, r) = reference();
     p.adjoint_rtol = Some(1e-6);
     p.adjoint_atol = Some(1e-6);
-    let loose = run_problem(&p, Some(GradMethod::Adjoint), false).json;
+    let loose = run_problem(&p, Some(GradMethod::Adjoint), false, DEFAULT_MAX_MEMORY).unwrap().json;
     p.adjoint_seminorm = Some(true);
-    let semi = run_problem(&p, Some(GradMethod::Adjoint), false).json;
-    let tight = run_problem(&reference().0, Some(GradMethod::Adjoint), false).json;
+    let semi = run_problem(&p, Some(GradMethod::Adjoint), false, DEFAULT_MAX_MEMORY).unwrap().json;
+    let tight = run_problem(&reference().0, Some(GradMethod::Adjoint), false, DEFAULT_MAX_MEMORY).unwrap().json;
     let nfe = |j: &Value| j["backward_stats"]["nfe"].as_u64().unwrap();
     assert!(nfe(&loose) < nfe(&tight), "looser adjoint tolerance: fewer evaluations");
     assert!(nfe(&semi) <= nfe(&loose), "seminorm: no more evaluations");

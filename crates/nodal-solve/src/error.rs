@@ -36,6 +36,21 @@ pub enum SolveError {
         /// Number of steps taken so far.
         step: usize,
     },
+    /// What the solve stores (gradient tape, dense output, step records, outputs) would exceed
+    /// [`crate::Limits::max_memory`].
+    #[error("{what} would need more than the memory limit of {limit} bytes (at t = {t:e}, step {step}); {hint}")]
+    MemoryLimit {
+        /// What was being stored.
+        what: &'static str,
+        /// The limit in bytes.
+        limit: usize,
+        /// Time reached.
+        t: f64,
+        /// Steps accepted so far.
+        step: usize,
+        /// What to do about it.
+        hint: &'static str,
+    },
     /// Relative and absolute tolerances must be finite, non-negative and not both zero.
     #[error("invalid tolerances: rtol = {rtol:e}, atol = {atol:e} (need finite, >= 0, not both 0)")]
     InvalidTolerance {

@@ -42,6 +42,9 @@ pub struct Limits {
     pub max_steps: usize,
     /// Times steps must land on rather than cross.
     pub tstops: Vec<f64>,
+    /// Most bytes the solve may store over all lanes: the gradient tape, dense steps and step
+    /// records. Past it the lane fails with [`SolveError::MemoryLimit`] (0 = no limit).
+    pub max_memory: usize,
 }
 
 /// What one lane's solve produced besides its outputs (which the [`Lanes`] hold).
@@ -62,7 +65,7 @@ pub struct LaneResult<Y> {
 }
 
 /// Validate output times: finite, strictly monotone; returns the direction (+1 or -1).
-pub(crate) fn check_times(ts: &[f64]) -> Result<f64, SolveError> {
+pub fn check_times(ts: &[f64]) -> Result<f64, SolveError> {
     if ts.is_empty() {
         return Err(SolveError::InvalidTimes("no output times given".into()));
     }
@@ -223,6 +226,10 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
     let mut ratios: Vec<f64> = Vec::with_capacity(n_lanes);
     let mut attempts: Vec<Attempt> = Vec::with_capacity(n_lanes);
     let mut slots: Vec<usize> = Vec::new();
+    // Bytes stored so far (tapes, dense steps, step records) against `limits.max_memory`.
+    let lane_bytes = lanes.lane_bytes();
+    let mut stored = 0usize;
+    const TAPE_HINT: &str = "store fewer states: checkpoint every M steps (checkpoint:M) or use the adjoint, or raise the memory limit";
 
     // First derivatives and first steps of the live lanes, batched.
     active.extend((0..n_lanes).filter(|&r| !ctl[r].done));
@@ -364,6 +371,26 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
             }
             let t1 = if at.landing { at.stop } else { lane.t + at.h };
             let step_index = res.stats.accepted - 1;
+            if limits.max_memory > 0 {
+                let mut add = 0usize;
+                if let Some(tp) = res.tape.as_ref() {
+                    add += std::mem::size_of::<StepRecord>() + if step_index % tp.every == 0 { lane_bytes } else { 0 };
+                }
+                if res.dense.is_some() {
+                    add += lane_bytes * (2 + slots.len());
+                }
+                if res.steps.is_some() {
+                    add += lane_bytes + 8;
+                }
+                stored = stored.saturating_add(add);
+                if stored > limits.max_memory {
+                    let what = if res.tape.is_some() { "the gradient tape" } else if res.dense.is_some() { "the dense output" } else { "the step records" };
+                    let hint = if res.tape.is_some() { TAPE_HINT } else { "ask for fewer outputs or raise the memory limit" };
+                    let e = SolveError::MemoryLimit { what, limit: limits.max_memory, t: lane.t, step: step_index, hint };
+                    fail(lane, res, e);
+                    continue;
+                }
+            }
             if let Some(tp) = res.tape.as_mut() {
                 if step_index % tp.every == 0 {
                     tp.checkpoints.push(lanes.lane(j, &ws.y));
@@ -542,6 +569,6 @@ impl SolveOptions {
     }
     /// The loop limits of these options.
     pub fn limits(&self) -> Limits {
-        Limits { max_steps: self.max_steps, tstops: self.tstops.clone() }
+        Limits { max_steps: self.max_steps, tstops: self.tstops.clone(), max_memory: self.max_memory }
     }
 }

@@ -35,7 +35,13 @@ pub struct SolveOptions {
     pub max_steps: usize,
     /// Times that steps must land on rather than cross (known discontinuities of `f`).
     pub tstops: Vec<f64>,
+    /// Most bytes a solve may store for gradients and dense output (see
+    /// [`crate::Limits::max_memory`]); default [`DEFAULT_MAX_MEMORY`].
+    pub max_memory: usize,
 }
+
+/// Default cap on what one solve stores (tape, dense steps): 4 GiB.
+pub const DEFAULT_MAX_MEMORY: usize = 4 << 30;
 
 impl SolveOptions {
     /// Defaults: the given method, rtol 1e-6, atol 1e-8 (adaptive when the method has an error
@@ -52,7 +58,18 @@ impl SolveOptions {
             dt_max: f64::INFINITY,
             max_steps: 10_000,
             tstops: Vec::new(),
+            max_memory: DEFAULT_MAX_MEMORY,
         }
+    }
+    /// Set the cap on stored bytes (0 = none).
+    pub fn with_max_memory(mut self, bytes: usize) -> Self {
+        self.max_memory = bytes;
+        self
+    }
+    /// Check these options without solving: tolerances, the step size or error estimator, and
+    /// `max_steps` (what a solve would refuse before its first step).
+    pub fn validate(&self) -> Result<(), crate::SolveError> {
+        crate::integrate::check_setup(&crate::ExplicitRk::new(self.method), &self.control(), &self.limits())
     }
     /// Set both tolerances.
     pub fn with_tol(mut self, rtol: f64, atol: f64) -> Self {

@@ -17,6 +17,11 @@ pub trait State: Clone + Send {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Bytes the entries take (what memory limits count; 8 per entry unless the type knows
+    /// better).
+    fn size_bytes(&self) -> usize {
+        self.len().saturating_mul(8)
+    }
     /// A state of the same shape filled with zeros.
     fn zeros_like(&self) -> Self;
     /// Overwrite `self` with `other` (same shape), without reallocating.
@@ -41,6 +46,9 @@ impl<T: Scalar> State for Vec<T> {
     #[inline]
     fn len(&self) -> usize {
         Vec::len(self)
+    }
+    fn size_bytes(&self) -> usize {
+        Vec::len(self).saturating_mul(std::mem::size_of::<T>())
     }
     fn zeros_like(&self) -> Self {
         vec![T::ZERO; Vec::len(self)]

@@ -85,7 +85,7 @@ fn rhs(t: f64, y: &Vec<f64>, dy: &mut Vec<f64>) {
 fn run_joint<C: Controller>(control: &C, ts: &[f64]) -> (Vec<Vec<f64>>, nodal_solve::Stats) {
     let mut f = FnDynamics(rhs);
     let mut lanes = Joint::new(&mut f, &RmsNorm, &vec![1.0, 0.0], None);
-    let limits = Limits { max_steps: 100_000, tstops: vec![] };
+    let limits = Limits { max_steps: 100_000, ..Limits::default() };
     let res = diffeqsolve(&mut lanes, &HandHeun, control, &SaveAt::times(ts), &limits, Record::None).unwrap();
     assert!(res[0].status.is_none());
     (lanes.ys, res[0].stats)
@@ -117,7 +117,7 @@ fn a_hand_written_stepper_runs_per_sample_and_converges_at_order_2() {
     let mut errs = Vec::new();
     for h in [0.02, 0.01, 0.005] {
         let mut lanes = Rows::new(&mut f, RmsNorm, &[1.0, 2.0], 1, 3);
-        let limits = Limits { max_steps: 10_000, tstops: vec![] };
+        let limits = Limits { max_steps: 10_000, ..Limits::default() };
         let res = diffeqsolve(&mut lanes, &HandHeun, &ConstantStep { h }, &SaveAt::per_lane(&grids), &limits, Record::None).unwrap();
         assert!(res.iter().all(|r| r.status.is_none()));
         let e0 = (lanes.ys[2][0] - (-1.0f64).exp()).abs();

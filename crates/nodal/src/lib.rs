@@ -11,8 +11,8 @@
 #![deny(missing_docs)]
 
 pub use burn;
+pub use nodal_formats::io;
 pub use nodal_solve as solve;
 
-pub mod io;
 pub mod neural_ode;
 pub mod tensor_state;

@@ -2,7 +2,7 @@
 //! Table 1): the IDX reader ([`idx`]), the data set in memory ([`Split`]), the ResNet, RK-Net and
 //! ODE-Net ([`models`]) and their training loop with checkpoints ([`train`]).
 
-pub mod idx;
+pub use nodal_formats::idx;
 pub mod memory;
 pub mod models;
 pub mod states;
@@ -10,6 +10,7 @@ pub mod train;
 
 use idx::{IdxError, Images};
 use std::path::{Path, PathBuf};
+use models::IMAGE_SIDE;
 
 /// Which half of MNIST.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +83,10 @@ pub fn load(dir: &Path, part: Part) -> Result<Split, IdxError> {
     let labels = idx::load_labels(&lp)?;
     if images.count != labels.len() {
         return Err(IdxError::CountMismatch { images: ip, n_images: images.count, labels: lp, n_labels: labels.len() });
+    }
+    if (images.rows, images.cols) != (IMAGE_SIDE, IMAGE_SIDE) {
+        let reason = format!("images are {}x{} pixels; the MNIST models take {IMAGE_SIDE}x{IMAGE_SIDE}", images.rows, images.cols);
+        return Err(IdxError::BadHeader { path: ip, reason });
     }
     Ok(Split { images, labels })
 }

@@ -498,7 +498,7 @@ pub fn save_weights(model: &MnistNet, path: &Path, meta: &[(&str, String)], keep
 
 /// The metadata of a weights file (includes [`META_MODEL`]).
 pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>, FileError> {
-    let bytes = std::fs::read(path).map_err(|source| FileError::Io { path: path.to_path_buf(), source })?;
+    let bytes = nodal::io::read_capped(path, nodal::io::MAX_WEIGHTS_BYTES, "a weights file")?;
     let (_, meta) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| FileError::Format { path: path.to_path_buf(), reason: format!("not a safetensors file: {e}") })?;
     Ok(meta.metadata().clone().unwrap_or_default())
@@ -508,7 +508,7 @@ pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>, FileError> 
 /// present with its shape, and the file's model name must match). Parameter ids are restored
 /// when the file has them, keeping a saved optimizer state valid.
 pub fn load_weights(model: MnistNet, path: &Path) -> Result<MnistNet, FileError> {
-    let bytes = std::fs::read(path).map_err(|source| FileError::Io { path: path.to_path_buf(), source })?;
+    let bytes = nodal::io::read_capped(path, nodal::io::MAX_WEIGHTS_BYTES, "a weights file")?;
     let fmt = |reason: String| FileError::Format { path: path.to_path_buf(), reason };
     let st = SafeTensors::deserialize(&bytes).map_err(|e| fmt(format!("not a safetensors file: {e}")))?;
     let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| fmt(e.to_string()))?;

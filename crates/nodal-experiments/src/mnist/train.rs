@@ -14,12 +14,12 @@
 //! the same batches as an uninterrupted one.
 
 use super::Split;
-use super::models::{Forward, MnistNet, ModelConfig, ModelKind, images_tensor, load_weights, save_weights};
+use super::models::{Forward, IMAGE_SIDE, MnistNet, ModelConfig, ModelKind, images_tensor, load_weights, save_weights};
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, momentum::MomentumConfig};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Bytes, DType, Device, Tensor, TensorData};
-use nodal::io::{FileError, write_atomic};
+use nodal::io::{FileError, MAX_JSON_BYTES, MAX_WEIGHTS_BYTES, read_capped, read_text_capped, write_atomic};
 use nodal_solve::SolveError;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -119,6 +119,10 @@ pub enum TrainError {
     /// Nothing to train on.
     #[error("the training set is empty")]
     Empty,
+    /// The data or the settings cannot be trained on (images not 28 x 28, no test images, a
+    /// batch size of 0, a learning rate that is not positive).
+    #[error("{0}")]
+    Settings(String),
 }
 
 /// One training step's report (for progress bars).
@@ -215,6 +219,9 @@ struct Checkpoint {
     optim: String,
     accum: Accum,
     history: Vec<EpochMetrics>,
+    /// The learning rate (absent in checkpoints of earlier versions).
+    #[serde(default)]
+    lr: Option<f64>,
 }
 
 const CHECKPOINT: &str = "checkpoint.json";
@@ -253,8 +260,19 @@ fn count_correct(logits: Tensor<2>, labels: &[u8]) -> usize {
 }
 
 /// Accuracy of `model` on `split` (plain device, evaluation settings of the ODE block), in
-/// batches of `batch` examples. `on_batch(done, total)` reports progress.
-pub fn evaluate(model: &MnistNet, split: &Split, batch: usize, on_batch: &mut dyn FnMut(usize, usize)) -> Result<EvalResult, SolveError> {
+/// batches of `batch` examples. `on_batch(done, total)` reports progress. `stop` is polled
+/// between batches: once it is set the evaluation ends with `Ok(None)`. An empty split is an
+/// error (an accuracy of nothing is not 0).
+pub fn evaluate(
+    model: &MnistNet,
+    split: &Split,
+    batch: usize,
+    stop: &AtomicBool,
+    on_batch: &mut dyn FnMut(usize, usize),
+) -> Result<Option<EvalResult>, SolveError> {
+    if split.is_empty() {
+        return Err(SolveError::Shape("no examples to evaluate".into()));
+    }
     let model = model.clone().valid();
     let device = Device::flex();
     let n = split.len();
@@ -262,6 +280,9 @@ pub fn evaluate(model: &MnistNet, split: &Split, batch: usize, on_batch: &mut dy
     let (mut correct, mut nfe, mut batches) = (0, 0, 0);
     let batch = batch.max(1);
     for start in (0..n).step_by(batch) {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
         let end = (start + batch).min(n);
         let x = images_tensor(&split.images.pixels[start * per..end * per], &device);
         let f = model.forward(x)?;
@@ -270,7 +291,7 @@ pub fn evaluate(model: &MnistNet, split: &Split, batch: usize, on_batch: &mut dy
         batches += 1;
         on_batch(end, n);
     }
-    Ok(EvalResult { accuracy: correct as f64 / n.max(1) as f64, nfe: nfe as f64 / batches.max(1) as f64, examples: n })
+    Ok(Some(EvalResult { accuracy: correct as f64 / n as f64, nfe: nfe as f64 / batches.max(1) as f64, examples: n }))
 }
 
 /// The example order of epoch `epoch` (0-based): a permutation seeded by `(seed, epoch)`.
@@ -316,6 +337,21 @@ impl Trainer {
         if train.is_empty() {
             return Err(TrainError::Empty);
         }
+        for (name, split) in [("training", &train), ("test", &test)] {
+            let im = &split.images;
+            if (im.rows, im.cols) != (IMAGE_SIDE, IMAGE_SIDE) {
+                return Err(TrainError::Settings(format!("{name} images are {}x{}; the models take {IMAGE_SIDE}x{IMAGE_SIDE}", im.rows, im.cols)));
+            }
+        }
+        if test.is_empty() {
+            return Err(TrainError::Settings("the test set is empty: every epoch ends with a test evaluation".into()));
+        }
+        if cfg.batch_size == 0 || cfg.eval_batch == 0 {
+            return Err(TrainError::Settings("batch sizes must be at least 1".into()));
+        }
+        if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
+            return Err(TrainError::Settings(format!("the learning rate must be positive and finite (got {})", cfg.lr)));
+        }
         std::fs::create_dir_all(&cfg.out).map_err(|source| FileError::Io { path: cfg.out.clone(), source })?;
         let device = Device::flex().autodiff();
         let mut model = cfg.model.init_seeded(&device, cfg.seed);
@@ -352,7 +388,7 @@ impl Trainer {
             return Ok(());
         }
         let bad = |reason: String| TrainError::Checkpoint { path: path.clone(), reason };
-        let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+        let text = read_text_capped(&path, MAX_JSON_BYTES, "a checkpoint").map_err(|e| bad(e.to_string()))?;
         let ck: Checkpoint = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         let want = (self.cfg.model.kind.name(), self.cfg.seed, self.cfg.batch_size, self.train.len(), self.cfg.optimizer);
         let have = (ck.model.as_str(), ck.seed, ck.batch_size, ck.examples, ck.optimizer);
@@ -361,10 +397,21 @@ impl Trainer {
                 "made with (model, seed, batch size, examples, optimizer) = {have:?}, this run has {want:?}; use another --out or delete the checkpoint"
             )));
         }
+        if let Some(lr) = ck.lr
+            && lr != self.cfg.lr
+        {
+            return Err(bad(format!(
+                "made with learning rate {lr}, this run has {}; resume with --lr {lr}, or start from its weights with --init and another --out",
+                self.cfg.lr
+            )));
+        }
+        if ck.batch > self.batches_per_epoch() {
+            return Err(bad(format!("batch {} is past the {} batches of an epoch", ck.batch, self.batches_per_epoch())));
+        }
         let model = std::mem::replace(&mut self.model, self.cfg.model.init(&self.device));
         self.model = load_weights(model, &self.cfg.out.join(&ck.weights))?;
         let optim_path = self.cfg.out.join(&ck.optim);
-        let bytes = std::fs::read(&optim_path).map_err(|source| FileError::Io { path: optim_path.clone(), source })?;
+        let bytes = read_capped(&optim_path, MAX_WEIGHTS_BYTES, "an optimiser state")?;
         let opt = std::mem::replace(&mut self.opt, AdamConfig::new().init());
         self.opt = opt
             .from_bytes(Bytes::from_bytes_vec(bytes))
@@ -394,6 +441,7 @@ impl Trainer {
             optim,
             accum: self.accum.clone(),
             history: self.history.clone(),
+            lr: Some(self.cfg.lr),
         };
         let json =
             serde_json::to_string_pretty(&ck).map_err(|e| TrainError::Checkpoint { path: out.join(CHECKPOINT), reason: e.to_string() })?;
@@ -501,11 +549,17 @@ impl Trainer {
                 }
             }
             let t0 = Instant::now();
-            let ev = evaluate(&self.model, &self.test, self.cfg.eval_batch, on_eval).map_err(|source| TrainError::Solve {
+            let ev = evaluate(&self.model, &self.test, self.cfg.eval_batch, stop, on_eval).map_err(|source| TrainError::Solve {
                 epoch: self.epoch + 1,
                 batch: 0,
                 source,
             })?;
+            // Interrupted during the evaluation: the epoch's training is saved (batch =
+            // batches), and a resumed run starts with this evaluation.
+            let Some(ev) = ev else {
+                self.save_checkpoint()?;
+                return Ok(Outcome::Interrupted);
+            };
             let a = std::mem::take(&mut self.accum);
             let nb = a.batches.max(1) as f64;
             let m = EpochMetrics {
@@ -532,6 +586,10 @@ impl Trainer {
         let last = self.history.last().map(|m| m.test_accuracy.to_string()).unwrap_or_default();
         let meta = [("epochs", self.history.len().to_string()), ("test_accuracy", last), ("seed", self.cfg.seed.to_string())];
         save_weights(&self.model, &self.cfg.out.join("model.safetensors"), &meta, false)?;
+        if stop.load(Ordering::SeqCst) {
+            // The signal came while the last epoch was being finished: everything is saved.
+            return Ok(Outcome::Interrupted);
+        }
         Ok(Outcome::Finished)
     }
 
@@ -732,7 +790,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().count(), 2);
         // The final weights evaluate to the same accuracy.
         let w = load_weights(ModelConfig::new(ModelKind::ResNet).init(&Device::flex()), &out.join("model.safetensors")).unwrap();
-        let ev = evaluate(&w, &toy(100, 2), 50, &mut |_, _| {}).unwrap();
+        let ev = evaluate(&w, &toy(100, 2), 50, &AtomicBool::new(false), &mut |_, _| {}).unwrap().unwrap();
         assert_eq!(ev.accuracy, m.test_accuracy);
         assert_eq!(kind_of_weights(&out.join("model.safetensors")).unwrap(), Some(ModelKind::ResNet));
         std::fs::remove_dir_all(&out).unwrap();

@@ -96,6 +96,9 @@ impl<S: State, D: Dynamics<S>, N: ErrorNorm<S>> Lanes for Joint<'_, S, D, N> {
     fn count(&self) -> usize {
         1
     }
+    fn lane_bytes(&self) -> usize {
+        self.y.size_bytes()
+    }
     fn buf(&self) -> S {
         self.y.zeros_like()
     }

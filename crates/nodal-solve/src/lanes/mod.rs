@@ -58,6 +58,10 @@ pub trait Lanes: Evaluate {
     /// Number of lanes.
     fn count(&self) -> usize;
 
+    /// Bytes one stored [`Lanes::Lane`] takes (what the memory limit of tapes, dense output and
+    /// step records counts).
+    fn lane_bytes(&self) -> usize;
+
     /// A zeroed buffer wide enough for every lane.
     fn buf(&self) -> Self::Buf;
 

@@ -181,6 +181,9 @@ impl<T: Scalar, D: RowDynamics<T>, N: RowNorm<T>> Lanes for Rows<'_, T, D, N> {
     fn count(&self) -> usize {
         self.rows
     }
+    fn lane_bytes(&self) -> usize {
+        (self.y.len() / self.rows.max(1)) * std::mem::size_of::<T>()
+    }
     fn buf(&self) -> Vec<T> {
         vec![T::ZERO; self.y.len()]
     }

@@ -209,7 +209,10 @@ pub fn parse_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>, IdxError> {
 /// decompressed size is capped at [`MAX_DECOMPRESSED`].
 pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, IdxError> {
     let io = |source| IdxError::Io { path: path.into(), source };
-    let raw = std::fs::read(path).map_err(io)?;
+    let raw = crate::io::read_capped(path, MAX_DECOMPRESSED, "an IDX file").map_err(|e| match e {
+        crate::io::FileError::Io { source, .. } => io(source),
+        _ => IdxError::BadHeader { path: path.into(), reason: format!("the file is larger than the {MAX_DECOMPRESSED} bytes accepted") },
+    })?;
     if raw.len() < 2 || raw[..2] != [0x1f, 0x8b] {
         return Ok(raw);
     }
