@@ -181,7 +181,12 @@ fn load_split(dir: &Path, part: Part, limit: Option<usize>) -> Result<nodal_expe
     if limit == Some(0) {
         return Err(Failure::Input(format!("--limit-{} 0 leaves no images", if part == Part::Test { "test" } else { "train" })));
     }
-    Ok(load(dir, part).map_err(Failure::input)?.truncate(limit.unwrap_or(usize::MAX)))
+    let split = load(dir, part).map_err(Failure::input)?.truncate(limit.unwrap_or(usize::MAX));
+    if split.is_empty() {
+        let name = if part == Part::Test { "test" } else { "training" };
+        return Err(Failure::Input(format!("{}: the {name} set holds no images", dir.display())));
+    }
+    Ok(split)
 }
 
 /// Train one model; writes checkpoints, `metrics.jsonl`, `summary.json` and `model.safetensors`
@@ -190,6 +195,7 @@ fn load_split(dir: &Path, part: Part, limit: Option<usize>) -> Result<nodal_expe
 /// command to resume. Every option is checked, and the output folder tested for writing, before
 /// any training.
 pub fn train(a: MnistTrainArgs) -> CliResult {
+    let interrupt = Interrupt::install();
     let kind: ModelKind = a.model.into();
     validate::non_negative("kinetic", a.kinetic)?;
     if a.kinetic > 0.0 && kind == ModelKind::ResNet {
@@ -233,7 +239,6 @@ pub fn train(a: MnistTrainArgs) -> CliResult {
         note(&format!("resuming {} at epoch {}, batch {} from {}", kind.name(), epoch0 + 1, batch0 + 1, out.display()));
     }
     note(&format!("{}: {params} parameters, {n_train} training and {n_test} test images, output in {}", kind.name(), out.display()));
-    let interrupt = Interrupt::install();
     let nb = tr.batches_per_epoch();
     let template = "{prefix} {bar:30} {pos}/{len} {msg} [{elapsed} < {eta}]";
     let train_bar = bar(nb, a.quiet, template);

@@ -35,7 +35,7 @@ pub struct RegulariseArgs {
     #[arg(long, default_value_t = 0.01)]
     jacobian: f64,
     /// Rademacher probes of the Jacobian penalty.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
     probes: u64,
     /// Weight of the second-order run (0 = skip it).
     #[arg(long, default_value_t = 0.001)]

@@ -163,6 +163,7 @@ fn save_progress(tr: &SpiralTrainer, metrics: &mut std::io::BufWriter<std::fs::F
 /// SIGINT or SIGTERM finishes the current iteration, saves the checkpoint and the model and
 /// exits with 130 or 143; the same command then resumes.
 pub fn run(a: TrainArgs, memory_limit: u64) -> CliResult {
+    let interrupt = Interrupt::install();
     let grad = if a.adjoint { GradMethod::Adjoint } else { a.grad };
     let penalties = penalties(a.kinetic, a.jacobian, a.probes, a.order2)?;
     crate::validate::count("iters", a.iters, 1, MAX_ITERS)?;
@@ -185,7 +186,6 @@ pub fn run(a: TrainArgs, memory_limit: u64) -> CliResult {
     if start_iter > 0 {
         note(&format!("resuming at iteration {} of {} from {}", start_iter + 1, a.iters, files.checkpoint.display()));
     }
-    let interrupt = Interrupt::install();
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(start_iter > 0)

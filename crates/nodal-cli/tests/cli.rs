@@ -270,7 +270,7 @@ fn plot_trajectories_writes_figures_and_summary() {
     assert_eq!(t["anode"]["state_dim"].as_u64(), Some(2));
     assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with('.')), "temporary files left");
     let bad = nodal(&["plot", "trajectories", "--task", "dupont1d", "--augment", "0", "--out", dir.to_str().unwrap()]);
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--augment"));
 }
 

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use thiserror::Error;
 
-/// Largest weights file read (1 GiB; the largest model nodal trains is 2.3 MB).
-pub const MAX_WEIGHTS_BYTES: u64 = 1 << 30;
+/// Largest weights or optimiser-state file read (256 MiB; the largest model nodal trains is
+/// 2.3 MB).
+pub const MAX_WEIGHTS_BYTES: u64 = 256 << 20;
 /// Largest JSON file read: problem files, checkpoints, reference vectors (32 MiB; the shared
 /// reference files are at most 1.4 MB). A parsed file takes at most about 16 times its size.
 pub const MAX_JSON_BYTES: u64 = 32 << 20;

@@ -16,6 +16,15 @@ pub enum SolveError {
         /// The smallest admissible step there.
         min: f64,
     },
+    /// The first step rounds to zero (or is not finite): `f(t0, y0)` is too large for the float
+    /// type, or the solution blows up at once.
+    #[error("no first step is possible at t = {t:e}: it rounds to {h:e} (|f(t0, y0)| is too large for the float type, or the solution blows up at once)")]
+    NoFirstStep {
+        /// Start time.
+        t: f64,
+        /// The first step proposed.
+        h: f64,
+    },
     /// `max_steps` steps (accepted plus rejected) were taken before the end of the span.
     #[error("maximum number of steps ({max_steps}) reached at t = {t:e} before the end of the span")]
     MaxStepsExceeded {

@@ -295,8 +295,11 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
             if landing {
                 h = remaining;
             }
-            if adaptive && !landing && (h.abs() < controller.dt_min() || lane.t + h == lane.t) {
-                let e = if lane.last_nonfinite {
+            if adaptive && !landing && (!h.is_finite() || h.abs() < controller.dt_min() || lane.t + h == lane.t) {
+                let first = results[r].stats.accepted == 0 && results[r].stats.rejected == 0;
+                let e = if first && (h == 0.0 || !h.is_finite()) {
+                    SolveError::NoFirstStep { t: lane.t, h }
+                } else if lane.last_nonfinite {
                     SolveError::NonFinite { what: "state", t: lane.t, h, step: results[r].stats.accepted }
                 } else {
                     SolveError::StepSizeUnderflow { t: lane.t, h, min: controller.dt_min().max(lane.t.abs() * f64::EPSILON) }
