@@ -575,4 +575,48 @@ mod tests {
         std::fs::write(&path, b"not a safetensors file").unwrap();
         assert!(CubedMlp::load(&path).unwrap_err().to_string().contains("m.safetensors"));
     }
+
+    /// A checkpoint resumes to the same parameters as uninterrupted training; checkpoints that
+    /// do not fit (other settings, wrong lengths, non-finite values, an absurd iteration) are
+    /// refused without touching the trainer.
+    #[test]
+    fn checkpoints_resume_exactly_and_bad_ones_are_refused() {
+        let cfg = SpiralConfig { iters: 20, ..SpiralConfig::default() };
+        let mut a = SpiralTrainer::new(cfg.clone()).unwrap();
+        for _ in 0..7 {
+            a.step().unwrap();
+        }
+        let ck = a.checkpoint();
+        let mut b = SpiralTrainer::new(cfg.clone()).unwrap();
+        b.resume_from(&serde_json::from_str(&serde_json::to_string(&ck).unwrap()).unwrap()).unwrap();
+        for _ in 0..5 {
+            a.step().unwrap();
+            b.step().unwrap();
+        }
+        assert_eq!(a.model.mlp.params, b.model.mlp.params);
+        let fresh = SpiralTrainer::new(cfg.clone()).unwrap().model.mlp.params;
+        let bad: Vec<(SpiralCheckpoint, &str)> = vec![
+            (SpiralCheckpoint { settings: SpiralConfig { seed: 9, ..cfg.clone() }.fingerprint(), ..ck.clone() }, "made with settings"),
+            (SpiralCheckpoint { params: vec![0.0; 3], ..ck.clone() }, "do not fit"),
+            (SpiralCheckpoint { params: vec![f32::NAN; ck.params.len()], ..ck.clone() }, "non-finite"),
+            (SpiralCheckpoint { iter: usize::MAX, ..ck.clone() }, "beyond"),
+            (
+                SpiralCheckpoint {
+                    optimizer: ck.optimizer.clone().map(|mut o| {
+                        o.vectors[0][0] = f64::INFINITY;
+                        o
+                    }),
+                    ..ck.clone()
+                },
+                "non-finite",
+            ),
+        ];
+        for (c, needle) in bad {
+            let mut t = SpiralTrainer::new(cfg.clone()).unwrap();
+            let e = t.resume_from(&c).unwrap_err();
+            assert!(e.contains(needle), "{e}");
+            assert_eq!(t.model.mlp.params, fresh, "a refused checkpoint changed the trainer");
+            assert_eq!(t.iter(), 0);
+        }
+    }
 }

@@ -461,6 +461,10 @@ impl ModuleMapper for Assign<'_> {
         }
         self.used += 1;
         let vals: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        if let Some(i) = vals.iter().position(|x| !x.is_finite()) {
+            self.error.get_or_insert(format!("tensor `{name}` holds a non-finite value ({}) at flat index {i}", vals[i]));
+            return p;
+        }
         let id = self.ids.as_ref().and_then(|m| m.get(&name)).map(|&v| ParamId::from(v)).unwrap_or(p.id);
         let old = p.val();
         let (dev, dt, rg) = (old.device(), old.dtype(), old.is_require_grad());
