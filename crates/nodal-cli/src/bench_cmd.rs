@@ -65,7 +65,14 @@ fn flat(v: &Value, key: &str) -> Result<Vec<f64>, String> {
     if walk(field, &mut out) { Ok(out) } else { Err(format!("field {key} is not numeric")) }
 }
 
-fn bench_one<T: Scalar>(params: &[f64], y0: &[f64], dim: usize, hidden: usize, repeats: usize, opts: &SolveOptions) -> Result<(f64, usize), Failure> {
+fn bench_one<T: Scalar>(
+    params: &[f64],
+    y0: &[f64],
+    dim: usize,
+    hidden: usize,
+    repeats: usize,
+    opts: &SolveOptions,
+) -> Result<(f64, usize), Failure> {
     let p: Vec<T> = params.iter().map(|&x| T::from_f64(x)).collect();
     let y: Vec<T> = y0.iter().map(|&x| T::from_f64(x)).collect();
     let mut mlp = Mlp::<T>::new(dim, hidden, p)
@@ -88,7 +95,10 @@ fn bench_one<T: Scalar>(params: &[f64], y0: &[f64], dim: usize, hidden: usize, r
 pub fn run(a: BenchArgs, memory_limit: u64) -> CliResult {
     let method = method_by_name(&a.method).ok_or_else(|| Failure::Input(format!("unknown method {:?}", a.method)))?;
     if method.error_order.is_none() {
-        return Err(Failure::Input(format!("{:?} has no error estimator; the benchmark needs an adaptive method (dopri5, tsit5, bosh3, dopri8, heun)", a.method)));
+        return Err(Failure::Input(format!(
+            "{:?} has no error estimator; the benchmark needs an adaptive method (dopri5, tsit5, bosh3, dopri8, heun)",
+            a.method
+        )));
     }
     crate::validate::tolerances(a.rtol, a.atol, a.dtype.iter().any(|d| d == "float32"))?;
     if a.dims.is_empty() || a.hidden.is_empty() || a.batch.is_empty() || a.dtype.is_empty() {

@@ -29,6 +29,7 @@ pub fn run(a: EvalArgs) -> CliResult {
     let (ts, ys) = true_trajectory();
     let start = std::time::Instant::now();
     let (_, loss, nfe) = predict(&mut model, &ts, &ys, a.rtol, a.atol).map_err(|e| Failure::Compute(format!("solve failed: {e}")))?;
-    let o = json!({"task": "spiral", "test_loss": loss, "nfe": nfe, "rtol": a.rtol, "atol": a.atol, "seconds": start.elapsed().as_secs_f64()});
+    let o =
+        json!({"task": "spiral", "test_loss": loss, "nfe": nfe, "rtol": a.rtol, "atol": a.atol, "seconds": start.elapsed().as_secs_f64()});
     emit_json(&o, false)
 }

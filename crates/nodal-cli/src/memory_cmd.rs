@@ -1,12 +1,12 @@
 //! `nodal memory`: peak memory of one MNIST training step (forward, loss, backward) in
 //! isolation, for memory-vs-depth studies (bench/mnist_memory.sh).
 
+use crate::failure::{CliResult, Failure};
 use crate::mnist_cmd::ModelArg;
 use clap::Args;
 use nodal::solve::grad::GradMethod;
 use nodal_experiments::mnist::memory::measure_step;
 use nodal_experiments::mnist::models::{ModelConfig, ModelKind};
-use crate::failure::{CliResult, Failure};
 use serde_json::json;
 
 /// Arguments of `nodal memory`.

@@ -10,13 +10,7 @@ use std::io::Write;
 pub fn emit(line: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     let r = out.write_all(line.as_bytes()).and_then(|_| out.write_all(b"\n")).and_then(|_| out.flush());
-    r.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            Failure::BrokenPipe
-        } else {
-            Failure::Output(format!("stdout: {e}"))
-        }
-    })
+    r.map_err(|e| if e.kind() == std::io::ErrorKind::BrokenPipe { Failure::BrokenPipe } else { Failure::Output(format!("stdout: {e}")) })
 }
 
 /// [`emit`] of a JSON value, compact or indented.

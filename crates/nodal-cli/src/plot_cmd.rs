@@ -1,6 +1,7 @@
 //! `nodal plot trajectories`: train NODEs, ANODEs and a ResNet on the toy tasks of Dupont et al.
 //! (2019) and Chen et al. (2018) and draw their trajectories, losses and function evaluations.
 
+use crate::failure::{CliResult, Failure};
 use crate::plot_trajectories::{ANODE, GREY, Line, MINUS, NODE, PLUS, Panel, figure, ramp, training};
 use clap::{Args, ValueEnum};
 use nodal::io::write_atomic;
@@ -12,7 +13,6 @@ use nodal_experiments::toy::train::ModelRun;
 use plotters::style::RGBColor;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use crate::failure::{CliResult, Failure};
 
 /// Tolerance of the solves drawn as trajectories: the exact flow of the learned field (training
 /// solves use 1e-3, whose error could make neighbouring trajectories appear to swap).

@@ -1,6 +1,7 @@
 //! `nodal plot mnist-states`: the ODE block's hidden state over time for a few MNIST test
 //! digits, projected on its first two principal components, and how far each state moves.
 
+use crate::failure::{CliResult, Failure};
 use crate::mnist_cmd::DEFAULT_DATA;
 use crate::plot_trajectories::{Line, Panel, figure};
 use clap::Args;
@@ -12,7 +13,6 @@ use nodal_experiments::mnist::train::kind_of_weights;
 use nodal_experiments::mnist::{Part, load};
 use plotters::style::RGBColor;
 use serde_json::json;
-use crate::failure::{CliResult, Failure};
 use std::path::PathBuf;
 
 /// Arguments of `nodal plot mnist-states`.

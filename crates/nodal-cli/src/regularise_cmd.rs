@@ -2,6 +2,7 @@
 //! Jacobian Frobenius norm, second-order penalty), side by side on loss, accuracy and the function
 //! evaluations the learned dynamics need (Finlay et al. 2020; Kelly et al. 2020).
 
+use crate::failure::{CliResult, Failure};
 use crate::plot_trajectories::{ANODE, MINUS, NODE, PLUS, training_with};
 use clap::{Args, ValueEnum};
 use nodal::io::write_atomic;
@@ -11,7 +12,6 @@ use nodal_experiments::toy::circles::CirclesConfig;
 use nodal_experiments::toy::regularised;
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use crate::failure::{CliResult, Failure};
 
 /// Tasks to compare on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -79,14 +79,7 @@ pub fn run(a: RegulariseArgs) -> CliResult {
 
 const COLORS: [plotters::style::RGBColor; 4] = [NODE, ANODE, PLUS, MINUS];
 
-fn write(
-    a: &RegulariseArgs,
-    md: &str,
-    rows: Vec<Value>,
-    title: &str,
-    caption: &str,
-    series: &[(String, &[f64], &[usize])],
-) -> CliResult {
+fn write(a: &RegulariseArgs, md: &str, rows: Vec<Value>, title: &str, caption: &str, series: &[(String, &[f64], &[usize])]) -> CliResult {
     write_atomic(&a.out.join("regularise.md"), md.as_bytes()).map_err(Failure::file)?;
     let text = serde_json::to_string_pretty(&Value::Array(rows)).map_err(Failure::output)?;
     write_atomic(&a.out.join("summary.json"), text.as_bytes()).map_err(Failure::file)?;

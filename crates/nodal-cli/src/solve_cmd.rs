@@ -40,7 +40,11 @@ pub fn run(a: SolveArgs, memory_limit: u64) -> CliResult {
         return Err(Failure::Input("--t-grads needs --grad".into()));
     }
     let est = problem.estimated_bytes(a.grad.is_some());
-    crate::budget::check(&format!("{} ({} times x {} rows x {} dims)", a.problem.display(), problem.t.len(), problem.y0.len(), problem.dim()), est, memory_limit)?;
+    crate::budget::check(
+        &format!("{} ({} times x {} rows x {} dims)", a.problem.display(), problem.t.len(), problem.y0.len(), problem.dim()),
+        est,
+        memory_limit,
+    )?;
     let r = run_problem(&problem, a.grad, a.t_grads, memory_limit as usize).map_err(Failure::input)?;
     emit_json(&r.json, a.pretty)?;
     match r.error {

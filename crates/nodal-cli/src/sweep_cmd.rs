@@ -101,7 +101,9 @@ fn methods(a: &SweepArgs) -> Result<Vec<(String, &'static Tableau)>, Failure> {
 }
 
 fn sweep(a: &SweepArgs) -> Result<(), Failure> {
-    if a.rtol.iter().chain(&a.train_rtol).any(|r| !(r.is_finite() && *r >= f32::MIN_POSITIVE as f64)) || !(a.atol_ratio.is_finite() && a.atol_ratio > 0.0) {
+    if a.rtol.iter().chain(&a.train_rtol).any(|r| !(r.is_finite() && *r >= f32::MIN_POSITIVE as f64))
+        || !(a.atol_ratio.is_finite() && a.atol_ratio > 0.0)
+    {
         return Err(usage("tolerances must be finite and positive (and representable in float32, the models' type)"));
     }
     if a.rtol.is_empty() || a.method.is_empty() {
@@ -177,7 +179,9 @@ fn spiral(a: &SweepArgs, methods: &[(String, &'static Tableau)]) -> Result<Vec<V
         for i in 0..a.iters {
             if interrupt.requested() {
                 b.finish_and_clear();
-                return Err(interrupt.failure(format!("interrupted while training at rtol {tr_rtol:e} (iteration {i}); nothing was written")));
+                return Err(
+                    interrupt.failure(format!("interrupted while training at rtol {tr_rtol:e} (iteration {i}); nothing was written"))
+                );
             }
             nfe += tr.step().map_err(|e| Failure::Compute(format!("training at rtol {tr_rtol:e}, iteration {}: {e}", i + 1)))?.nfe_forward;
             b.inc(1);

@@ -132,7 +132,8 @@ fn resume(tr: &mut SpiralTrainer, files: &RunFiles) -> Result<History, Failure> 
     let text = read_text_capped(&files.checkpoint, MAX_JSON_BYTES, "a checkpoint").map_err(|e| bad(e.to_string()))?;
     let ck: SpiralCheckpoint = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
     tr.resume_from(&ck).map_err(bad)?;
-    let metrics = read_text_capped(&files.metrics, 1 << 30, "a metrics file").map_err(|e| bad(format!("cannot resume its metrics: {e}")))?;
+    let metrics =
+        read_text_capped(&files.metrics, 1 << 30, "a metrics file").map_err(|e| bad(format!("cannot resume its metrics: {e}")))?;
     let mut kept = String::new();
     for (i, line) in metrics.lines().take(ck.iter).enumerate() {
         let v: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(format!("metrics.jsonl line {}: {e}", i + 1)))?;
@@ -167,6 +168,7 @@ pub fn run(a: TrainArgs, memory_limit: u64) -> CliResult {
     let grad = if a.adjoint { GradMethod::Adjoint } else { a.grad };
     let penalties = penalties(a.kinetic, a.jacobian, a.probes, a.order2)?;
     crate::validate::count("iters", a.iters, 1, MAX_ITERS)?;
+    crate::validate::tolerances(a.rtol, a.atol, true)?;
     let cfg = SpiralConfig {
         iters: a.iters,
         seed: a.seed,

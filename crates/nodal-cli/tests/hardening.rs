@@ -80,7 +80,23 @@ fn a_closed_stdout_ends_quietly_with_141_and_a_full_one_is_exit_4() {
     assert_eq!(out.status.code(), Some(141), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stderr.is_empty(), "a broken pipe is quiet: {}", String::from_utf8_lossy(&out.stderr));
     if Path::new("/dev/full").exists() {
-        for args in [vec!["solve", big.as_str()], vec!["solve", big.as_str(), "--grad", "backprop"], vec!["bench", "--dims", "2", "--hidden", "64", "--batch", "1", "--repeats", "1", "--reference", concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/reference")]] {
+        for args in [
+            vec!["solve", big.as_str()],
+            vec!["solve", big.as_str(), "--grad", "backprop"],
+            vec![
+                "bench",
+                "--dims",
+                "2",
+                "--hidden",
+                "64",
+                "--batch",
+                "1",
+                "--repeats",
+                "1",
+                "--reference",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/reference"),
+            ],
+        ] {
             let mut c = bin();
             c.args(&args).stdout(std::fs::File::create("/dev/full").unwrap());
             expect(&run_cmd(c), 4, "stdout: No space left on device");
@@ -116,7 +132,8 @@ fn bench_refuses_what_it_cannot_measure() {
     // Weights of the wrong shape.
     let d = tmp("bench-ref");
     std::fs::copy(Path::new(r).join("mlp_y0_d2.json"), d.join("mlp_y0_d2.json")).unwrap();
-    std::fs::write(d.join("mlp_d2_h64.json"), json!({"W1": [[1.0, 2.0]], "b1": [0.0], "W2": [[1.0]], "b2": [0.0, 0.0]}).to_string()).unwrap();
+    std::fs::write(d.join("mlp_d2_h64.json"), json!({"W1": [[1.0, 2.0]], "b1": [0.0], "W2": [[1.0]], "b2": [0.0, 0.0]}).to_string())
+        .unwrap();
     let out = nodal(&["bench", "--reference", d.to_str().unwrap(), "--dims", "2", "--hidden", "64", "--batch", "1", "--repeats", "1"]);
     expect(&out, 2, "do not fit a 2-64-2 MLP");
 }
@@ -157,7 +174,8 @@ fn mnist_data_of_the_wrong_shape_or_size_is_refused() {
     let d = tmp("mnist-shape");
     write_idx(&d, "train", 16, 14, 56);
     write_idx(&d, "t10k", 8, 14, 56);
-    let out = nodal(&["train", "mnist", "--model", "resnet", "--data", d.to_str().unwrap(), "--out", d.join("run").to_str().unwrap(), "--quiet"]);
+    let out =
+        nodal(&["train", "mnist", "--model", "resnet", "--data", d.to_str().unwrap(), "--out", d.join("run").to_str().unwrap(), "--quiet"]);
     expect(&out, 2, "images are 14x56 pixels; the MNIST models take 28x28");
     let out = nodal(&["eval", "mnist", "--weights", rknet_weights(), "--data", d.to_str().unwrap(), "--quiet"]);
     expect(&out, 2, "14x56");
@@ -167,9 +185,19 @@ fn mnist_data_of_the_wrong_shape_or_size_is_refused() {
     write_idx(&e, "t10k", 0, 28, 28);
     let out = nodal(&["eval", "mnist", "--weights", rknet_weights(), "--data", e.to_str().unwrap(), "--quiet"]);
     expect(&out, 2, "the test set holds no images");
-    let out = nodal(&["plot", "mnist-states", "--weights", rknet_weights(), "--data", e.to_str().unwrap(), "--out", e.join("states").to_str().unwrap()]);
+    let out = nodal(&[
+        "plot",
+        "mnist-states",
+        "--weights",
+        rknet_weights(),
+        "--data",
+        e.to_str().unwrap(),
+        "--out",
+        e.join("states").to_str().unwrap(),
+    ]);
     expect(&out, 2, "holds no images");
-    let out = nodal(&["train", "mnist", "--model", "resnet", "--data", e.to_str().unwrap(), "--out", e.join("run").to_str().unwrap(), "--quiet"]);
+    let out =
+        nodal(&["train", "mnist", "--model", "resnet", "--data", e.to_str().unwrap(), "--out", e.join("run").to_str().unwrap(), "--quiet"]);
     expect(&out, 2, "the test set holds no images");
     let out = nodal(&["eval", "mnist", "--weights", rknet_weights(), "--data", d.to_str().unwrap(), "--limit-test", "0", "--quiet"]);
     expect(&out, 2, "--limit-test 0 leaves no images");
@@ -243,12 +271,18 @@ fn invalid_settings_leave_an_old_run_untouched() {
         .iter()
         .map(|f| (f.to_string(), std::fs::read(d.join(f)).unwrap()))
         .collect();
-    for bad in [vec!["--rtol", "nan"], vec!["--atol=-1"], vec!["--rtol", "0", "--atol", "0"], vec!["--rtol", "1e-45"], vec!["--kinetic", "inf"]] {
+    for bad in
+        [vec!["--rtol", "nan"], vec!["--atol=-1"], vec!["--rtol", "0", "--atol", "0"], vec!["--rtol", "1e-45"], vec!["--kinetic", "inf"]]
+    {
         let out = nodal(&[&["train", "spiral", "--iters", "30", "--quiet", "--out", dir][..], &bad[..]].concat());
         assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
     // Other settings than the checkpoint's are refused, not silently mixed.
-    expect(&nodal(&["train", "spiral", "--iters", "30", "--seed", "7", "--quiet", "--out", dir]), 2, "use another --out or delete the checkpoint");
+    expect(
+        &nodal(&["train", "spiral", "--iters", "30", "--seed", "7", "--quiet", "--out", dir]),
+        2,
+        "use another --out or delete the checkpoint",
+    );
     for (f, bytes) in &before {
         assert_eq!(&std::fs::read(d.join(f)).unwrap(), bytes, "{f} changed");
     }
@@ -264,7 +298,8 @@ fn an_unwritable_output_folder_fails_before_any_work() {
     // An output "folder" under a regular file cannot be made, whoever runs the test.
     std::fs::write(d.join("file"), b"x").unwrap();
     let under_file = d.join("file").join("run");
-    let out = nodal(&["train", "mnist", "--model", "resnet", "--data", data.to_str().unwrap(), "--out", under_file.to_str().unwrap(), "--quiet"]);
+    let out =
+        nodal(&["train", "mnist", "--model", "resnet", "--data", data.to_str().unwrap(), "--out", under_file.to_str().unwrap(), "--quiet"]);
     expect(&out, 4, "Not a directory");
     let out = nodal(&["train", "spiral", "--iters", "10", "--quiet", "--out", under_file.to_str().unwrap()]);
     expect(&out, 4, "Not a directory");
@@ -279,7 +314,17 @@ fn an_unwritable_output_folder_fails_before_any_work() {
         return;
     }
     let start = std::time::Instant::now();
-    let out = nodal(&["train", "mnist", "--model", "resnet", "--data", data.to_str().unwrap(), "--out", ro.join("x").to_str().unwrap(), "--quiet"]);
+    let out = nodal(&[
+        "train",
+        "mnist",
+        "--model",
+        "resnet",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        ro.join("x").to_str().unwrap(),
+        "--quiet",
+    ]);
     expect(&out, 4, "Permission denied");
     assert!(start.elapsed().as_secs() < 30);
 }
@@ -331,7 +376,13 @@ fn non_finite_and_nonsense_values_are_errors_not_defaults() {
     write_idx(&data, "t10k", 8, 28, 28);
     let out = d.join("mnist");
     let m = |extra: &[&str]| {
-        nodal(&[&["train", "mnist", "--model", "resnet", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"][..], extra].concat())
+        nodal(
+            &[
+                &["train", "mnist", "--model", "resnet", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"][..],
+                extra,
+            ]
+            .concat(),
+        )
     };
     expect(&m(&["--lr=-10"]), 2, "--lr must be positive and finite");
     expect(&m(&["--batch-size", "0"]), 2, "--batch-size must be between 1");
@@ -351,7 +402,8 @@ fn results_on_no_data_or_broken_weights_are_errors() {
     let nan_w = d.join("nan.safetensors");
     let layout = [("net.0.weight", vec![50usize, 2]), ("net.0.bias", vec![50]), ("net.2.weight", vec![2, 50]), ("net.2.bias", vec![2])];
     let mk = |path: &Path, value: f32| {
-        let bufs: Vec<Vec<u8>> = layout.iter().map(|(_, s)| vec![value; s.iter().product()].iter().flat_map(|x: &f32| x.to_le_bytes()).collect()).collect();
+        let bufs: Vec<Vec<u8>> =
+            layout.iter().map(|(_, s)| vec![value; s.iter().product()].iter().flat_map(|x: &f32| x.to_le_bytes()).collect()).collect();
         let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = layout
             .iter()
             .zip(&bufs)
@@ -371,7 +423,19 @@ fn results_on_no_data_or_broken_weights_are_errors() {
     // Weights whose dynamics blow up: every sweep point fails, and so does the sweep.
     let wild = d.join("wild.safetensors");
     mk(&wild, 1e37);
-    let out = nodal(&["sweep", "--task", "spiral", "--weights", wild.to_str().unwrap(), "--rtol", "1e-3,1e-4", "--method", "dopri5", "--repeats", "1"]);
+    let out = nodal(&[
+        "sweep",
+        "--task",
+        "spiral",
+        "--weights",
+        wild.to_str().unwrap(),
+        "--rtol",
+        "1e-3,1e-4",
+        "--method",
+        "dopri5",
+        "--repeats",
+        "1",
+    ]);
     expect(&out, 1, "every one of the 2 points failed");
     // b2 = 1e308: the first step cannot be taken; the message says why.
     let big = problem_text(&d, "big.json", |p| {
@@ -457,7 +521,10 @@ fn spiral_interrupted_at_random_points_resumes_to_the_uninterrupted_weights() {
     let iters = "2500";
     let base = tmp("spiral-whole");
     let args = |dir: &Path| -> Vec<String> {
-        ["train", "spiral", "--iters", iters, "--checkpoint-every", "50", "--quiet", "--out", dir.to_str().unwrap()].iter().map(|s| s.to_string()).collect()
+        ["train", "spiral", "--iters", iters, "--checkpoint-every", "50", "--quiet", "--out", dir.to_str().unwrap()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     };
     let whole = args(&base);
     let start = std::time::Instant::now();
@@ -465,7 +532,9 @@ fn spiral_interrupted_at_random_points_resumes_to_the_uninterrupted_weights() {
     let full_ms = (start.elapsed().as_millis() as u64).max(300);
     let want = std::fs::read(base.join("model.safetensors")).unwrap();
     let mut interrupted = 0;
-    for (k, (sig, delay)) in [libc::SIGINT, libc::SIGTERM, libc::SIGINT, libc::SIGTERM].into_iter().zip(delays(11, 4, 30, full_ms * 3 / 4)).enumerate() {
+    for (k, (sig, delay)) in
+        [libc::SIGINT, libc::SIGTERM, libc::SIGINT, libc::SIGTERM].into_iter().zip(delays(11, 4, 30, full_ms * 3 / 4)).enumerate()
+    {
         let d = tmp(&format!("spiral-int-{k}"));
         let a = args(&d);
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
@@ -500,11 +569,25 @@ fn mnist_interrupted_at_random_points_resumes_to_the_uninterrupted_weights() {
     write_idx(&data, "train", 96, 28, 28);
     write_idx(&data, "t10k", 400, 28, 28);
     let args = |dir: &Path| -> Vec<String> {
-        ["train", "mnist", "--model", "resnet", "--blocks", "1", "--epochs", "2", "--batch-size", "16", "--checkpoint-every", "2", "--quiet"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain(["--data".into(), data.to_string_lossy().into_owned(), "--out".into(), dir.to_string_lossy().into_owned()])
-            .collect()
+        [
+            "train",
+            "mnist",
+            "--model",
+            "resnet",
+            "--blocks",
+            "1",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+            "--checkpoint-every",
+            "2",
+            "--quiet",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["--data".into(), data.to_string_lossy().into_owned(), "--out".into(), dir.to_string_lossy().into_owned()])
+        .collect()
     };
     let base = tmp("mnist-whole");
     let whole = args(&base);

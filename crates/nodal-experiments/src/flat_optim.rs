@@ -134,7 +134,12 @@ impl FlatOptimizer {
             }
             (Rule::Adam(_, s), "adam") => {
                 *s = Some(AdamState {
-                    momentum: AdaptiveMomentumState { time: state.time, moment_1: t(&state.vectors[0]), moment_2: t(&state.vectors[1]), max_moment_2: None },
+                    momentum: AdaptiveMomentumState {
+                        time: state.time,
+                        moment_1: t(&state.vectors[0]),
+                        moment_2: t(&state.vectors[1]),
+                        max_moment_2: None,
+                    },
                 })
             }
             (_, other) => return Err(format!("optimiser state is for {other:?}, not this optimiser")),

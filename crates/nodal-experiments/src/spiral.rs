@@ -199,7 +199,10 @@ impl SpiralConfig {
             return Err(format!("the learning rate must be positive and finite (got {})", self.lr));
         }
         if self.batch_size == 0 || self.batch_time < 2 || self.batch_time >= DATA_SIZE || self.hidden == 0 {
-            return Err(format!("batch size {} and window {} must be >= 1 and in 2..{DATA_SIZE}, hidden width >= 1", self.batch_size, self.batch_time));
+            return Err(format!(
+                "batch size {} and window {} must be >= 1 and in 2..{DATA_SIZE}, hidden width >= 1",
+                self.batch_size, self.batch_time
+            ));
         }
         Ok(())
     }
@@ -326,7 +329,15 @@ impl SpiralTrainer {
     pub fn resume_from(&mut self, ck: &SpiralCheckpoint) -> Result<(), String> {
         let want = self.cfg.fingerprint();
         if ck.settings != want {
-            return Err(format!("made with settings {}, this run has {}", ck.settings, want));
+            let differ: Vec<String> = match (ck.settings.as_object(), want.as_object()) {
+                (Some(have), Some(want)) => want
+                    .iter()
+                    .filter(|(k, v)| have.get(*k) != Some(v))
+                    .map(|(k, v)| format!("{k} {} there, {v} here", have.get(k).map_or("absent".to_string(), |h| h.to_string())))
+                    .collect(),
+                _ => vec![format!("{} there", ck.settings)],
+            };
+            return Err(format!("made with other settings ({})", differ.join("; ")));
         }
         if self.iter != 0 {
             return Err("resume_from needs a fresh trainer".into());
@@ -466,7 +477,8 @@ impl CubedMlp {
         let fmt = |reason: String| FileError::Format { path: path.to_path_buf(), reason };
         let bytes = nodal::io::read_capped(path, nodal::io::MAX_WEIGHTS_BYTES, "a weights file")?;
         let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| fmt(format!("not a safetensors file: {e}")))?;
-        let bias = st.tensor("net.0.bias").map_err(|_| fmt("no tensor `net.0.bias` (the hidden layer's bias): not spiral weights".into()))?;
+        let bias =
+            st.tensor("net.0.bias").map_err(|_| fmt("no tensor `net.0.bias` (the hidden layer's bias): not spiral weights".into()))?;
         let hidden = match bias.shape() {
             [h] if (1..=1 << 16).contains(h) => *h,
             s => return Err(fmt(format!("tensor `net.0.bias` has shape {s:?}, expected [hidden] with 1 <= hidden <= 65536"))),
@@ -596,7 +608,7 @@ mod tests {
         assert_eq!(a.model.mlp.params, b.model.mlp.params);
         let fresh = SpiralTrainer::new(cfg.clone()).unwrap().model.mlp.params;
         let bad: Vec<(SpiralCheckpoint, &str)> = vec![
-            (SpiralCheckpoint { settings: SpiralConfig { seed: 9, ..cfg.clone() }.fingerprint(), ..ck.clone() }, "made with settings"),
+            (SpiralCheckpoint { settings: SpiralConfig { seed: 9, ..cfg.clone() }.fingerprint(), ..ck.clone() }, "seed 9 there, 0 here"),
             (SpiralCheckpoint { params: vec![0.0; 3], ..ck.clone() }, "do not fit"),
             (SpiralCheckpoint { params: vec![f32::NAN; ck.params.len()], ..ck.clone() }, "non-finite"),
             (SpiralCheckpoint { iter: usize::MAX, ..ck.clone() }, "beyond"),

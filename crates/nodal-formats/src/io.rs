@@ -120,9 +120,7 @@ pub fn save_f32_tensors(path: &Path, tensors: &[(&str, Vec<usize>, &[f32])]) -> 
         .iter()
         .zip(&bytes)
         .map(|((name, shape, _), b)| {
-            TensorView::new(Dtype::F32, shape.clone(), b)
-                .map(|v| (name.to_string(), v))
-                .map_err(|e| fmt(format!("tensor `{name}`: {e}")))
+            TensorView::new(Dtype::F32, shape.clone(), b).map(|v| (name.to_string(), v)).map_err(|e| fmt(format!("tensor `{name}`: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let data = safetensors::serialize(views, &None).map_err(|e| fmt(e.to_string()))?;
@@ -194,7 +192,8 @@ mod tests {
         std::fs::create_dir_all(target.join("x")).unwrap();
         assert!(write_atomic(&target, b"new").is_err());
         assert_eq!(std::fs::read(&f).unwrap(), b"old");
-        let left: Vec<_> = std::fs::read_dir(&d).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).collect();
+        let left: Vec<_> =
+            std::fs::read_dir(&d).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).collect();
         assert!(left.is_empty(), "temporary files left: {left:?}");
     }
 

@@ -332,7 +332,9 @@ impl Problem {
             return bad("t", e.to_string());
         }
         let tiny = if self.dtype == Dtype::Float32 { f32::MIN_POSITIVE as f64 } else { f64::MIN_POSITIVE };
-        for (field, v) in [("rtol", self.rtol), ("atol", self.atol), ("adjoint_rtol", self.adjoint_rtol), ("adjoint_atol", self.adjoint_atol)] {
+        for (field, v) in
+            [("rtol", self.rtol), ("atol", self.atol), ("adjoint_rtol", self.adjoint_rtol), ("adjoint_atol", self.adjoint_atol)]
+        {
             match v {
                 Some(x) if !(x.is_finite() && x >= 0.0) => return bad(field, format!("must be finite and >= 0, got {x}")),
                 Some(x) if x > 0.0 && x < tiny => {

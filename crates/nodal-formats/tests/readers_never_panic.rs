@@ -35,8 +35,22 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
-const FIELDS: [&str; 14] =
-    ["t", "solver", "rtol", "atol", "step_size", "max_steps", "weights", "y0", "dtype", "batch_mode", "adjoint_rtol", "adjoint_atol", "adjoint_seminorm", "problem"];
+const FIELDS: [&str; 14] = [
+    "t",
+    "solver",
+    "rtol",
+    "atol",
+    "step_size",
+    "max_steps",
+    "weights",
+    "y0",
+    "dtype",
+    "batch_mode",
+    "adjoint_rtol",
+    "adjoint_atol",
+    "adjoint_seminorm",
+    "problem",
+];
 
 fn check_problem(text: &str) {
     if let Ok(p) = Problem::from_json_str(text, "fuzz") {

@@ -18,7 +18,9 @@ pub enum SolveError {
     },
     /// The first step rounds to zero (or is not finite): `f(t0, y0)` is too large for the float
     /// type, or the solution blows up at once.
-    #[error("no first step is possible at t = {t:e}: it rounds to {h:e} (|f(t0, y0)| is too large for the float type, or the solution blows up at once)")]
+    #[error(
+        "no first step is possible at t = {t:e}: it rounds to {h:e} (|f(t0, y0)| is too large for the float type, or the solution blows up at once)"
+    )]
     NoFirstStep {
         /// Start time.
         t: f64,

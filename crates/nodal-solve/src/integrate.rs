@@ -387,7 +387,13 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
                 }
                 stored = stored.saturating_add(add);
                 if stored > limits.max_memory {
-                    let what = if res.tape.is_some() { "the gradient tape" } else if res.dense.is_some() { "the dense output" } else { "the step records" };
+                    let what = if res.tape.is_some() {
+                        "the gradient tape"
+                    } else if res.dense.is_some() {
+                        "the dense output"
+                    } else {
+                        "the step records"
+                    };
                     let hint = if res.tape.is_some() { TAPE_HINT } else { "ask for fewer outputs or raise the memory limit" };
                     let e = SolveError::MemoryLimit { what, limit: limits.max_memory, t: lane.t, step: step_index, hint };
                     fail(lane, res, e);

@@ -9,8 +9,8 @@ pub mod states;
 pub mod train;
 
 use idx::{IdxError, Images};
-use std::path::{Path, PathBuf};
 use models::IMAGE_SIDE;
+use std::path::{Path, PathBuf};
 
 /// Which half of MNIST.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -340,7 +340,10 @@ impl Trainer {
         for (name, split) in [("training", &train), ("test", &test)] {
             let im = &split.images;
             if (im.rows, im.cols) != (IMAGE_SIDE, IMAGE_SIDE) {
-                return Err(TrainError::Settings(format!("{name} images are {}x{}; the models take {IMAGE_SIDE}x{IMAGE_SIDE}", im.rows, im.cols)));
+                return Err(TrainError::Settings(format!(
+                    "{name} images are {}x{}; the models take {IMAGE_SIDE}x{IMAGE_SIDE}",
+                    im.rows, im.cols
+                )));
             }
         }
         if test.is_empty() {
