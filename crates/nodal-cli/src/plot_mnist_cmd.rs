@@ -51,6 +51,10 @@ const DIGIT: [RGBColor; 10] = [
 
 /// Run; exit 2 on unusable inputs, 1 on a failed solve, 4 on a figure or file not written.
 pub fn run(a: MnistStatesArgs) -> CliResult {
+    if a.per_class == 0 || a.per_class > 1000 || a.times < 2 || a.times > 10_000 {
+        return Err(Failure::Input("--per-class must be in 1..=1000 and --times in 2..=10000".into()));
+    }
+    crate::mnist_cmd::check_writable(&a.out)?;
     states(&a).map_err(|(code, e)| match code {
         2 => Failure::Input(e),
         4 => Failure::Output(e),
@@ -59,10 +63,6 @@ pub fn run(a: MnistStatesArgs) -> CliResult {
 }
 
 fn states(a: &MnistStatesArgs) -> Result<(), (u8, String)> {
-    if a.per_class == 0 || a.per_class > 1000 || a.times < 2 || a.times > 10_000 {
-        return Err((2, "--per-class must be in 1..=1000 and --times in 2..=10000".into()));
-    }
-    crate::mnist_cmd::check_writable(&a.out).map_err(|e| (4, format!("{e:?}")))?;
     let kind = kind_of_weights(&a.weights)
         .map_err(|e| (2, e.to_string()))?
         .ok_or_else(|| (2, format!("{}: the file does not name its model", a.weights.display())))?;

@@ -115,10 +115,10 @@ fn sweep(a: &SweepArgs) -> Result<(), Failure> {
     if a.limit_test == Some(0) {
         return Err(usage("--limit-test 0 leaves no images"));
     }
+    let methods = methods(a)?;
     if let Some(dir) = &a.out {
         crate::mnist_cmd::check_writable(dir)?;
     }
-    let methods = methods(a)?;
     let (rows, metric) = match a.task {
         SweepTask::Spiral => (spiral(a, &methods)?, "loss"),
         SweepTask::Mnist => (mnist(a, &methods)?, "accuracy"),
