@@ -229,7 +229,7 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
     // Bytes stored so far (tapes, dense steps, step records) against `limits.max_memory`.
     let lane_bytes = lanes.lane_bytes();
     let mut stored = 0usize;
-    const TAPE_HINT: &str = "store fewer states: checkpoint every M steps (checkpoint:M) or use the adjoint, or raise the memory limit";
+    let counting = limits.max_memory > 0 && (record != Record::None || save_at.dense || save_at.steps);
 
     // First derivatives and first steps of the live lanes, batched.
     active.extend((0..n_lanes).filter(|&r| !ctl[r].done));
@@ -374,28 +374,10 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
             }
             let t1 = if at.landing { at.stop } else { lane.t + at.h };
             let step_index = res.stats.accepted - 1;
-            if limits.max_memory > 0 {
-                let mut add = 0usize;
-                if let Some(tp) = res.tape.as_ref() {
-                    add += std::mem::size_of::<StepRecord>() + if step_index % tp.every == 0 { lane_bytes } else { 0 };
-                }
-                if res.dense.is_some() {
-                    add += lane_bytes * (2 + slots.len());
-                }
-                if res.steps.is_some() {
-                    add += lane_bytes + 8;
-                }
-                stored = stored.saturating_add(add);
+            if counting {
+                stored = stored.saturating_add(stored_bytes(res, step_index, lane_bytes, slots.len()));
                 if stored > limits.max_memory {
-                    let what = if res.tape.is_some() {
-                        "the gradient tape"
-                    } else if res.dense.is_some() {
-                        "the dense output"
-                    } else {
-                        "the step records"
-                    };
-                    let hint = if res.tape.is_some() { TAPE_HINT } else { "ask for fewer outputs or raise the memory limit" };
-                    let e = SolveError::MemoryLimit { what, limit: limits.max_memory, t: lane.t, step: step_index, hint };
+                    let e = memory_limit(res, limits.max_memory, lane.t, step_index);
                     fail(lane, res, e);
                     continue;
                 }
@@ -457,6 +439,36 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
         }
     }
     Ok(results)
+}
+
+/// Bytes an accepted step adds to what lane `res` stores: a tape entry (and a checkpoint state
+/// every `every` steps), a dense step, a step record.
+#[inline(never)]
+fn stored_bytes<Y>(res: &LaneResult<Y>, step_index: usize, lane_bytes: usize, dense_slots: usize) -> usize {
+    let mut add = 0usize;
+    if let Some(tp) = res.tape.as_ref() {
+        add += std::mem::size_of::<StepRecord>() + if step_index % tp.every == 0 { lane_bytes } else { 0 };
+    }
+    if res.dense.is_some() {
+        add += lane_bytes * (2 + dense_slots);
+    }
+    if res.steps.is_some() {
+        add += lane_bytes + 8;
+    }
+    add
+}
+
+/// The error of a lane whose stored states passed `limit`.
+#[cold]
+fn memory_limit<Y>(res: &LaneResult<Y>, limit: usize, t: f64, step: usize) -> SolveError {
+    let (what, hint) = if res.tape.is_some() {
+        ("the gradient tape", "store fewer states: checkpoint every M steps (checkpoint:M) or use the adjoint, or raise the memory limit")
+    } else if res.dense.is_some() {
+        ("the dense output", "ask for fewer outputs or raise the memory limit")
+    } else {
+        ("the step records", "ask for fewer outputs or raise the memory limit")
+    };
+    SolveError::MemoryLimit { what, limit, t, step, hint }
 }
 
 /// Evaluate and cache the first stage of `which` lanes; lanes whose derivative is not finite fail.
