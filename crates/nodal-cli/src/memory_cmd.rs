@@ -50,9 +50,7 @@ pub fn run(a: MemoryArgs, memory_limit: u64) -> CliResult {
     crate::validate::count("blocks", a.blocks, 1, 1000)?;
     crate::validate::count("warmup", a.warmup, 0, 1000)?;
     crate::validate::tolerances(a.rtol, a.atol, true)?;
-    if !(a.rk4_step > 0.0 && a.rk4_step <= 1.0) {
-        return Err(Failure::Input(format!("--rk4-step must be in (0, 1] (got {})", a.rk4_step)));
-    }
+    crate::validate::rk4_step(a.rk4_step)?;
     let depth = match kind {
         ModelKind::ResNet => a.blocks as u64,
         ModelKind::RkNet => (1.0 / a.rk4_step).ceil() as u64 * 4,

@@ -206,9 +206,7 @@ pub fn train(a: MnistTrainArgs) -> CliResult {
     validate::count("blocks", a.blocks, 1, MAX_BLOCKS)?;
     validate::positive("lr", a.lr)?;
     validate::tolerances(a.rtol, a.atol, true)?;
-    if !(a.rk4_step > 0.0 && a.rk4_step <= 1.0) {
-        return Err(Failure::Input(format!("--rk4-step must be in (0, 1] (got {})", a.rk4_step)));
-    }
+    validate::rk4_step(a.rk4_step)?;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/mnist-{}", kind.name())));
     let train_split = load_split(&a.data, Part::Train, a.limit_train)?;
     let test_split = load_split(&a.data, Part::Test, a.limit_test)?;
@@ -374,9 +372,7 @@ fn write_results_table(out: &std::path::Path) -> Result<PathBuf, String> {
 pub fn eval(a: MnistEvalArgs) -> CliResult {
     validate::tolerances(a.rtol, a.atol, true)?;
     validate::count("batch-size", a.batch_size, 1, MAX_BATCH)?;
-    if !(a.rk4_step > 0.0 && a.rk4_step <= 1.0) {
-        return Err(Failure::Input(format!("--rk4-step must be in (0, 1] (got {})", a.rk4_step)));
-    }
+    validate::rk4_step(a.rk4_step)?;
     let kind = match a.model {
         Some(m) => ModelKind::from(m),
         None => kind_of_weights(&a.weights)

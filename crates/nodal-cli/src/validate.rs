@@ -34,3 +34,8 @@ pub fn tolerances(rtol: f64, atol: f64, float32: bool) -> Result<(), Failure> {
 pub fn count(name: &str, v: usize, lo: usize, hi: usize) -> Result<usize, Failure> {
     if (lo..=hi).contains(&v) { Ok(v) } else { Err(Failure::Input(format!("--{name} must be between {lo} and {hi} (got {v})"))) }
 }
+
+/// The RK-Net's fixed step on [0, 1]: in (0, 1].
+pub fn rk4_step(h: f64) -> Result<f64, Failure> {
+    if h > 0.0 && h <= 1.0 { Ok(h) } else { Err(Failure::Input(format!("--rk4-step must be in (0, 1] (got {h})"))) }
+}

@@ -46,20 +46,6 @@ pub enum FileError {
     },
 }
 
-impl FileError {
-    /// Whether the cause is a full disk, a quota or a file-size limit (the output could not be
-    /// written, not the input read).
-    pub fn is_no_space(&self) -> bool {
-        matches!(self, Self::Io { source, .. } if is_no_space(source))
-    }
-}
-
-/// Whether an I/O error means "no room": ENOSPC, EDQUOT or EFBIG (a file-size limit, once
-/// SIGXFSZ is ignored).
-pub fn is_no_space(e: &std::io::Error) -> bool {
-    matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded | std::io::ErrorKind::FileTooLarge)
-}
-
 /// The bytes of `path`, refusing files over `limit` bytes (`what` names the kind of file in the
 /// error). Reads at most `limit + 1` bytes whatever the file is (a pipe, a device).
 pub fn read_capped(path: &Path, limit: u64, what: &'static str) -> Result<Vec<u8>, FileError> {
