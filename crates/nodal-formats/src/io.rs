@@ -169,18 +169,29 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_atomic_write_keeps_the_old_file_and_leaves_no_temporary() {
+    fn a_failed_atomic_write_keeps_the_old_occupant_and_leaves_no_temporary() {
         let d = tmp("atomic");
+        // A successful write over an existing file replaces it whole.
         let f = d.join("out.json");
-        write_atomic(&f, b"old").unwrap();
-        // Renaming over a folder fails: the old content must survive, and no .tmp file remain.
+        write_atomic(&f, b"old, and longer than the new content").unwrap();
+        write_atomic(&f, b"new").unwrap();
+        assert_eq!(std::fs::read(&f).unwrap(), b"new");
+        // The temporary is written in full, then the rename over a non-empty folder fails: what
+        // occupied the target must survive unchanged and the temporary must be gone.
         let target = d.join("sub");
-        std::fs::create_dir_all(target.join("x")).unwrap();
-        assert!(write_atomic(&target, b"new").is_err());
-        assert_eq!(std::fs::read(&f).unwrap(), b"old");
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::write(target.join("x"), b"kept").unwrap();
+        let e = write_atomic(&target, b"new").unwrap_err();
+        assert!(e.to_string().contains("sub"), "{e}");
+        assert!(target.is_dir());
+        assert_eq!(std::fs::read(target.join("x")).unwrap(), b"kept");
+        // A target in a folder that does not exist fails before anything is written.
+        assert!(write_atomic(&d.join("missing").join("out.json"), b"new").is_err());
+        assert!(!d.join("missing").exists());
         let left: Vec<_> =
             std::fs::read_dir(&d).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).collect();
         assert!(left.is_empty(), "temporary files left: {left:?}");
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 2, "only out.json and sub remain");
     }
 
     #[test]

@@ -21,7 +21,9 @@ fn blow_up_of_y_squared_is_reported_near_t_one() {
         // The output at t = 0.5 was reached and is kept.
         assert_eq!(fail.partial.ys.len(), 2);
         assert!((fail.partial.ys[1][0] - 2.0).abs() < 1e-5);
-        assert!(!fail.to_string().is_empty());
+        // The message names the time of failure and how many outputs survive.
+        let msg = fail.to_string();
+        assert!(msg.contains(&format!("t = {t:e}")) && msg.contains("2 of the requested outputs computed"), "{msg}");
     }
 }
 

@@ -252,5 +252,12 @@ fn jacobian_penalties_refuse_first_order_dynamics() {
     a.eval(0.0, &y, &mut da);
     b.eval(0.0, &y, &mut db);
     assert_eq!(da, db);
-    let _ = a.param_zeros();
+    // So do its vector-Jacobian products (the kinetic term needs no JVP of f).
+    let cot: Vec<f64> = seeded(y.len(), 23);
+    let (mut ya, mut yb) = (vec![0.0; y.len()], vec![0.0; y.len()]);
+    let (mut pa, mut pb) = (a.param_zeros(), b.param_zeros());
+    a.vjp(0.0, &y, &cot, &mut ya, &mut pa);
+    b.vjp(0.0, &y, &cot, &mut yb, &mut pb);
+    assert!(pa.iter().any(|&v| v != 0.0));
+    assert_eq!((ya, pa), (yb, pb));
 }

@@ -9,7 +9,7 @@
 mod common;
 use common::weights;
 
-use nodal_solve::grad::{AdjointOptions, GradMethod};
+use nodal_solve::grad::GradMethod;
 use nodal_solve::mlp::Mlp;
 use nodal_solve::tableau::{BOSH3, DOPRI5, DOPRI8, TSIT5};
 use nodal_solve::{FnDynamics, METHODS, PidController, SolveOptions, Stats, Tableau};
@@ -168,7 +168,6 @@ fn snapshot() -> String {
         let bs: Vec<String> = api::rows_grad(&mut mlp, &mlp_y0, 2, &grids, &o, GradMethod::Backprop).iter().map(fmt).collect();
         writeln!(out, "fixed rows grad mlp {name} backprop: {}", bs.join(" | ")).unwrap();
     }
-    let _ = AdjointOptions { solve: SolveOptions::new(&DOPRI5), seminorm: false };
     out
 }
 
