@@ -32,19 +32,46 @@ fn rand_suffix() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
 }
 
+/// Every number of a JSON value, nested arrays flattened in order.
+fn numbers(v: &Value) -> Vec<f64> {
+    match v {
+        Value::Array(items) => items.iter().flat_map(numbers).collect(),
+        Value::Number(n) => vec![n.as_f64().unwrap()],
+        other => panic!("expected numbers, found {other}"),
+    }
+}
+
+/// The reference file's agreed tolerances: every output value within 1e-8 absolute, every
+/// gradient within 1e-6 of the largest entry of its own reference gradient.
 #[test]
 fn solve_prints_the_reference_solution_and_gradients() {
-    let out = nodal(&["solve", &reference(), "--grad", "adjoint"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
     let r: Value = serde_json::from_str(&std::fs::read_to_string(reference()).unwrap()).unwrap();
-    let (a, b) = (j["ys"][3][2][1].as_f64().unwrap(), r["reference"]["ys"][3][2][1].as_f64().unwrap());
-    assert!((a - b).abs() < 1e-8);
-    for k in ["nfe", "accepted", "rejected"] {
-        assert!(j["stats"][k].is_u64(), "stats.{k}");
+    let want_all = &r["reference"];
+    for grad in ["backprop", "checkpoint", "adjoint"] {
+        let out = nodal(&["solve", &reference(), "--grad", grad]);
+        assert!(out.status.success(), "{grad}: {}", String::from_utf8_lossy(&out.stderr));
+        let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (ys, want) = (numbers(&j["ys"]), numbers(&want_all["ys"]));
+        assert_eq!(ys.len(), want.len(), "{grad}: number of output values");
+        let worst = ys.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(worst < 1e-8, "{grad}: ys differ from the reference by {worst:e}");
+        let (loss, want_loss) = (j["loss"].as_f64().unwrap(), want_all["loss"].as_f64().unwrap());
+        assert!((loss - want_loss).abs() < 1e-8 * want_loss.abs(), "{grad}: loss {loss} vs {want_loss}");
+        for name in ["y0", "W1", "b1", "W2", "b2"] {
+            let (g, want) = (numbers(&j["grads"][name]), numbers(&want_all["grads"][name]));
+            assert_eq!(g.len(), want.len(), "{grad}: size of grads.{name}");
+            let scale = want.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            let worst = g.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            assert!(worst <= 1e-6 * scale, "{grad}: grads.{name} off by {worst:e} (largest entry {scale:e})");
+        }
+        let (fwd, bwd) = (&j["stats"], &j["backward_stats"]);
+        assert_eq!(
+            fwd["nfe"].as_u64().unwrap(),
+            2 + 6 * fwd["accepted"].as_u64().unwrap() + 6 * fwd["rejected"].as_u64().unwrap(),
+            "{grad}: dopri5 forward accounting"
+        );
+        assert!(bwd["nfe"].as_u64().unwrap() > 0, "{grad}: the backward pass evaluated nothing");
     }
-    assert!(j["grads"]["W1"].is_array() && j["backward_stats"]["nfe"].as_u64().unwrap() > 0);
-    assert!(j["seconds"].as_f64().unwrap() >= 0.0);
 }
 
 #[test]
@@ -69,7 +96,14 @@ fn a_failed_solve_exits_1_and_still_prints_the_partial_solution() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("maximum number of steps"));
     let j: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(j["error"].is_string() && j["ys"].is_array());
+    assert!(j["error"].as_str().unwrap().contains("maximum number of steps (3)"));
+    // The partial solution: the first output time is reached (it is y0, bit for bit: the input
+    // is parsed exactly), the later ones are not, and the work stops at the cap.
+    let ys = j["ys"].as_array().unwrap();
+    assert_eq!(ys.len(), 1, "only t = 0 is reached within 3 steps");
+    let y0: Value = serde_json::from_str::<Value>(&std::fs::read_to_string(&p).unwrap()).unwrap()["y0"].clone();
+    assert_eq!(ys[0], y0);
+    assert_eq!(j["stats"]["accepted"].as_u64().unwrap() + j["stats"]["rejected"].as_u64().unwrap(), 3);
 }
 
 #[test]
@@ -81,9 +115,14 @@ fn per_sample_with_a_bad_row_exits_3() {
     let out = nodal(&["solve", p.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3));
     let j: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(j["row_status"][0], "ok");
+    for r in [0, 1, 3] {
+        assert_eq!(j["row_status"][r], "ok", "row {r}");
+    }
     assert!(j["row_status"][2].as_str().unwrap().contains("non-finite"));
-    assert!(j["stats"]["row_nfe"].is_array() && j["stats"]["row_evaluations"].is_u64());
+    let row_nfe = j["stats"]["row_nfe"].as_array().unwrap();
+    assert_eq!(row_nfe.len(), 4);
+    assert!(row_nfe.iter().enumerate().all(|(r, n)| r == 2 || n.as_u64().unwrap() > 0), "{row_nfe:?}");
+    assert!(j["stats"]["row_evaluations"].is_u64());
 }
 
 #[test]
@@ -173,11 +212,13 @@ fn training_tolerance_study_trains_one_model_per_tolerance() {
     let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 4);
-    let trained: Vec<f64> = rows.iter().map(|r| r["train_rtol"].as_f64().unwrap()).collect();
-    assert_eq!(trained, vec![1e-3, 1e-3, 1e-6, 1e-6]);
-    for r in rows {
-        assert!(r["loss"].is_number() && r["nfe"].is_number());
-    }
+    let column = |k: &str| -> Vec<f64> { rows.iter().map(|r| r[k].as_f64().unwrap()).collect() };
+    assert_eq!(column("train_rtol"), vec![1e-3, 1e-3, 1e-6, 1e-6]);
+    assert_eq!(column("rtol"), vec![1e-3, 1e-6, 1e-3, 1e-6]);
+    // Two models were trained: at the same evaluation tolerance their losses differ.
+    let loss = column("loss");
+    assert!(loss.iter().all(|l| l.is_finite()) && column("nfe").iter().all(|n| *n > 0.0));
+    assert_ne!(loss[0], loss[2], "the models trained at 1e-3 and 1e-6 gave the same loss");
 }
 
 /// The MNIST sweep on the committed RK-Net weights (its block evaluated by adaptive dopri5):
@@ -213,6 +254,9 @@ fn mnist_sweep_reports_accuracy_and_evaluations() {
         let acc = r["accuracy"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&acc) && r["seconds"].is_number());
     }
+    // At 1e-4 the block is solved accurately: the model keeps its documented accuracy (99%+ on
+    // the full test set; 100 images allow a few misses).
+    assert!(rows[1]["accuracy"].as_f64().unwrap() >= 0.95, "{rows:?}");
     assert!(rows[0]["nfe"].as_f64().unwrap() < rows[1]["nfe"].as_f64().unwrap(), "{rows:?}");
     let resnet = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/mnist-resnet.safetensors");
     assert_eq!(

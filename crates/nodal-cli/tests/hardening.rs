@@ -32,6 +32,13 @@ fn expect(out: &Output, code: i32, needle: &str) {
     assert!(err.contains(needle), "stderr lacks {needle:?}: {err}");
 }
 
+/// The step number in a failed solve's message ("... (at t = ..., step N)").
+fn step_of_failure(out: &Output) -> u64 {
+    let err = String::from_utf8_lossy(&out.stderr);
+    let tail = &err[err.find(", step ").unwrap_or_else(|| panic!("no step in {err}")) + 7..];
+    tail[..tail.find(')').unwrap()].parse().unwrap()
+}
+
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("nodal-hardening-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -252,10 +259,26 @@ fn memory_stays_bounded_on_endless_and_oversized_inputs() {
         p["max_steps"] = json!(100_000_000u64);
         None
     });
+    let tape_limit = "the gradient tape would need more than the memory limit of 16777216 bytes";
     let out = nodal(&["--memory-limit", "16M", "solve", &tiny, "--grad", "backprop"]);
-    expect(&out, 1, "the gradient tape would need more than the memory limit of 16777216 bytes");
+    expect(&out, 1, tape_limit);
     assert!(String::from_utf8_lossy(&out.stderr).contains("checkpoint"), "the error suggests checkpointing");
-    // The same solve with a sparse checkpoint goes further before its limit; no-grad solves keep nothing.
+    let backprop_steps = step_of_failure(&out);
+    // The same solve with a checkpoint every 1000 steps stores far less per step, so it gets
+    // several times further before the same limit.
+    let out = nodal(&["--memory-limit", "16M", "solve", &tiny, "--grad", "checkpoint:1000"]);
+    expect(&out, 1, tape_limit);
+    let checkpoint_steps = step_of_failure(&out);
+    assert!(checkpoint_steps > 4 * backprop_steps, "checkpoint:1000 stopped at step {checkpoint_steps}, backprop at {backprop_steps}");
+    // Without gradients nothing is kept per step: the solve runs past the step where the
+    // checkpointed tape stopped and ends on the step cap instead of the memory limit.
+    let capped = problem_text(&d, "capped.json", |p| {
+        p["solver"] = json!("rk4");
+        p["step_size"] = json!(1e-7);
+        p["max_steps"] = json!(checkpoint_steps + 100_000);
+        None
+    });
+    expect(&nodal(&["--memory-limit", "16M", "solve", &capped]), 1, "maximum number of steps");
     expect(&nodal(&["--memory-limit", "bogus", "solve", &tiny]), 2, "invalid value 'bogus' for '--memory-limit");
 }
 
@@ -295,14 +318,33 @@ fn an_unwritable_output_folder_fails_before_any_work() {
     let data = tmp("readonly-data");
     write_idx(&data, "train", 16, 28, 28);
     write_idx(&data, "t10k", 8, 28, 28);
+    let data = data.to_str().unwrap().to_string();
+    // Workloads that would run for many minutes: failing within seconds, with nothing printed on
+    // stdout, shows the output folder was checked before the first training step.
+    let long_runs = |out: &str| -> Vec<Vec<String>> {
+        [
+            vec!["train", "mnist", "--model", "odenet", "--epochs", "100000", "--data", &data, "--out", out],
+            vec!["train", "spiral", "--iters", "10000000", "--out", out],
+        ]
+        .iter()
+        .map(|a| a.iter().map(|s| s.to_string()).collect())
+        .collect()
+    };
+    let fails_fast = |args: &[String], needle: &str| {
+        let start = std::time::Instant::now();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = nodal(&args);
+        let took = start.elapsed();
+        expect(&out, 4, needle);
+        assert!(took.as_secs_f64() < 5.0, "{args:?} took {took:?} before failing");
+        assert!(out.stdout.is_empty(), "{args:?} printed: {}", String::from_utf8_lossy(&out.stdout));
+    };
     // An output "folder" under a regular file cannot be made, whoever runs the test.
     std::fs::write(d.join("file"), b"x").unwrap();
     let under_file = d.join("file").join("run");
-    let out =
-        nodal(&["train", "mnist", "--model", "resnet", "--data", data.to_str().unwrap(), "--out", under_file.to_str().unwrap(), "--quiet"]);
-    expect(&out, 4, "Not a directory");
-    let out = nodal(&["train", "spiral", "--iters", "10", "--quiet", "--out", under_file.to_str().unwrap()]);
-    expect(&out, 4, "Not a directory");
+    for args in long_runs(under_file.to_str().unwrap()) {
+        fails_fast(&args, "Not a directory");
+    }
     let ro = d.join("ro");
     std::fs::create_dir_all(&ro).unwrap();
     let mut perm = std::fs::metadata(&ro).unwrap().permissions();
@@ -313,20 +355,9 @@ fn an_unwritable_output_folder_fails_before_any_work() {
         eprintln!("skipped: running as a user that can write into read-only folders");
         return;
     }
-    let start = std::time::Instant::now();
-    let out = nodal(&[
-        "train",
-        "mnist",
-        "--model",
-        "resnet",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        ro.join("x").to_str().unwrap(),
-        "--quiet",
-    ]);
-    expect(&out, 4, "Permission denied");
-    assert!(start.elapsed().as_secs() < 30);
+    for args in long_runs(ro.join("x").to_str().unwrap()) {
+        fails_fast(&args, "Permission denied");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
