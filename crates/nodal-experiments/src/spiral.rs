@@ -567,6 +567,25 @@ mod tests {
         let (mut vy, mut vp) = (vec![0.0; 4], m.param_zeros());
         m.vjp(0.0, &y, &c, &mut vy, &mut vp);
         assert!(av.iter().zip(&vy).all(|(a, b)| (a - b).abs() <= 1e-5 * (1.0 + b.abs())), "adj_v = J^T c");
+        // Parameter adjoints: of c . J v (the second-order product) and of c . f (the plain VJP),
+        // against central differences in every 5th parameter.
+        let c_dot_f = |m: &mut CubedMlp| at(m, &y).iter().zip(&c).map(|(a, b)| a * b).sum::<f32>();
+        let (scale_ap, scale_vp) = (ap.iter().fold(0.0f32, |a, b| a.max(b.abs())), vp.iter().fold(0.0f32, |a, b| a.max(b.abs())));
+        for k in (0..ap.len()).step_by(5) {
+            let p0 = m.mlp.params[k];
+            m.mlp.params[k] = p0 + h;
+            let (phi_p, cf_p) = (phi(&mut m, &y), c_dot_f(&mut m));
+            m.mlp.params[k] = p0 - h;
+            let (phi_m, cf_m) = (phi(&mut m, &y), c_dot_f(&mut m));
+            m.mlp.params[k] = p0;
+            let (fd_ap, fd_vp) = ((phi_p - phi_m) / (2.0 * h), (cf_p - cf_m) / (2.0 * h));
+            assert!((fd_ap - ap[k]).abs() < 2e-3 * scale_ap, "adj_p[{k}]: fd {fd_ap} vs {}", ap[k]);
+            assert!((fd_vp - vp[k]).abs() < 2e-3 * scale_vp, "vjp_p[{k}]: fd {fd_vp} vs {}", vp[k]);
+        }
+        // The value returned beside the JVP is f itself (to rounding: the fused pass orders its
+        // sums differently).
+        let plain = at(&mut m, &y);
+        assert!(f.iter().zip(&plain).all(|(a, b)| (a - b).abs() <= 1e-6 * (1.0 + b.abs())), "f {f:?} vs {plain:?}");
     }
 
     #[test]

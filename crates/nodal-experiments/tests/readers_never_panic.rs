@@ -56,8 +56,9 @@ proptest! {
         if let Ok(ck) = serde_json::from_value::<SpiralCheckpoint>(ck) {
             let mut fresh = SpiralTrainer::new(cfg).unwrap();
             if fresh.resume_from(&ck).is_ok() {
-                // What was accepted trains on.
-                let _ = fresh.step();
+                // What was accepted trains on: a step that succeeds with a finite loss.
+                let rec = fresh.step();
+                prop_assert!(rec.as_ref().is_ok_and(|r| r.loss.is_finite()), "{name} = accepted checkpoint fails to train: {rec:?}");
             }
         }
     }

@@ -328,7 +328,7 @@ mod tests {
     }
 
     #[test]
-    fn huge_declared_sizes_do_not_allocate() {
+    fn huge_declared_sizes_are_refused_from_the_header_alone() {
         // u32::MAX images of 4096 x 4096: 2^56 bytes declared, 16 present.
         let e = parse_images(&idx_images(u32::MAX, MAX_SIDE, MAX_SIDE, &[]), p()).unwrap_err();
         assert!(matches!(e, IdxError::BadHeader { .. }), "{e}");

@@ -56,8 +56,10 @@ fn check_problem(text: &str) {
     if let Ok(p) = Problem::from_json_str(text, "fuzz") {
         assert!(p.options().validate().is_ok(), "an accepted problem has valid options");
         assert!(p.adjoint_options().solve.validate().is_ok());
-        let _ = p.estimated_bytes(true);
-        let _ = p.flat_params::<f32>();
+        // An accepted problem's sizes agree with each other.
+        let (d, h) = (p.dim(), p.hidden());
+        assert_eq!(p.flat_params::<f32>().len(), d * h + h + h * d + d, "[W1, b1, W2, b2] of a {d}-{h}-{d} MLP");
+        assert!(p.estimated_bytes(true) >= p.estimated_bytes(false));
     }
 }
 

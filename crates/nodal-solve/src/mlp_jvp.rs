@@ -153,11 +153,28 @@ mod tests {
         }
         // <c, J v> = <J^T c, v>: the adj_v of jvp_vjp against the first-order VJP.
         let c = seeded(b * d, 10);
+        // (adj_y and the parameter adjoint of jvp_vjp are checked in the next test.)
         let (mut ay, mut av, mut ap) = (vec![0.0; b * d], vec![0.0; b * d], m.param_zeros());
         m.jvp_vjp(0.0, &y, &v, &c, &mut ay, &mut av, &mut ap);
         let (mut vjp_y, mut vjp_p) = (vec![0.0; b * d], m.param_zeros());
         m.vjp(0.0, &y, &c, &mut vjp_y, &mut vjp_p);
         assert!(av.iter().zip(&vjp_y).all(|(a, b)| (a - b).abs() < 1e-13));
+        // The first-order parameter VJP, against central differences of <c, f> in each parameter.
+        for k in 0..vjp_p.len() {
+            let c_dot_f = |m: &mut Mlp<f64>| {
+                let mut out = vec![0.0; b * d];
+                m.eval(0.0, &y, &mut out);
+                out.iter().zip(&c).map(|(a, b)| a * b).sum::<f64>()
+            };
+            let p0 = m.params[k];
+            m.params[k] = p0 + eps;
+            let up = c_dot_f(&mut m);
+            m.params[k] = p0 - eps;
+            let down = c_dot_f(&mut m);
+            m.params[k] = p0;
+            let fd = (up - down) / (2.0 * eps);
+            assert!((fd - vjp_p[k]).abs() < 1e-8, "parameter {k}: fd {fd} vs vjp {}", vjp_p[k]);
+        }
     }
 
     #[test]

@@ -79,15 +79,16 @@ mod tests {
             });
             let sv = solve(&mut fv, &y0v, &[0.0, 1.0, 3.0], &opts, &RmsNorm).unwrap();
             assert_eq!(st.stats.accepted, sv.stats.accepted, "{}", tab.name);
-            let got: Vec<f32> = st.ys[2].0.clone().into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
-            for (r, pair) in got.chunks(2).enumerate() {
-                // Closed form: e^{-0.1 t} R(t) y0 (row-vector convention y A).
-                let t = 3.0f64;
-                let (c, s, d) = (t.cos(), t.sin(), (-0.1 * t).exp());
-                let (u0, v0) = (y0v[2 * r] as f64, y0v[2 * r + 1] as f64);
-                let (u, v) = (d * (u0 * c - v0 * s), d * (u0 * s + v0 * c));
-                assert!((pair[0] as f64 - u).abs() < 1e-4 && (pair[1] as f64 - v).abs() < 1e-4, "{pair:?} vs {u},{v}");
-                assert!((pair[0] - sv.ys[2][2 * r]).abs() < 1e-5);
+            for (k, t) in [(1, 1.0f64), (2, 3.0)] {
+                let got: Vec<f32> = st.ys[k].0.clone().into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+                for (r, pair) in got.chunks(2).enumerate() {
+                    // Closed form: e^{-0.1 t} R(t) y0 (row-vector convention y A).
+                    let (c, s, d) = (t.cos(), t.sin(), (-0.1 * t).exp());
+                    let (u0, v0) = (y0v[2 * r] as f64, y0v[2 * r + 1] as f64);
+                    let (u, v) = (d * (u0 * c - v0 * s), d * (u0 * s + v0 * c));
+                    assert!((pair[0] as f64 - u).abs() < 1e-4 && (pair[1] as f64 - v).abs() < 1e-4, "{pair:?} vs {u},{v}");
+                    assert!((pair[0] - sv.ys[k][2 * r]).abs() < 1e-5 && (pair[1] - sv.ys[k][2 * r + 1]).abs() < 1e-5);
+                }
             }
         }
         let bad = TensorState(Tensor::<1>::from_data([1.0f32, f32::NAN], &dev));

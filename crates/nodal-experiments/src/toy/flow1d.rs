@@ -111,6 +111,8 @@ mod tests {
         assert!(r.ode.history.final_loss < 0.01, "ODE loss {}", r.ode.history.final_loss);
         assert!(r.resnet.final_loss < 0.01, "ResNet loss {}", r.resnet.final_loss);
         let p = paths(&mut r, &grid(41), 101).unwrap();
+        assert_eq!(p.ode.len(), 101, "one row per output time");
+        assert!(p.ode.iter().all(|row| row.len() == 41 && row.iter().all(|x| x.is_finite())), "41 finite states per time");
         assert_eq!(p.ode_crossings, 0);
         assert_eq!(p.resnet.len(), 9);
     }
