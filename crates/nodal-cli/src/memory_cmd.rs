@@ -30,7 +30,7 @@ pub struct MemoryArgs {
     /// dopri5's absolute tolerance (ODE-Net).
     #[arg(long, default_value_t = 1e-3)]
     atol: f64,
-    /// The ODE-Net's gradient method: adjoint, backprop, checkpoint or checkpoint:M.
+    /// The ODE-Net's gradient method: adjoint, adjoint-checkpointed[:M], backprop, checkpoint or checkpoint:M.
     #[arg(long, value_parser = crate::solve_cmd::parse_grad, default_value = "adjoint")]
     grad: GradMethod,
     /// Unmeasured steps first (allocator and caches warm up).
@@ -66,7 +66,7 @@ pub fn run(a: MemoryArgs, memory_limit: u64) -> CliResult {
                 "blocks": if kind == ModelKind::ResNet { Some(a.blocks) } else { None },
                 "rk4_step": if kind == ModelKind::RkNet { Some(a.rk4_step) } else { None },
                 "rtol": if kind == ModelKind::OdeNet { Some(a.rtol) } else { None },
-                "grad": match kind { ModelKind::ResNet => "burn autodiff".to_string(), ModelKind::RkNet => "backprop".to_string(), ModelKind::OdeNet => format!("{:?}", a.grad).to_lowercase() },
+                "grad": match kind { ModelKind::ResNet => "burn autodiff".to_string(), ModelKind::RkNet => "backprop".to_string(), ModelKind::OdeNet => a.grad.to_string() },
                 "batch_size": a.batch_size,
                 "rss_before_mib": m.before_mib,
                 "peak_mib": m.peak_mib,

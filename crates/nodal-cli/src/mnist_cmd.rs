@@ -53,7 +53,7 @@ pub enum OptimizerArg {
 }
 
 fn parse_grad(s: &str) -> Result<GradMethod, String> {
-    GradMethod::parse(s).ok_or_else(|| format!("unknown gradient method {s:?}: use backprop, checkpoint, checkpoint:M or adjoint"))
+    GradMethod::parse(s).ok_or_else(|| format!("unknown gradient method {s:?}: use {}", GradMethod::NAMES))
 }
 
 /// Arguments of `nodal train mnist`.
@@ -89,7 +89,7 @@ pub struct MnistTrainArgs {
     /// dopri5's absolute tolerance (ODE-Net).
     #[arg(long, default_value_t = 1e-3)]
     atol: f64,
-    /// The ODE-Net's gradient method: adjoint, backprop, checkpoint or checkpoint:M.
+    /// The ODE-Net's gradient method: adjoint, adjoint-checkpointed[:M], backprop, checkpoint or checkpoint:M.
     #[arg(long, value_parser = parse_grad, default_value = "adjoint")]
     grad: GradMethod,
     /// The RK-Net's RK4 step on [0, 1].

@@ -13,7 +13,8 @@ pub struct SolveArgs {
     /// Problem file: a reference file (its `problem` object) or a bare problem object.
     problem: PathBuf,
     /// Also compute gradients of the loss (sum of squares of all ys): backprop, checkpoint,
-    /// checkpoint:M (a checkpoint every M steps) or adjoint.
+    /// checkpoint:M (a checkpoint every M steps), adjoint (y reconstructed backwards) or
+    /// adjoint-checkpointed[:M] (y re-solved forwards from a checkpoint every M steps).
     #[arg(long, value_parser = parse_grad)]
     grad: Option<GradMethod>,
     /// With --grad, also the gradient with respect to the output times (`grads.t`; joint
@@ -25,9 +26,9 @@ pub struct SolveArgs {
     pretty: bool,
 }
 
-/// `backprop`, `checkpoint`, `checkpoint:M` or `adjoint`.
+/// One of [`GradMethod::NAMES`].
 pub fn parse_grad(s: &str) -> Result<GradMethod, String> {
-    GradMethod::parse(s).ok_or_else(|| format!("unknown gradient method {s:?}: use backprop, checkpoint, checkpoint:M or adjoint"))
+    GradMethod::parse(s).ok_or_else(|| format!("unknown gradient method {s:?}: use {}", GradMethod::NAMES))
 }
 
 /// Exit codes: 0 success, 1 the solve failed (JSON with the partial solution still printed),

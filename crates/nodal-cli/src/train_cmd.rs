@@ -24,7 +24,7 @@ pub struct TrainArgs {
     /// Seed of the initial weights and the batch sampler.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Gradient method: backprop, checkpoint, checkpoint:M or adjoint.
+    /// Gradient method: backprop, checkpoint, checkpoint:M, adjoint or adjoint-checkpointed[:M].
     #[arg(long, value_parser = crate::solve_cmd::parse_grad, default_value = "backprop")]
     grad: GradMethod,
     /// Shorthand for --grad adjoint.
@@ -262,7 +262,7 @@ pub fn run(a: TrainArgs, memory_limit: u64) -> CliResult {
         "task": "spiral",
         "iters": done,
         "resumed_at": start_iter,
-        "grad": format!("{grad:?}").to_lowercase(),
+        "grad": grad.to_string(),
         "seed": a.seed,
         "median_ms_per_iter": median(&mut ms.clone()),
         "test_loss": test_loss,

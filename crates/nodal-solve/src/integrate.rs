@@ -33,6 +33,10 @@ pub enum Record {
     None,
     /// Step sizes, output positions, and one state per `every` steps.
     Every(usize),
+    /// One state (and its time) per `every` steps and nothing per step: the checkpointed
+    /// continuous adjoint re-solves each segment from its checkpoint, so its memory is linear
+    /// in the number of checkpoints, not of steps.
+    Checkpoints(usize),
 }
 
 /// Limits of a solve that belong to neither the stepper nor the controller.
@@ -165,7 +169,8 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
             reached: 1,
             tape: match record {
                 Record::None => None,
-                Record::Every(m) => Some(Tape { steps: Vec::new(), outputs: Vec::new(), every: m.max(1), checkpoints: Vec::new() }),
+                Record::Every(m) => Some(Tape::new(m, true)),
+                Record::Checkpoints(m) => Some(Tape::new(m, false)),
             },
             dense: save_at.dense.then(Vec::new),
             steps: save_at.steps.then(Vec::new),
@@ -385,8 +390,11 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
             if let Some(tp) = res.tape.as_mut() {
                 if step_index % tp.every == 0 {
                     tp.checkpoints.push(lanes.lane(j, &ws.y));
+                    tp.checkpoint_times.push(lane.t);
                 }
-                tp.steps.push(StepRecord { t: lane.t, h: at.h });
+                if tp.step_records {
+                    tp.steps.push(StepRecord { t: lane.t, h: at.h });
+                }
             }
             let g = save_at.times.of(r);
             while lane.next_out < n_out && lane.dir * (g[lane.next_out] - t1) <= 0.0 {
@@ -398,7 +406,7 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
                     stepper.interpolate(lanes, &mut ws, j, theta, at.h);
                     lanes.record(lane.next_out, j, r, &ws.out);
                 }
-                if let Some(tp) = res.tape.as_mut() {
+                if let Some(tp) = res.tape.as_mut().filter(|tp| tp.step_records) {
                     tp.outputs.push(OutputAt { step: step_index, index: lane.next_out, theta: theta.min(1.0) });
                 }
                 lane.next_out += 1;
@@ -447,7 +455,12 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
 fn stored_bytes<Y>(res: &LaneResult<Y>, step_index: usize, lane_bytes: usize, dense_slots: usize) -> usize {
     let mut add = 0usize;
     if let Some(tp) = res.tape.as_ref() {
-        add += std::mem::size_of::<StepRecord>() + if step_index % tp.every == 0 { lane_bytes } else { 0 };
+        if tp.step_records {
+            add += std::mem::size_of::<StepRecord>();
+        }
+        if step_index % tp.every == 0 {
+            add += lane_bytes + std::mem::size_of::<f64>();
+        }
     }
     if res.dense.is_some() {
         add += lane_bytes * (2 + dense_slots);

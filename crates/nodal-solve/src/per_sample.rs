@@ -81,7 +81,7 @@ pub fn solve_per_sample_with<T: Scalar, D: RowDynamics<T>, N: RowNorm<T>>(
     let lanes_out = diffeqsolve(&mut lanes, &ExplicitRk::new(opts.method), &opts.control(), &SaveAt::per_lane(ts), &opts.limits(), record)?;
     let mut row_status = Vec::with_capacity(batch);
     let mut row_stats = Vec::with_capacity(batch);
-    let mut tapes = matches!(record, Record::Every(_)).then(|| Vec::with_capacity(batch));
+    let mut tapes = (record != Record::None).then(|| Vec::with_capacity(batch));
     for (r, lane) in lanes_out.into_iter().enumerate() {
         if lane.status.is_some() {
             lanes.poison(r, lane.reached);

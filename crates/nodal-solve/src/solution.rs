@@ -48,6 +48,25 @@ pub struct Tape<S> {
     pub every: usize,
     /// State at the start of steps `0, every, 2 every, ...`.
     pub checkpoints: Vec<S>,
+    /// Time at the start of steps `0, every, 2 every, ...` (one per checkpoint).
+    pub checkpoint_times: Vec<f64>,
+    /// Whether `steps` and `outputs` are kept (false for the checkpointed continuous adjoint,
+    /// which needs only the checkpoints).
+    pub step_records: bool,
+}
+
+impl<S> Tape<S> {
+    /// An empty tape with a checkpoint every `every` steps (at least 1).
+    pub fn new(every: usize, step_records: bool) -> Self {
+        Self {
+            steps: Vec::new(),
+            outputs: Vec::new(),
+            every: every.max(1),
+            checkpoints: Vec::new(),
+            checkpoint_times: Vec::new(),
+            step_records,
+        }
+    }
 }
 
 /// One accepted step with what its interpolant needs.
@@ -86,23 +105,40 @@ impl<S: crate::state::State> DenseSolution<S> {
 
     /// The solution at `t`; an error if `t` lies outside the solved span.
     pub fn eval(&self, t: f64) -> Result<S, crate::error::SolveError> {
-        use crate::stepper::Stepper;
         let outside = || crate::error::SolveError::InvalidTimes(format!("t = {t} is outside the solved span {:?}", self.span()));
         let (t0, t1) = self.span().ok_or_else(outside)?;
         let dir = if t1 >= t0 { 1.0 } else { -1.0 };
         if !(dir * (t - t0) >= 0.0 && dir * (t1 - t) >= 0.0) {
             return Err(outside());
         }
+        let mut out = self.steps[0].y0.zeros_like();
+        self.eval_into(t, &mut out);
+        Ok(out)
+    }
+
+    /// The solution at `t` written into `out` (no allocation): `t` outside the span is clamped
+    /// to its nearer end, which absorbs the rounding of stage times computed by another solve.
+    /// Does nothing on an empty solution.
+    pub fn eval_into(&self, t: f64, out: &mut S) {
+        use crate::stepper::Stepper;
+        let Some((t0, t1)) = self.span() else { return };
+        let dir = if t1 >= t0 { 1.0 } else { -1.0 };
+        let t = if dir * (t - t0) < 0.0 {
+            t0
+        } else if dir * (t - t1) > 0.0 {
+            t1
+        } else {
+            t
+        };
         // First step whose end is at or beyond t.
         let i = self.steps.partition_point(|s| dir * (s.t + s.h - t) < 0.0).min(self.steps.len() - 1);
         let st = &self.steps[i];
         if t == st.t + st.h {
-            return Ok(st.y1.clone());
+            out.assign(&st.y1);
+            return;
         }
         let theta = ((t - st.t) / st.h).clamp(0.0, 1.0);
-        let mut out = st.y0.zeros_like();
         let arith = crate::lanes::StateArith::new();
-        crate::stepper::ExplicitRk::new(self.method).interpolate_stored(&arith, 0, theta, st.h, &st.y0, &st.y1, &st.k, &mut out);
-        Ok(out)
+        crate::stepper::ExplicitRk::new(self.method).interpolate_stored(&arith, 0, theta, st.h, &st.y0, &st.y1, &st.k, out);
     }
 }

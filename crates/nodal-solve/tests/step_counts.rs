@@ -18,7 +18,7 @@ use std::fmt::Write;
 mod api {
     //! The calls the snapshot makes, in one place, so that the expected counts never move when
     //! an entry point is renamed.
-    use nodal_solve::grad::{AdjointOptions, GradMethod, adjoint, backprop_tape};
+    use nodal_solve::grad::{AdjointOptions, GradMethod, adjoint, backprop_tape, checkpointed_adjoint};
     use nodal_solve::per_sample::{RowDynamics, per_sample_gradients, solve_per_sample};
     use nodal_solve::{Dynamics, Record, RmsNorm, SolveOptions, Stats, VjpDynamics, solve_dense, solve_recorded};
 
@@ -43,11 +43,16 @@ mod api {
             GradMethod::Backprop => Record::Every(1),
             GradMethod::Checkpoint(m) => Record::Every(m.unwrap()),
             GradMethod::Adjoint => Record::None,
+            GradMethod::AdjointCheckpointed(m) => Record::Checkpoints(m.unwrap()),
         };
         let (sol, tape) = solve_recorded(f, &y0.to_vec(), ts, o, &RmsNorm, record).unwrap();
         let ybar: Vec<Vec<f64>> = sol.ys.iter().map(|y| y.iter().map(|v| 2.0 * v).collect()).collect();
         let g = match method {
             GradMethod::Adjoint => adjoint(f, ts, &sol.ys, &ybar, &AdjointOptions { solve: o.clone(), seminorm }, true).unwrap(),
+            GradMethod::AdjointCheckpointed(_) => {
+                checkpointed_adjoint(f, tape.as_ref().unwrap(), ts, &sol.ys, &ybar, &AdjointOptions { solve: o.clone(), seminorm }, true)
+                    .unwrap()
+            }
             _ => backprop_tape(f, o.method, tape.as_ref().unwrap(), ts, &sol.ys, &ybar, true),
         };
         (sol.stats, g.stats)
@@ -72,6 +77,7 @@ mod api {
             GradMethod::Backprop => Record::Every(1),
             GradMethod::Checkpoint(m) => Record::Every(m.unwrap()),
             GradMethod::Adjoint => Record::None,
+            GradMethod::AdjointCheckpointed(m) => Record::Checkpoints(m.unwrap()),
         };
         let sol = solve_per_sample(f, y0, dim, ts, o, record).unwrap();
         let ybar: Vec<Vec<f64>> = sol.ys.iter().map(|y| y.iter().map(|v| 2.0 * v).collect()).collect();
@@ -129,9 +135,12 @@ fn snapshot() -> String {
             let mut f = FnDynamics(vdp);
             writeln!(out, "joint vdp {name} first_step rtol {rtol:e}: {}", fmt(&api::joint(&mut f, &[2.0, 0.0], &[0.0, 6.0], &of)))
                 .unwrap();
-            for (g, label) in
-                [(GradMethod::Backprop, "backprop"), (GradMethod::Checkpoint(Some(3)), "checkpoint:3"), (GradMethod::Adjoint, "adjoint")]
-            {
+            for (g, label) in [
+                (GradMethod::Backprop, "backprop"),
+                (GradMethod::Checkpoint(Some(3)), "checkpoint:3"),
+                (GradMethod::Adjoint, "adjoint"),
+                (GradMethod::AdjointCheckpointed(Some(3)), "adjoint-checkpointed:3"),
+            ] {
                 let (fw, bw) = api::joint_grad(&mut mlp, &mlp_y0, &mlp_ts, &o, g, false);
                 writeln!(out, "grad mlp {name} {label} rtol {rtol:e}: forward {} backward {}", fmt(&fw), fmt(&bw)).unwrap();
             }
@@ -142,9 +151,12 @@ fn snapshot() -> String {
             let (rs, calls, re) = api::rows(&mut mlp, &mlp_y0, 2, &grids, &o);
             let rows: Vec<String> = rs.iter().map(fmt).collect();
             writeln!(out, "rows mlp {name} rtol {rtol:e}: calls {calls} row_evals {re} | {}", rows.join(" | ")).unwrap();
-            for (g, label) in
-                [(GradMethod::Backprop, "backprop"), (GradMethod::Checkpoint(Some(2)), "checkpoint:2"), (GradMethod::Adjoint, "adjoint")]
-            {
+            for (g, label) in [
+                (GradMethod::Backprop, "backprop"),
+                (GradMethod::Checkpoint(Some(2)), "checkpoint:2"),
+                (GradMethod::Adjoint, "adjoint"),
+                (GradMethod::AdjointCheckpointed(Some(2)), "adjoint-checkpointed:2"),
+            ] {
                 let bs: Vec<String> = api::rows_grad(&mut mlp, &mlp_y0, 2, &grids, &o, g).iter().map(fmt).collect();
                 writeln!(out, "rows grad mlp {name} {label} rtol {rtol:e}: {}", bs.join(" | ")).unwrap();
             }

@@ -47,9 +47,6 @@ impl<S: State, P: State> ErrorNorm<(S, (S, P))> for AdjointSeminorm {
     }
 }
 
-/// The augmented state `[y, a, a_theta]`.
-type Augmented<S, P> = (S, (S, P));
-
 /// The augmented reverse-time dynamics.
 struct AugmentedDynamics<'a, D> {
     f: &'a mut D,
@@ -65,16 +62,16 @@ impl<S: State, D: VjpDynamics<S>> Dynamics<(S, (S, D::Params))> for AugmentedDyn
     }
 }
 
-/// The reverse-time solve of the augmented state, landing on every output time to apply `hook`.
-#[allow(clippy::type_complexity)]
-fn reverse_solve<S: State, D: VjpDynamics<S>, N: ErrorNorm<(S, (S, D::Params))>>(
-    aug: &mut AugmentedDynamics<'_, D>,
+/// A reverse-time solve of an adjoint state `z0` from `ts_rev[0]` through `ts_rev`, landing on
+/// every time to apply `hook` (the loss's cotangent jumps, state resets).
+pub(super) fn reverse_solve<Z: State, F: Dynamics<Z>, N: ErrorNorm<Z>>(
+    aug: &mut F,
     norm: &N,
-    z0: &(S, (S, D::Params)),
+    z0: &Z,
     ts_rev: &[f64],
     opts: &SolveOptions,
-    hook: OutputHook<'_, (S, (S, D::Params))>,
-) -> crate::error::SolveResult<Augmented<S, D::Params>, crate::integrate::LaneResult<Augmented<S, D::Params>>> {
+    hook: OutputHook<'_, Z>,
+) -> crate::error::SolveResult<Z, crate::integrate::LaneResult<Z>> {
     let mut lanes = Joint::new(aug, norm, z0, Some(hook));
     let out = diffeqsolve(
         &mut lanes,
@@ -85,6 +82,31 @@ fn reverse_solve<S: State, D: VjpDynamics<S>, N: ErrorNorm<(S, (S, D::Params))>>
         Record::None,
     );
     finish_joint(lanes.ys, ts_rev, out)
+}
+
+/// `dL/dt_k` for every output time: `ybar_k . f(t_k, y_k)` for `k >= 1`, `-a0 . f(t_0, y_0)`
+/// for the first (`a0` is the adjoint at `t_0` before `ybar_0` is added). Counts its
+/// evaluations in `stats`.
+pub(super) fn time_gradients<S: State, D: Dynamics<S>>(
+    f: &mut D,
+    ts: &[f64],
+    ys: &[S],
+    ybar: &[S],
+    a0: &S,
+    stats: &mut crate::stats::Stats,
+) -> Vec<f64> {
+    let n = ts.len();
+    let mut g = vec![0.0; n];
+    let mut fy = ys[0].zeros_like();
+    for k in 1..n {
+        f.eval(ts[k], &ys[k], &mut fy);
+        stats.nfe += 1;
+        g[k] = ybar[k].dot(&fy);
+    }
+    f.eval(ts[0], &ys[0], &mut fy);
+    stats.nfe += 1;
+    g[0] = -a0.dot(&fy);
+    g
 }
 
 /// Gradients by the continuous adjoint. `ys` are the forward outputs at `ts`, `ybar[k] =
@@ -120,20 +142,7 @@ pub fn adjoint<S: State, D: VjpDynamics<S>>(
     let mut stats = sol.stats;
     stats.nvjp = stats.nfe;
     let (_, (a0, pbar)) = sol.ys.into_iter().next_back().expect("solution has the final output");
-    let mut ts_grad = None;
-    if want_t {
-        let mut g = vec![0.0; n];
-        let mut fy = ys[0].zeros_like();
-        for k in 1..n {
-            f.eval(ts[k], &ys[k], &mut fy);
-            stats.nfe += 1;
-            g[k] = ybar[k].dot(&fy);
-        }
-        f.eval(ts[0], &ys[0], &mut fy);
-        stats.nfe += 1;
-        g[0] = -a0.dot(&fy);
-        ts_grad = Some(g);
-    }
+    let ts_grad = want_t.then(|| time_gradients(f, ts, ys, ybar, &a0, &mut stats));
     let mut y0bar = a0;
     y0bar.axpy(1.0, &ybar[0]);
     Ok(Gradients { y0: y0bar, params: pbar, ts: ts_grad, stats })

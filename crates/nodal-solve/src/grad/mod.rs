@@ -1,22 +1,29 @@
 //! Gradients of a loss on the solution at the output times, `L(y(t_1), ..., y(t_N))`, with
 //! respect to the initial state, the parameters of the dynamics, and the output times.
 //!
-//! Three methods, each with its cost:
+//! Four methods, each with its cost:
 //!
 //! | method | what it differentiates | memory | backward work |
 //! |---|---|---|---|
 //! | [`GradMethod::Backprop`] | the computed solution, exactly (discrete adjoint of every RK step) | one state per accepted step | per step: `s - 1` evaluations + up to `s` VJPs |
 //! | [`GradMethod::Checkpoint`] | the same, exactly | one state per `m` steps plus one segment | one extra forward replay |
 //! | [`GradMethod::Adjoint`] | the exact ODE, approximately (continuous adjoint, Chen et al. 2018) | O(1) in the number of steps | a reverse-time solve of `[y, a, a_theta]` |
+//! | [`GradMethod::AdjointCheckpointed`] | the exact ODE, approximately, with `y` re-solved forwards instead of backwards | one state per `m` steps plus one segment's dense steps | a forward re-solve of `y` and a reverse solve of `[a, a_theta]` |
+//!
+//! The plain adjoint reconstructs `y` backwards in time; where the dynamics contract, that
+//! reconstruction amplifies its errors and the gradient can be far off. The checkpointed adjoint
+//! never integrates `y` in reverse (see [`checkpointed_adjoint`]).
 //!
 //! The upstream cotangents are `ybar[k] = dL/dy(t_k)`. Step sizes are treated as constants
 //! (not differentiated), as in diffrax. Time gradients use `dL/dt_k = ybar_k . f(t_k, y_k)`
 //! for `k >= 1` and `dL/dt_0 = -(dL/dy0 - ybar_0) . f(t_0, y_0)` (a trajectory through
 //! `(t0 + d, y0)` passes through `y0 - d f(t0, y0)` at `t0`).
 
+mod checkpointed;
 mod continuous;
 mod discrete;
 
+pub use checkpointed::checkpointed_adjoint;
 pub use continuous::{AdjointOptions, adjoint};
 pub use discrete::{backprop_tape, default_checkpoint_interval};
 
@@ -44,16 +51,44 @@ pub enum GradMethod {
     Checkpoint(Option<usize>),
     /// Continuous adjoint with O(1) memory.
     Adjoint,
+    /// Continuous adjoint with `y` re-solved forwards from a checkpoint every `m` steps
+    /// (`None`: the defaults of [`GradMethod::Checkpoint`]) instead of reconstructed backwards.
+    AdjointCheckpointed(Option<usize>),
 }
 
 impl GradMethod {
-    /// Parse `backprop`, `checkpoint`, `checkpoint:M` or `adjoint`.
+    /// Parse `backprop`, `checkpoint`, `checkpoint:M`, `adjoint`, `adjoint-checkpointed` or
+    /// `adjoint-checkpointed:M` (the names [`GradMethod`]'s `Display` writes).
     pub fn parse(s: &str) -> Option<Self> {
+        let interval = |m: &str| m.parse().ok().filter(|&m: &usize| m > 0);
         match s {
             "backprop" | "direct" => Some(Self::Backprop),
             "checkpoint" => Some(Self::Checkpoint(None)),
             "adjoint" => Some(Self::Adjoint),
-            _ => s.strip_prefix("checkpoint:").and_then(|m| m.parse().ok()).filter(|&m| m > 0).map(|m| Self::Checkpoint(Some(m))),
+            "adjoint-checkpointed" => Some(Self::AdjointCheckpointed(None)),
+            _ => {
+                if let Some(m) = s.strip_prefix("checkpoint:") {
+                    interval(m).map(|m| Self::Checkpoint(Some(m)))
+                } else {
+                    s.strip_prefix("adjoint-checkpointed:").and_then(interval).map(|m| Self::AdjointCheckpointed(Some(m)))
+                }
+            }
+        }
+    }
+
+    /// The accepted spellings, for error messages.
+    pub const NAMES: &'static str = "backprop, checkpoint, checkpoint:M, adjoint, adjoint-checkpointed or adjoint-checkpointed:M";
+}
+
+impl std::fmt::Display for GradMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Backprop => write!(f, "backprop"),
+            Self::Checkpoint(None) => write!(f, "checkpoint"),
+            Self::Checkpoint(Some(m)) => write!(f, "checkpoint:{m}"),
+            Self::Adjoint => write!(f, "adjoint"),
+            Self::AdjointCheckpointed(None) => write!(f, "adjoint-checkpointed"),
+            Self::AdjointCheckpointed(Some(m)) => write!(f, "adjoint-checkpointed:{m}"),
         }
     }
 }
@@ -64,20 +99,23 @@ impl GradMethod {
     /// fixed steps ([`default_checkpoint_interval`]) and every
     /// [`ADAPTIVE_CHECKPOINT_INTERVAL`]-th state with adaptive steps.
     pub fn record(&self, ts: &[f64], step: StepMode) -> Record {
+        let default_interval = || match step {
+            StepMode::Fixed(h) => {
+                let span = match (ts.first(), ts.last()) {
+                    (Some(a), Some(b)) => (b - a).abs(),
+                    _ => 0.0,
+                };
+                default_checkpoint_interval((span / h).ceil() as usize)
+            }
+            StepMode::Adaptive => ADAPTIVE_CHECKPOINT_INTERVAL,
+        };
         match *self {
             Self::Backprop => Record::Every(1),
             Self::Checkpoint(Some(m)) => Record::Every(m.max(1)),
-            Self::Checkpoint(None) => Record::Every(match step {
-                StepMode::Fixed(h) => {
-                    let span = match (ts.first(), ts.last()) {
-                        (Some(a), Some(b)) => (b - a).abs(),
-                        _ => 0.0,
-                    };
-                    default_checkpoint_interval((span / h).ceil() as usize)
-                }
-                StepMode::Adaptive => ADAPTIVE_CHECKPOINT_INTERVAL,
-            }),
+            Self::Checkpoint(None) => Record::Every(default_interval()),
             Self::Adjoint => Record::None,
+            Self::AdjointCheckpointed(Some(m)) => Record::Checkpoints(m.max(1)),
+            Self::AdjointCheckpointed(None) => Record::Checkpoints(default_interval()),
         }
     }
 }
@@ -96,7 +134,7 @@ pub struct Backward<S> {
 
 impl<S: State> Backward<S> {
     /// Gradients of `L` given `ybar[k] = dL/dy(t_k)`, the forward outputs `ys` at `ts`, and the
-    /// options of the adjoint's reverse solve (used by [`GradMethod::Adjoint`] only). With
+    /// options of the adjoint's solves (used by the two continuous adjoints only). With
     /// `want_t`, also `dL/dt_k`.
     pub fn gradients<D: VjpDynamics<S>>(
         &self,
@@ -126,8 +164,9 @@ pub(crate) fn gradients_with<S: State, D: VjpDynamics<S>>(
 ) -> Result<Gradients<S, D::Params>, SolveError> {
     match (method, tape) {
         (GradMethod::Adjoint, _) => adjoint(f, ts, ys, ybar, adjoint_opts, want_t),
-        (_, Some(tape)) => Ok(backprop_tape(f, tableau, tape, ts, ys, ybar, want_t)),
-        (_, None) => Err(SolveError::InvalidStep("the forward solve was not recorded for this gradient method".into())),
+        (GradMethod::AdjointCheckpointed(_), Some(tape)) => checkpointed_adjoint(f, tape, ts, ys, ybar, adjoint_opts, want_t),
+        (_, Some(tape)) if tape.step_records => Ok(backprop_tape(f, tableau, tape, ts, ys, ybar, want_t)),
+        (_, _) => Err(SolveError::InvalidStep("the forward solve was not recorded for this gradient method".into())),
     }
 }
 
