@@ -17,6 +17,10 @@ pub struct SolveArgs {
     /// adjoint-checkpointed[:M] (y re-solved forwards from a checkpoint every M steps).
     #[arg(long, value_parser = parse_grad)]
     grad: Option<GradMethod>,
+    /// With --grad adjoint: warn (on stderr) when the reverse-time reconstruction of y drifts
+    /// further than this from the forward solution (relative; `backward_stats.reconstruction_error`).
+    #[arg(long, default_value_t = 1e-3)]
+    reconstruction_warn: f64,
     /// With --grad, also the gradient with respect to the output times (`grads.t`; joint
     /// solves only).
     #[arg(long)]
@@ -37,6 +41,9 @@ pub fn parse_grad(s: &str) -> Result<GradMethod, String> {
 /// outputs after its failure are NaN, written as `null`).
 pub fn run(a: SolveArgs, memory_limit: u64) -> CliResult {
     let problem = Problem::from_file(&a.problem).map_err(Failure::input)?;
+    if !(a.reconstruction_warn > 0.0) {
+        return Err(Failure::Input(format!("--reconstruction-warn must be > 0 (got {})", a.reconstruction_warn)));
+    }
     if a.t_grads && a.grad.is_none() {
         return Err(Failure::Input("--t-grads needs --grad".into()));
     }
@@ -48,6 +55,12 @@ pub fn run(a: SolveArgs, memory_limit: u64) -> CliResult {
     )?;
     let r = run_problem(&problem, a.grad, a.t_grads, memory_limit as usize).map_err(Failure::input)?;
     emit_json(&r.json, a.pretty)?;
+    if let Some(drift) = r.json["backward_stats"]["reconstruction_error"].as_f64().filter(|d| !(*d <= a.reconstruction_warn)) {
+        note(&format!(
+            "warning: the adjoint's reverse-time reconstruction of y drifted {drift:.3e} (relative) from the forward solution, over --reconstruction-warn {:e}; its gradients may be wrong too: --grad adjoint-checkpointed re-solves y forwards instead",
+            a.reconstruction_warn
+        ));
+    }
     match r.error {
         None if r.failed_rows > 0 => Err(Failure::Partial(format!("{} row(s) failed; see row_status", r.failed_rows))),
         None => Ok(()),

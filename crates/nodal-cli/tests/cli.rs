@@ -47,7 +47,7 @@ fn numbers(v: &Value) -> Vec<f64> {
 fn solve_prints_the_reference_solution_and_gradients() {
     let r: Value = serde_json::from_str(&std::fs::read_to_string(reference()).unwrap()).unwrap();
     let want_all = &r["reference"];
-    for grad in ["backprop", "checkpoint", "adjoint"] {
+    for grad in ["backprop", "checkpoint", "adjoint", "adjoint-checkpointed", "adjoint-checkpointed:5"] {
         let out = nodal(&["solve", &reference(), "--grad", grad]);
         assert!(out.status.success(), "{grad}: {}", String::from_utf8_lossy(&out.stderr));
         let j: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -72,6 +72,46 @@ fn solve_prints_the_reference_solution_and_gradients() {
         );
         assert!(bwd["nfe"].as_u64().unwrap() > 0, "{grad}: the backward pass evaluated nothing");
     }
+}
+
+/// The mixed-rate problem where reconstructing y backwards fails (contraction rate 40 in two
+/// dimensions, none in the third): the backsolve adjoint warns and is far off; the checkpointed
+/// adjoint is silent and matches backprop.
+#[test]
+fn the_backsolve_adjoint_warns_where_reconstruction_fails_and_the_checkpointed_one_is_right() {
+    let k = 40.0;
+    let p = problem_with(|p| {
+        p["t"] = serde_json::json!([0.0, 1.0]);
+        p["rtol"] = 1e-6.into();
+        p["atol"] = 1e-8.into();
+        p["weights"] = serde_json::json!({
+            "W1": [[0.1, 0.0, 0.0], [0.0, 0.1, 0.0], [0.0, 0.0, 0.1]],
+            "b1": [0.0, 0.0, 0.0],
+            "W2": [[-10.0 * k, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, -10.0 * k]],
+            "b2": [k, 1.0, 0.7 * k],
+        });
+    });
+    let run = |grad: &str| {
+        let out = nodal(&["solve", p.to_str().unwrap(), "--grad", grad]);
+        assert!(out.status.success(), "{grad}: {}", String::from_utf8_lossy(&out.stderr));
+        (serde_json::from_slice::<Value>(&out.stdout).unwrap(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (exact, _) = run("backprop");
+    let (plain, plain_err) = run("adjoint");
+    let (ck, ck_err) = run("adjoint-checkpointed");
+    let w2_err = |j: &Value| {
+        let (g, want) = (numbers(&j["grads"]["W2"]), numbers(&exact["grads"]["W2"]));
+        let scale = want.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        g.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale
+    };
+    assert!(plain_err.contains("reconstruction of y drifted") && plain_err.contains("--grad adjoint-checkpointed"), "{plain_err}");
+    assert!(plain["backward_stats"]["reconstruction_error"].as_f64().unwrap() > 1.0);
+    assert!(w2_err(&plain) > 0.1, "the backsolve adjoint should be far off here: {}", w2_err(&plain));
+    assert!(ck_err.is_empty() && ck["backward_stats"]["reconstruction_error"].is_null(), "{ck_err}");
+    assert!(w2_err(&ck) < 1e-5, "checkpointed adjoint off by {}", w2_err(&ck));
+    assert_eq!(ck["grad_method"], "adjoint-checkpointed");
+    let bad = nodal(&["solve", p.to_str().unwrap(), "--grad", "adjoint", "--reconstruction-warn", "nan"]);
+    assert_eq!(bad.status.code(), Some(2));
 }
 
 #[test]

@@ -279,6 +279,9 @@ fn memory_stays_bounded_on_endless_and_oversized_inputs() {
         None
     });
     expect(&nodal(&["--memory-limit", "16M", "solve", &capped]), 1, "maximum number of steps");
+    // The checkpointed adjoint keeps one state per checkpoint and nothing per step: it too
+    // reaches the step cap, past where the discrete checkpointed tape ran out of memory.
+    expect(&nodal(&["--memory-limit", "16M", "solve", &capped, "--grad", "adjoint-checkpointed:1000"]), 1, "maximum number of steps");
     expect(&nodal(&["--memory-limit", "bogus", "solve", &tiny]), 2, "invalid value 'bogus' for '--memory-limit");
 }
 

@@ -102,9 +102,12 @@ fn run_per_sample<T: Scalar>(p: &Problem, grad: Option<GradMethod>, max_memory: 
             Ok((g, per_row)) => {
                 out["grads"] = grads_json(&g.y0, &g.params, d, h);
                 out["backward_stats"] = stats_json(&g.stats);
+                if let Some(e) = g.reconstruction_error {
+                    out["backward_stats"]["reconstruction_error"] = json!(e);
+                }
                 out["backward_stats"]["row_nfe"] = json!(per_row.iter().map(|s| s.nfe).collect::<Vec<_>>());
                 out["backward_seconds"] = json!(start.elapsed().as_secs_f64());
-                out["grad_method"] = json!(format!("{method:?}").to_lowercase());
+                out["grad_method"] = json!(method.to_string());
             }
             Err(e) => {
                 out["error"] = json!(format!("backward solve failed: {e}"));
@@ -155,8 +158,11 @@ fn run_typed<T: Scalar>(p: &Problem, grad: Option<GradMethod>, want_t: bool, max
                 }
                 out["grads"] = grads;
                 out["backward_stats"] = stats_json(&g.stats);
+                if let Some(e) = g.reconstruction_error {
+                    out["backward_stats"]["reconstruction_error"] = json!(e);
+                }
                 out["backward_seconds"] = json!(bseconds);
-                out["grad_method"] = json!(format!("{method:?}").to_lowercase());
+                out["grad_method"] = json!(method.to_string());
             }
             Err(e) => {
                 out["error"] = json!(format!("backward solve failed: {e}"));

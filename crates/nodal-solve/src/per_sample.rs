@@ -114,6 +114,7 @@ pub fn per_sample_gradients<T: Scalar, D: VjpDynamics<Vec<T>, Params = Vec<T>>>(
     let mut gp = f.param_zeros();
     let mut total = Stats::default();
     let mut per_row = vec![Stats::default(); batch];
+    let mut drift: Option<f64> = None;
     for r in 0..batch {
         if sol.row_status[r].is_some() {
             continue;
@@ -129,6 +130,9 @@ pub fn per_sample_gradients<T: Scalar, D: VjpDynamics<Vec<T>, Params = Vec<T>>>(
         }
         total += g.stats;
         per_row[r] = g.stats;
+        if let Some(e) = g.reconstruction_error {
+            drift = Some(drift.map_or(e, |d| d.max(e)));
+        }
     }
-    Ok((Gradients { y0: gy0, params: gp, ts: None, stats: total }, per_row))
+    Ok((Gradients { y0: gy0, params: gp, ts: None, stats: total, reconstruction_error: drift }, per_row))
 }

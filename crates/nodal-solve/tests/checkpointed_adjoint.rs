@@ -110,7 +110,7 @@ fn checkpointed_adjoint_stays_right_where_reconstruction_fails() {
     ];
     let ts = [0.0, 1.0];
     let o = SolveOptions::new(&DOPRI5).with_tol(1e-6, 1e-8);
-    let mut backsolve = Vec::new();
+    let (mut backsolve, mut drifts) = (Vec::new(), Vec::new());
     for k in [5.0, 10.0, 20.0, 40.0, 80.0] {
         let mut f = mixed_rate(k);
         let (want, _) = grads(&mut f, &y0, &ts, &o, GradMethod::Backprop);
@@ -124,7 +124,13 @@ fn checkpointed_adjoint_stays_right_where_reconstruction_fails() {
         // Continuous and discrete gradients differ by O(tolerance): allow 10 x rtol.
         assert!(e_ck < 1e-5, "k = {k}: checkpointed adjoint off by {e_ck:e}");
         backsolve.push(e_plain);
+        drifts.push(plain.reconstruction_error.expect("the backsolve adjoint reports its drift"));
+        assert_eq!(ck.reconstruction_error, None, "nothing is reconstructed");
     }
+    // The drift the backsolve adjoint reports tracks its failure: tiny while its gradient is
+    // right, large once it is not.
+    eprintln!("reconstruction drift: {drifts:?}");
+    assert!(drifts[0] < 1e-3 && drifts[3] > 1e-2, "{drifts:?}");
     assert!(backsolve.windows(2).all(|w| w[1] > w[0]), "the backsolve error should grow with k: {backsolve:?}");
     assert!(backsolve[3] > 0.1, "at k = 40 reconstruction should have failed: {backsolve:?}");
 }

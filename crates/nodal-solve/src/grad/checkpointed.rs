@@ -81,7 +81,13 @@ pub fn checkpointed_adjoint<S: State, D: VjpDynamics<S>>(
     let n = ts.len();
     let mut pbar = f.param_zeros();
     if n == 1 {
-        return Ok(Gradients { y0: ybar[0].clone(), params: pbar, ts: want_t.then(|| vec![0.0]), stats: Default::default() });
+        return Ok(Gradients {
+            y0: ybar[0].clone(),
+            params: pbar,
+            ts: want_t.then(|| vec![0.0]),
+            stats: Default::default(),
+            reconstruction_error: None,
+        });
     }
     if tape.checkpoints.is_empty() || tape.checkpoints.len() != tape.checkpoint_times.len() {
         return Err(SolveError::InvalidStep("the forward solve kept no checkpoints for the checkpointed adjoint".into()));
@@ -141,5 +147,5 @@ pub fn checkpointed_adjoint<S: State, D: VjpDynamics<S>>(
     let ts_grad = want_t.then(|| time_gradients(f, ts, ys, ybar, &a, &mut stats));
     let mut y0bar = a;
     y0bar.axpy(1.0, &ybar[0]);
-    Ok(Gradients { y0: y0bar, params: pbar, ts: ts_grad, stats })
+    Ok(Gradients { y0: y0bar, params: pbar, ts: ts_grad, stats, reconstruction_error: None })
 }

@@ -122,13 +122,24 @@ pub fn adjoint<S: State, D: VjpDynamics<S>>(
     let n = ts.len();
     let p0 = f.param_zeros();
     if n == 1 {
-        return Ok(Gradients { y0: ybar[0].clone(), params: p0, ts: want_t.then(|| vec![0.0]), stats: Default::default() });
+        return Ok(Gradients {
+            y0: ybar[0].clone(),
+            params: p0,
+            ts: want_t.then(|| vec![0.0]),
+            stats: Default::default(),
+            reconstruction_error: Some(0.0),
+        });
     }
     let ts_rev: Vec<f64> = ts.iter().rev().copied().collect();
     let z0 = (ys[n - 1].clone(), (ybar[n - 1].clone(), p0));
+    let mut drift = 0.0f64;
     let mut hook = |idx: usize, _t: f64, z: &mut (S, (S, D::Params))| {
         let k = n - 1 - idx;
         z.1.0.axpy(1.0, &ybar[k]);
+        // How far the reconstruction drifted, before it is reset to the forward output.
+        let y_norm = ys[k].dot(&ys[k]).sqrt();
+        z.0.axpy(-1.0, &ys[k]);
+        drift = drift.max(z.0.dot(&z.0).sqrt() / y_norm.max(1e-300));
         z.0.assign(&ys[k]);
         true
     };
@@ -145,5 +156,5 @@ pub fn adjoint<S: State, D: VjpDynamics<S>>(
     let ts_grad = want_t.then(|| time_gradients(f, ts, ys, ybar, &a0, &mut stats));
     let mut y0bar = a0;
     y0bar.axpy(1.0, &ybar[0]);
-    Ok(Gradients { y0: y0bar, params: pbar, ts: ts_grad, stats })
+    Ok(Gradients { y0: y0bar, params: pbar, ts: ts_grad, stats, reconstruction_error: Some(drift) })
 }

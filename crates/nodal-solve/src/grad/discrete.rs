@@ -248,5 +248,5 @@ pub fn backprop_tape<S: State, D: VjpDynamics<S>>(
         ts_grad = Some(g);
     }
     abar.axpy(1.0, &ybar[0]);
-    Gradients { y0: abar, params: pbar, ts: ts_grad, stats }
+    Gradients { y0: abar, params: pbar, ts: ts_grad, stats, reconstruction_error: None }
 }

@@ -194,4 +194,10 @@ pub struct Gradients<S, P> {
     pub ts: Option<Vec<f64>>,
     /// Backward work (replays included).
     pub stats: Stats,
+    /// [`GradMethod::Adjoint`] only: how far the reverse-time reconstruction of `y` drifted
+    /// from the forward solution, `max_k ||y_rec(t_k) - y(t_k)|| / max(||y(t_k)||, 1e-300)`
+    /// (Euclidean norms) over the output times before the first. Of the order of the
+    /// tolerance when reconstruction holds; much larger means the gradient may be wrong too, and
+    /// [`GradMethod::AdjointCheckpointed`] is the fix. `None` for the other methods.
+    pub reconstruction_error: Option<f64>,
 }
