@@ -13,6 +13,7 @@ mod output;
 mod plot;
 mod plot_cmd;
 mod plot_mnist_cmd;
+mod plot_reconstruction_cmd;
 mod plot_trajectories;
 mod regularise_cmd;
 mod solve_cmd;
@@ -68,6 +69,9 @@ enum PlotTask {
     Trajectories(plot_cmd::TrajectoriesArgs),
     /// The MNIST ODE block's hidden state over time for a few test digits (2-D projection).
     MnistStates(plot_mnist_cmd::MnistStatesArgs),
+    /// Where the adjoint's reverse-time reconstruction of y fails, and every gradient method's
+    /// error, memory and time on such problems.
+    Reconstruction(plot_reconstruction_cmd::ReconstructionArgs),
 }
 
 #[derive(Subcommand)]
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
         Command::Regularise(a) => regularise_cmd::run(a),
         Command::Plot(PlotTask::Trajectories(a)) => plot_cmd::run(a),
         Command::Plot(PlotTask::MnistStates(a)) => plot_mnist_cmd::run(a),
+        Command::Plot(PlotTask::Reconstruction(a)) => plot_reconstruction_cmd::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,5 +13,6 @@ pub use nodal::solve;
 pub mod flat_optim;
 pub mod mnist;
 pub mod problem;
+pub mod reconstruction;
 pub mod spiral;
 pub mod toy;

@@ -1,0 +1,89 @@
+//! `nodal plot reconstruction`: where the continuous adjoint's reverse-time reconstruction of
+//! `y` fails, what that does to its gradient, and what each gradient method costs
+//! (see `nodal_experiments::reconstruction`).
+
+use crate::failure::{CliResult, Failure};
+use crate::plot_trajectories::{Line, Panel, figure};
+use clap::Args;
+use nodal::io::write_atomic;
+use nodal_experiments::reconstruction::{REFERENCE_Y0, Row, contraction_mlp, forward_and_reconstructed, markdown, run_all};
+use plotters::style::RGBColor;
+use std::path::PathBuf;
+
+/// Arguments of `nodal plot reconstruction`.
+#[derive(Args)]
+pub struct ReconstructionArgs {
+    /// Output folder (reconstruction.png, reconstruction.md, reconstruction.json).
+    #[arg(long, default_value = "runs/reconstruction")]
+    out: PathBuf,
+}
+
+/// One colour per gradient method (Okabe-Ito: distinguishable for colour-blind readers).
+const METHOD_COLOURS: [(&str, RGBColor); 4] = [
+    ("backprop", RGBColor(0, 114, 178)),
+    ("checkpoint", RGBColor(86, 180, 233)),
+    ("adjoint", RGBColor(213, 94, 0)),
+    ("adjoint-checkpointed", RGBColor(0, 158, 115)),
+];
+
+/// Run; exit 4 when the output folder cannot be written, 1 when a solve fails.
+pub fn run(a: ReconstructionArgs) -> CliResult {
+    crate::mnist_cmd::check_writable(&a.out)?;
+    let rows = run_all().map_err(|e| Failure::Compute(format!("solve failed: {e}")))?;
+    // Forward vs reconstructed trajectory of row 0 of the mixed-rate problem at k = 20.
+    let traj = forward_and_reconstructed(&mut contraction_mlp(20.0, false), &REFERENCE_Y0, 1.0, 1e-6, 101)
+        .map_err(|e| Failure::Compute(format!("solve failed: {e}")))?;
+    let mut paths = Panel::new("k = 20: y forward (lines), reconstructed from y(1) (dots)", "t", "y (row 0)");
+    for (dim, col) in [(0, RGBColor(0, 114, 178)), (1, RGBColor(230, 159, 0)), (2, RGBColor(204, 121, 167))] {
+        let fwd: Vec<(f64, f64)> = traj.iter().map(|(t, f, _)| (*t, f[dim])).collect();
+        // The reconstruction leaves the picture as it blows up: clip it to the forward range.
+        let (lo, hi) = fwd.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), p| (l.min(p.1), h.max(p.1)));
+        let pad = (hi - lo).max(0.1);
+        let back: Vec<(f64, f64)> = traj.iter().map(|(t, _, b)| (*t, b[dim])).filter(|p| p.1 >= lo - pad && p.1 <= hi + pad).collect();
+        paths.lines.push(Line::new(fwd, col, 2).label(format!("y[{dim}] forward")));
+        if !back.is_empty() {
+            paths.lines.push(Line::new(back, col, 1).dots().label(format!("y[{dim}] reconstructed")));
+        }
+    }
+    let sweep = |family: &str, caption: &str| {
+        let mut p = Panel::new(caption, "contraction rate k", "gradient error (relative to the largest entry)");
+        p.log_y = true;
+        for (method, col) in METHOD_COLOURS {
+            let pts: Vec<(f64, f64)> = rows
+                .iter()
+                .filter(|r| r.method == method && r.rtol == 1e-6 && r.problem.starts_with(family))
+                .filter_map(|r| Some((r.problem.rsplit('=').next()?.parse::<f64>().ok()?, r.grad_error.max(1e-12))))
+                .collect();
+            p.lines.push(Line::new(pts, col, 3).dots().label(method));
+        }
+        p
+    };
+    let mixed = sweep("mixed-rate", "mixed rates, rtol 1e-6 (backprop = checkpoint)");
+    let uniform = sweep("uniform-rate", "uniform rate, rtol 1e-6 (backprop = checkpoint)");
+    let worst = |method: &str, family: &str| rows.iter().filter(|r| r.method == method && r.problem.starts_with(family)).map(|r| r.grad_error).fold(0.0, f64::max);
+    let title = format!(
+        "Mixed-rate problem, worst gradient error: backsolve adjoint {:.1e}, checkpointed adjoint {:.1e}",
+        worst("adjoint", "mixed-rate"),
+        worst("adjoint-checkpointed", "mixed-rate")
+    );
+    figure(&a.out.join("reconstruction.png"), &title, (1800, 600), 1, 3, &[paths, mixed, uniform]).map_err(Failure::Output)?;
+    write_atomic(&a.out.join("reconstruction.md"), markdown(&rows).as_bytes()).map_err(|e| Failure::Output(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&rows).map_err(|e| Failure::Compute(e.to_string()))?;
+    write_atomic(&a.out.join("reconstruction.json"), &json).map_err(|e| Failure::Output(e.to_string()))?;
+    summary(&rows);
+    Ok(())
+}
+
+/// One line per problem family on stdout: the worst error of each method.
+fn summary(rows: &[Row]) {
+    for family in ["mixed-rate", "uniform-rate", "damped pendulum"] {
+        let parts: Vec<String> = METHOD_COLOURS
+            .iter()
+            .map(|(m, _)| {
+                let w = rows.iter().filter(|r| r.method == *m && r.problem.starts_with(family)).map(|r| r.grad_error).fold(0.0, f64::max);
+                format!("{m} {w:.1e}")
+            })
+            .collect();
+        println!("{family}: worst gradient error {}", parts.join(", "));
+    }
+}
