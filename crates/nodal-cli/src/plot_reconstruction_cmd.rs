@@ -60,7 +60,9 @@ pub fn run(a: ReconstructionArgs) -> CliResult {
     };
     let mixed = sweep("mixed-rate", "mixed rates, rtol 1e-6 (backprop = checkpoint)");
     let uniform = sweep("uniform-rate", "uniform rate, rtol 1e-6 (backprop = checkpoint)");
-    let worst = |method: &str, family: &str| rows.iter().filter(|r| r.method == method && r.problem.starts_with(family)).map(|r| r.grad_error).fold(0.0, f64::max);
+    let worst = |method: &str, family: &str| {
+        rows.iter().filter(|r| r.method == method && r.problem.starts_with(family)).map(|r| r.grad_error).fold(0.0, f64::max)
+    };
     let title = format!(
         "Mixed-rate problem, worst gradient error: backsolve adjoint {:.1e}, checkpointed adjoint {:.1e}",
         worst("adjoint", "mixed-rate"),

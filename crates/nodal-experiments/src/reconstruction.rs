@@ -17,7 +17,8 @@ use serde::Serialize;
 use std::time::Instant;
 
 /// The gradient methods compared, with their command-line names.
-pub const METHODS: [GradMethod; 4] = [GradMethod::Backprop, GradMethod::Checkpoint(None), GradMethod::Adjoint, GradMethod::AdjointCheckpointed(None)];
+pub const METHODS: [GradMethod; 4] =
+    [GradMethod::Backprop, GradMethod::Checkpoint(None), GradMethod::Adjoint, GradMethod::AdjointCheckpointed(None)];
 
 /// Tolerances of the study (`atol = rtol / 100`).
 pub const TOLERANCES: [f64; 3] = [1e-4, 1e-6, 1e-8];
@@ -121,7 +122,12 @@ pub struct Row {
 }
 
 /// Parameter gradient of `L = sum of squares of the outputs` by `method`, with its costs.
-fn gradient<D: VjpDynamics<Vec<f64>, Params = Vec<f64>>>(f: &mut D, case: &Case, opts: &SolveOptions, method: GradMethod) -> Result<(Vec<f64>, Row), SolveError> {
+fn gradient<D: VjpDynamics<Vec<f64>, Params = Vec<f64>>>(
+    f: &mut D,
+    case: &Case,
+    opts: &SolveOptions,
+    method: GradMethod,
+) -> Result<(Vec<f64>, Row), SolveError> {
     let mut times = Vec::new();
     let mut last = None;
     for _ in 0..3 {
@@ -189,7 +195,13 @@ pub fn study<D: VjpDynamics<Vec<f64>, Params = Vec<f64>>>(f: &mut D, case: &Case
 
 /// The forward solution and its reverse-time reconstruction from `y(t_end)` (what the
 /// backsolve adjoint integrates), at `n` times each: `(t, forward, reconstructed)` per time.
-pub fn forward_and_reconstructed<D: Dynamics<Vec<f64>>>(f: &mut D, y0: &[f64], t_end: f64, rtol: f64, n: usize) -> Result<Vec<(f64, Vec<f64>, Vec<f64>)>, SolveError> {
+pub fn forward_and_reconstructed<D: Dynamics<Vec<f64>>>(
+    f: &mut D,
+    y0: &[f64],
+    t_end: f64,
+    rtol: f64,
+    n: usize,
+) -> Result<Vec<(f64, Vec<f64>, Vec<f64>)>, SolveError> {
     let opts = SolveOptions::new(&DOPRI5).with_tol(rtol, rtol * 1e-2);
     let (fwd, dense_fwd) = solve_dense(f, &y0.to_vec(), &[0.0, t_end], &opts, &RmsNorm).map_err(|e| e.error)?;
     let y_end = fwd.ys.last().expect("final state").clone();
@@ -265,4 +277,3 @@ mod tests {
         assert!((fd - ap[0]).abs() < 1e-8, "adj_c: {fd} vs {}", ap[0]);
     }
 }
-
