@@ -78,7 +78,7 @@ pub fn run(a: ReconstructionArgs) -> CliResult {
 
 /// One line per problem family on stdout: the worst error of each method.
 fn summary(rows: &[Row]) {
-    for family in ["mixed-rate", "uniform-rate", "damped pendulum"] {
+    for family in ["mixed-rate", "uniform-rate", "damped pendulum", "learned spiral field"] {
         let parts: Vec<String> = METHOD_COLOURS
             .iter()
             .map(|(m, _)| {

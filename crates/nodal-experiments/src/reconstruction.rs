@@ -71,6 +71,51 @@ impl VjpDynamics<Vec<f64>> for DampedPendulum {
     }
 }
 
+/// The spiral demo's dynamics `f(y) = MLP(y^3)` in float64, with the weights of a trained
+/// [`crate::spiral::CubedMlp`] (a learned field: mildly dissipative, like the true spiral).
+#[derive(Debug, Clone)]
+pub struct CubedField {
+    /// The MLP applied to `y^3`.
+    pub mlp: Mlp<f64>,
+    cubed: Vec<f64>,
+    adj_cubed: Vec<f64>,
+}
+
+impl CubedField {
+    /// From a trained spiral model's parameters.
+    pub fn from_trained(model: &crate::spiral::CubedMlp) -> Self {
+        let p: Vec<f64> = model.mlp.params.iter().map(|&v| v as f64).collect();
+        let mut mlp = Mlp::new(2, model.mlp.hidden(), p).expect("the trained model's sizes");
+        mlp.set_threads(1);
+        Self { mlp, cubed: Vec::new(), adj_cubed: Vec::new() }
+    }
+}
+
+impl Dynamics<Vec<f64>> for CubedField {
+    fn eval(&mut self, t: f64, y: &Vec<f64>, dy: &mut Vec<f64>) {
+        self.cubed.clear();
+        self.cubed.extend(y.iter().map(|v| v * v * v));
+        self.mlp.eval(t, &self.cubed, dy);
+    }
+}
+
+impl VjpDynamics<Vec<f64>> for CubedField {
+    type Params = Vec<f64>;
+    fn param_zeros(&self) -> Vec<f64> {
+        self.mlp.param_zeros()
+    }
+    fn vjp(&mut self, t: f64, y: &Vec<f64>, a: &Vec<f64>, adj_y: &mut Vec<f64>, adj_p: &mut Vec<f64>) {
+        // d(y^3)/dy = 3 y^2, elementwise.
+        self.cubed.clear();
+        self.cubed.extend(y.iter().map(|v| v * v * v));
+        self.adj_cubed.resize(y.len(), 0.0);
+        self.mlp.vjp(t, &self.cubed, a, &mut self.adj_cubed, adj_p);
+        for ((o, c), v) in adj_y.iter_mut().zip(&self.adj_cubed).zip(y) {
+            *o = c * 3.0 * v * v;
+        }
+    }
+}
+
 /// The four rows of the shared reference problem's `y0` (3 dimensions each).
 pub const REFERENCE_Y0: [f64; 12] = [
     0.10296768001436127,
@@ -215,7 +260,7 @@ pub fn forward_and_reconstructed<D: Dynamics<Vec<f64>>>(
 }
 
 /// The whole study: the mixed-rate problem at `k = 5 .. 80`, the uniform-rate one at `k = 5 ..
-/// 120`, and the damped pendulum at damping `0.1 .. 10`.
+/// 120`, the damped pendulum at damping `0.1 .. 10`, and a learned spiral field.
 pub fn run_all() -> Result<Vec<Row>, SolveError> {
     let mut rows = Vec::new();
     let case = |name: String, y0: Vec<f64>, ts: Vec<f64>| Case { name, y0, ts };
@@ -229,6 +274,18 @@ pub fn run_all() -> Result<Vec<Row>, SolveError> {
         let y0 = vec![1.0, 0.0, 2.5, -1.0, -0.5, 2.0];
         rows.extend(study(&mut DampedPendulum { c }, &case(format!("damped pendulum c={c}"), y0, vec![0.0, 2.5, 5.0, 10.0]))?);
     }
+    // A learned field: the spiral demo trained for 300 iterations (seed 0), over the demo's
+    // whole span from its true initial state.
+    let mut trainer = crate::spiral::SpiralTrainer::new(crate::spiral::SpiralConfig { iters: 300, ..Default::default() })
+        .map_err(|e| SolveError::InvalidStep(format!("spiral settings: {e:?}")))?;
+    for _ in 0..300 {
+        trainer.step()?;
+    }
+    let y0 = trainer.ys[0].to_vec();
+    rows.extend(study(
+        &mut CubedField::from_trained(&trainer.model),
+        &case("learned spiral field".into(), y0, vec![0.0, 5.0, 12.5, 25.0]),
+    )?);
     Ok(rows)
 }
 
@@ -250,6 +307,29 @@ pub fn markdown(rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cubed field's VJP in `y` against central differences of `a . f`.
+    #[test]
+    fn cubed_field_vjp_matches_central_differences() {
+        let mut f = CubedField::from_trained(&crate::spiral::CubedMlp::init(1, 8));
+        f.mlp.params.iter_mut().for_each(|p| *p = *p * 5.0 + 0.1);
+        let (y, a) = (vec![0.7, -1.1], vec![0.4, -0.8]);
+        let (mut ay, mut ap) = (vec![0.0; 2], f.param_zeros());
+        f.vjp(0.0, &y, &a, &mut ay, &mut ap);
+        let dot = |f: &mut CubedField, y: &Vec<f64>| {
+            let mut d = vec![0.0; 2];
+            f.eval(0.0, y, &mut d);
+            d[0] * a[0] + d[1] * a[1]
+        };
+        for i in 0..2 {
+            let (mut p, mut m) = (y.clone(), y.clone());
+            p[i] += 1e-6;
+            m[i] -= 1e-6;
+            let fd = (dot(&mut f, &p) - dot(&mut f, &m)) / 2e-6;
+            assert!((fd - ay[i]).abs() < 1e-7 * (1.0 + fd.abs()), "adj_y[{i}]: {fd} vs {}", ay[i]);
+        }
+        assert!(ap.iter().any(|g| *g != 0.0));
+    }
 
     /// The pendulum's VJP against central differences of `c . f` in `y` and in `c`.
     #[test]
