@@ -94,20 +94,11 @@ fn mixed_rate(k: f64) -> Mlp<f64> {
 #[test]
 fn checkpointed_adjoint_stays_right_where_reconstruction_fails() {
     // The four rows of the shared reference problem's y0.
-    let y0 = [
-        0.10296768001436127,
-        -0.9805271710302613,
-        -0.8174783249223175,
-        -1.027881871299033,
-        -0.574458905742871,
-        1.9711298228060992,
-        0.39335673416765504,
-        -0.002309162514376961,
-        -2.675402031228187,
-        1.9425930848814652,
-        0.019483357233120818,
-        -2.262205499109686,
-    ];
+    let reference = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/reference/grad_vectors_seed0.json");
+    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(reference).unwrap()).unwrap();
+    let y0: Vec<f64> =
+        file["problem"]["y0"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap())).collect();
+    assert_eq!(y0.len(), 12);
     let ts = [0.0, 1.0];
     let o = SolveOptions::new(&DOPRI5).with_tol(1e-6, 1e-8);
     let (mut backsolve, mut drifts) = (Vec::new(), Vec::new());
