@@ -2,7 +2,9 @@
 //! (2019) and Chen et al. (2018) and draw their trajectories, losses and function evaluations.
 
 use crate::failure::{CliResult, Failure};
-use crate::plot_trajectories::{ANODE, GREY, Line, MINUS, NODE, PLUS, Panel, figure, ramp, training};
+use crate::figure::palette::{lighten, sequential};
+use crate::figure::{Axis, Line, Marker, Panel, Point, figure};
+use crate::plot::{CONTEXT as GREY, Curve, MINUS, PLUS, TrainingAxes, training};
 use clap::{Args, ValueEnum};
 use nodal::io::write_atomic;
 use nodal_experiments::toy::circles::{self, CirclesConfig};
@@ -17,6 +19,14 @@ use std::path::{Path, PathBuf};
 /// Tolerance of the solves drawn as trajectories: the exact flow of the learned field (training
 /// solves use 1e-3, whose error could make neighbouring trajectories appear to swap).
 const FIGURE_TOL: f64 = 1e-7;
+
+/// Palette index of the plain neural ODE (vermillion, squares) and of the augmented one (blue,
+/// circles) in every toy figure.
+const NODE_SERIES: usize = 1;
+const ANODE_SERIES: usize = 0;
+
+/// Axes of the toy training figures: MSE per iteration.
+const LOSS_AXES: TrainingAxes<'static> = TrainingAxes { loss_caption: "training loss", loss_label: "mean squared error", block: 1 };
 
 /// Which toy task to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -135,26 +145,28 @@ fn flow1d_task(a: &TrajectoriesArgs) -> Result<(Value, Vec<String>), String> {
     let inputs = flow1d::grid(21);
     let p = flow1d::paths(&mut r, &inputs, 101).map_err(|e| format!("flow1d: {e}"))?;
     let n = inputs.len();
-    let colour = |i: usize| ramp(i as f64 / (n - 1) as f64);
-    let mut ode = Panel::new(format!("ODE-Net: x(t), continuous ({} crossings)", p.ode_crossings), "depth t (ODE time)", "hidden state x");
+    let colour = |i: usize| sequential(i as f64 / (n - 1) as f64);
+    let mut ode = Panel::new(
+        format!("ODE-Net: x(t), continuous ({} crossings); black dots: targets {}", p.ode_crossings, flow1d::TARGET_NAME),
+        Axis::linear("depth t (ODE time)"),
+        Axis::linear("hidden state x"),
+    );
     let mut res = Panel::new(
-        format!("ResNet, {} layers: activations ({} crossings)", cfg.layers, p.resnet_crossings),
-        "depth (layer k)",
-        "hidden state x",
+        format!("ResNet, {} layers: activations ({} crossings); black dots: targets", cfg.layers, p.resnet_crossings),
+        Axis::linear("depth (layer k)").integer(),
+        Axis::linear("hidden state x"),
     );
     for i in 0..n {
         ode.lines.push(Line::new(path_of(&p.times, &p.ode, 1, i, 0), colour(i), 2));
         let pts: Vec<(f64, f64)> = p.resnet.iter().enumerate().map(|(k, x)| (k as f64, x[i])).collect();
-        res.lines.push(Line::new(pts, colour(i), 1).dots());
-        ode.points.push((1.0, flow1d::target(inputs[i]), RGBColor(0, 0, 0), 3));
-        res.points.push((cfg.layers as f64, flow1d::target(inputs[i]), RGBColor(0, 0, 0), 3));
+        res.lines.push(Line::new(pts, colour(i), 2).marker(Marker::Circle).at_vertices());
+        ode.points.push(Point::dot(1.0, flow1d::target(inputs[i]), RGBColor(0, 0, 0), 3));
+        res.points.push(Point::dot(cfg.layers as f64, flow1d::target(inputs[i]), RGBColor(0, 0, 0), 3));
     }
-    ode.point_legend.push((format!("target {}", flow1d::TARGET_NAME), RGBColor(0, 0, 0)));
-    res.point_legend.push((format!("target {}", flow1d::TARGET_NAME), RGBColor(0, 0, 0)));
-    let mut loss = Panel::new("training loss (MSE, log scale)", "iteration", "loss");
-    loss.log_y = true;
-    loss.lines.push(Line::new(series(&r.ode.history.loss), NODE, 2).label("ODE-Net"));
-    loss.lines.push(Line::new(series(&r.resnet.loss), ANODE, 2).label(format!("ResNet ({} layers)", cfg.layers)));
+    let loss = Panel::new("training loss", Axis::linear("iteration").integer(), Axis::log("mean squared error"));
+    let mut loss = loss;
+    loss.lines.push(Line::series(NODE_SERIES, series(&r.ode.history.loss)).label("ODE-Net"));
+    loss.lines.push(Line::series(ANODE_SERIES, series(&r.resnet.loss)).label(format!("ResNet ({} layers)", cfg.layers)));
     let title = format!(
         "1-D flow, y = {}: ODE-Net (MSE {:.2e}, {} NFE/solve) vs ResNet (MSE {:.2e})",
         flow1d::TARGET_NAME,
@@ -197,7 +209,11 @@ fn dupont1d_task(a: &TrajectoriesArgs) -> Result<(Value, Vec<String>), String> {
             an.median_nfe(),
             an.final_nfe
         );
-        training(path, &title, &[(node_l.clone(), NODE, &n.loss, &n.nfe_forward), (anode_l.clone(), ANODE, &an.loss, &an.nfe_forward)])
+        let curves = [
+            Curve { name: node_l.clone(), series: NODE_SERIES, loss: &n.loss, nfe: &n.nfe_forward },
+            Curve { name: anode_l.clone(), series: ANODE_SERIES, loss: &an.loss, nfe: &an.nfe_forward },
+        ];
+        training(path, &title, &LOSS_AXES, &curves)
     })?];
     // Trajectories: the two training inputs (thick, coloured by target) and a grid (thin grey).
     let ts = linspace(0.0, 1.0, 101);
@@ -207,9 +223,14 @@ fn dupont1d_task(a: &TrajectoriesArgs) -> Result<(Value, Vec<String>), String> {
     let traj = |m: &mut OdeModel| m.trajectories_at(&inputs, &ts, FIGURE_TOL).map_err(|e| format!("dupont1d: {e}"));
     let (zn, za) = (traj(&mut r.node.model)?, traj(&mut r.anode.model)?);
     let da = r.anode.model.state_dim();
-    let mut pn = Panel::new(format!("NODE on R^1: x(t) (final MSE {:.3})", r.node.history.final_loss), "t", "x(t)");
-    let mut pa = Panel::new(format!("ANODE on R^{da}: first coordinate x1(t) (MSE {:.1e})", r.anode.history.final_loss), "t", "x1(t)");
-    let mut pp = Panel::new("ANODE trajectories in the (x1, x2) plane", "x1", "x2 (augmented, starts at 0)");
+    let mut pn =
+        Panel::new(format!("NODE on R^1: x(t) (final MSE {:.3})", r.node.history.final_loss), Axis::linear("t"), Axis::linear("x(t)"));
+    let mut pa = Panel::new(
+        format!("ANODE on R^{da}: first coordinate x1(t) (MSE {:.1e})", r.anode.history.final_loss),
+        Axis::linear("t"),
+        Axis::linear("x1(t)"),
+    );
+    let mut pp = Panel::new("ANODE trajectories in the (x1, x2) plane", Axis::linear("x1"), Axis::linear("x2 (augmented, starts at 0)"));
     for i in 2..inputs.len() {
         pn.lines.push(Line::new(path_of(&ts, &zn, 1, i, 0), GREY, 1));
         pa.lines.push(Line::new(path_of(&ts, &za, da, i, 0), GREY, 1));
@@ -220,11 +241,11 @@ fn dupont1d_task(a: &TrajectoriesArgs) -> Result<(Value, Vec<String>), String> {
         pa.lines.push(Line::new(path_of(&ts, &za, da, i, 0), col, 4).label(lab));
         pp.lines.push(Line::new(ts.iter().zip(&za).map(|(_, z)| (z[i * da], z[i * da + 1])).collect(), col, 4).label(lab));
         let target = [1.0, -1.0][i];
-        pn.points.push((1.0, target, col, 7));
-        pa.points.push((1.0, target, col, 7));
+        pn.points.push(Point::dot(1.0, target, col, 7));
+        pa.points.push(Point::dot(1.0, target, col, 7));
     }
-    pn.point_legend.push(("targets at t = 1".into(), RGBColor(80, 80, 80)));
-    pa.point_legend.push(("targets at t = 1".into(), RGBColor(80, 80, 80)));
+    pn.point_legend.push(("targets at t = 1".into(), RGBColor(80, 80, 80), Marker::Circle));
+    pa.point_legend.push(("targets at t = 1".into(), RGBColor(80, 80, 80), Marker::Circle));
     let title = "Dupont et al. 2019, 1-D: NODE trajectories cannot cross, ANODE routes them through x2 (grey: other inputs)";
     files.push(write(&a.out, "dupont1d_trajectories.png", |path| figure(path, title, (1700, 580), 1, 3, &[pn, pa, pp]))?);
     let v = json!({
@@ -258,19 +279,21 @@ fn circles_task(a: &TrajectoriesArgs) -> Result<(Value, Vec<String>), String> {
             an.median_nfe(),
             an.final_nfe
         );
-        training(
-            path,
-            &title,
-            &[("NODE (R^2)".into(), NODE, &n.loss, &n.nfe_forward), (format!("ANODE (R^{da})"), ANODE, &an.loss, &an.nfe_forward)],
-        )
+        let curves = [
+            Curve { name: "NODE (R^2)".into(), series: NODE_SERIES, loss: &n.loss, nfe: &n.nfe_forward },
+            Curve { name: format!("ANODE (R^{da})"), series: ANODE_SERIES, loss: &an.loss, nfe: &an.nfe_forward },
+        ];
+        training(path, &title, &LOSS_AXES, &curves)
     })?];
     let colour = |l: f64| if l < 0.0 { MINUS } else { PLUS };
-    let legend = || vec![("||x|| < 0.5, label -1".to_string(), MINUS), ("1 < ||x|| < 1.5, label +1".to_string(), PLUS)];
-    let mut pd = Panel::new("input points", "x1", "x2");
+    let legend = || {
+        vec![("||x|| < 0.5, label -1".to_string(), MINUS, Marker::Circle), ("1 < ||x|| < 1.5, label +1".to_string(), PLUS, Marker::Circle)]
+    };
+    let mut pd = Panel::new("input points", Axis::linear("x1"), Axis::linear("x2"));
     pd.square = true;
     pd.point_legend = legend();
     for (p, l) in x.chunks(2).zip(&y) {
-        pd.points.push((p[0], p[1], colour(*l), 3));
+        pd.points.push(Point::dot(p[0], p[1], colour(*l), 3));
     }
     // Final states, with the flow of every 8th point drawn as a thin line.
     let ts = linspace(0.0, 1.0, 41);
@@ -279,23 +302,33 @@ fn circles_task(a: &TrajectoriesArgs) -> Result<(Value, Vec<String>), String> {
     let (Some(fn_), Some(fa)) = (zn.last(), za.last()) else {
         return Err("the trajectories hold no time".into());
     };
-    let mut pn = Panel::new(format!("NODE: flow and final states z(1) (MSE {:.2e})", r.node.history.final_loss), "z1", "z2");
-    let mut pa = Panel::new(format!("ANODE: z(1) projected on (z1, z2) (MSE {:.2e})", r.anode.history.final_loss), "z1", "z2");
-    let mut po = Panel::new("ANODE: output w.z(1) + b against augmented z3", "model output w.z(1) + b", "z3 (augmented, starts at 0)");
+    let mut pn = Panel::new(
+        format!("NODE: flow and final states z(1) (MSE {:.2e})", r.node.history.final_loss),
+        Axis::linear("z1"),
+        Axis::linear("z2"),
+    );
+    let mut pa = Panel::new(
+        format!("ANODE: z(1) projected on (z1, z2) (MSE {:.2e})", r.anode.history.final_loss),
+        Axis::linear("z1"),
+        Axis::linear("z2"),
+    );
+    let mut po = Panel::new(
+        "ANODE: output w.z(1) + b against augmented z3",
+        Axis::linear("model output w.z(1) + b"),
+        Axis::linear("z3 (augmented, starts at 0)"),
+    );
     for (i, l) in y.iter().enumerate() {
         if i % 8 == 0 {
-            let light = |c: RGBColor| {
-                RGBColor(((c.0 as u32 + 2 * 255) / 3) as u8, ((c.1 as u32 + 2 * 255) / 3) as u8, ((c.2 as u32 + 2 * 255) / 3) as u8)
-            };
+            let light = |c: RGBColor| lighten(c, 0.6);
             pn.lines.push(Line::new(zn.iter().map(|z| (z[2 * i], z[2 * i + 1])).collect(), light(colour(*l)), 1));
             pa.lines.push(Line::new(za.iter().map(|z| (z[da * i], z[da * i + 1])).collect(), light(colour(*l)), 1));
         }
     }
     let out_a = r.anode.model.readout(fa);
     for (i, l) in y.iter().enumerate() {
-        pn.points.push((fn_[2 * i], fn_[2 * i + 1], colour(*l), 3));
-        pa.points.push((fa[da * i], fa[da * i + 1], colour(*l), 3));
-        po.points.push((out_a[i], fa[da * i + 2], colour(*l), 3));
+        pn.points.push(Point::dot(fn_[2 * i], fn_[2 * i + 1], colour(*l), 3));
+        pa.points.push(Point::dot(fa[da * i], fa[da * i + 1], colour(*l), 3));
+        po.points.push(Point::dot(out_a[i], fa[da * i + 2], colour(*l), 3));
     }
     // The NODE's decision line w . z + b = 0 within the data's range.
     if let Head::Linear { w, b } = &r.node.model.head {

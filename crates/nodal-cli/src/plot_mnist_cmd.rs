@@ -2,8 +2,9 @@
 //! digits, projected on its first two principal components, and how far each state moves.
 
 use crate::failure::{CliResult, Failure};
+use crate::figure::palette;
+use crate::figure::{Axis, Line, Marker, Panel, Point, figure};
 use crate::mnist_cmd::DEFAULT_DATA;
-use crate::plot_trajectories::{Line, Panel, figure};
 use clap::Args;
 use nodal::burn::tensor::Device;
 use nodal::io::write_atomic;
@@ -35,18 +36,33 @@ pub struct MnistStatesArgs {
     out: PathBuf,
 }
 
-/// Ten distinguishable colours, one per digit.
+/// One colour per digit: the eight Okabe-Ito colours, then grey and brown; with a marker per
+/// digit as the second cue.
 const DIGIT: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
+    palette::OKABE_ITO[0],
+    palette::OKABE_ITO[1],
+    palette::OKABE_ITO[2],
+    palette::OKABE_ITO[3],
+    palette::OKABE_ITO[4],
+    palette::OKABE_ITO[5],
+    palette::OKABE_ITO[6],
+    palette::OKABE_ITO[7],
+    RGBColor(128, 128, 128),
+    RGBColor(140, 86, 45),
+];
+
+/// Marker of each digit's end point and line.
+const DIGIT_MARKER: [Marker; 10] = [
+    Marker::Circle,
+    Marker::Square,
+    Marker::Triangle,
+    Marker::Diamond,
+    Marker::Cross,
+    Marker::TriangleDown,
+    Marker::Plus,
+    Marker::Ring,
+    Marker::Square,
+    Marker::Triangle,
 ];
 
 /// Run; exit 2 on unusable inputs, 1 on a failed solve, 4 on a figure or file not written.
@@ -90,24 +106,26 @@ fn states(a: &MnistStatesArgs) -> Result<(), (u8, String)> {
             100.0 * frac[0],
             100.0 * frac[1]
         ),
-        "PC 1",
-        "PC 2",
+        Axis::linear("principal component 1"),
+        Axis::linear("principal component 2"),
     );
-    let mut dist = Panel::new("relative distance travelled: |h(t) - h(0)| / |h(0)|", "t (ODE time)", "relative distance");
+    let mut dist = Panel::new(
+        "relative distance travelled: |h(t) - h(0)| / |h(0)|",
+        Axis::linear("t (ODE time)"),
+        Axis::linear("relative distance").with_zero(),
+    );
     let mut moved = Vec::new();
     for (i, (_, label)) in picked.iter().enumerate() {
         let col = DIGIT[*label as usize];
         let path: Vec<(f64, f64)> = (0..ts.len()).map(|k| proj[k * n + i]).collect();
         let start = path[0];
-        let end = path.last().copied().unwrap_or(start);
         let first = i == 0 || picked[i - 1].1 != *label;
-        let mut line = Line::new(path, col, 2);
+        let mut line = Line::new(path, col, 2).marker(DIGIT_MARKER[*label as usize]).at_end();
         if first {
             line = line.label(format!("digit {label}"));
         }
         pca.lines.push(line);
-        pca.points.push((start.0, start.1, col, 3));
-        pca.points.push((end.0, end.1, col, 6));
+        pca.points.push(Point::dot(start.0, start.1, col, 3));
         let h0 = &hs[0][i];
         let n0 = h0.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt().max(1e-12);
         let d: Vec<(f64, f64)> = ts
@@ -118,7 +136,7 @@ fn states(a: &MnistStatesArgs) -> Result<(), (u8, String)> {
         moved.push(d.last().map_or(0.0, |p| p.1));
         dist.lines.push(Line::new(d, col, 2));
     }
-    pca.point_legend.push(("small dot: t = 0, large dot: t = 1".into(), RGBColor(0, 0, 0)));
+    pca.point_legend.push(("small dot: t = 0; marker: t = 1".into(), RGBColor(0, 0, 0), Marker::Circle));
     let title = format!("MNIST {}: the ODE block's hidden state over time, {} test digits per class", kind.name(), a.per_class);
     figure(&a.out.join("mnist_states.png"), &title, (1500, 650), 1, 2, &[pca, dist]).map_err(|e| (4, e))?;
     let summary = json!({

@@ -3,11 +3,11 @@
 //! (see `nodal_experiments::reconstruction`).
 
 use crate::failure::{CliResult, Failure};
-use crate::plot_trajectories::{Line, Panel, figure};
+use crate::figure::palette::{GREEN, ORANGE, PURPLE};
+use crate::figure::{Axis, Line, Panel, figure};
 use clap::Args;
 use nodal::io::write_atomic;
 use nodal_experiments::reconstruction::{REFERENCE_Y0, Row, contraction_mlp, forward_and_reconstructed, markdown, run_all};
-use plotters::style::RGBColor;
 use std::path::PathBuf;
 
 /// Arguments of `nodal plot reconstruction`.
@@ -18,13 +18,8 @@ pub struct ReconstructionArgs {
     out: PathBuf,
 }
 
-/// One colour per gradient method (Okabe-Ito: distinguishable for colour-blind readers).
-const METHOD_COLOURS: [(&str, RGBColor); 4] = [
-    ("backprop", RGBColor(0, 114, 178)),
-    ("checkpoint", RGBColor(86, 180, 233)),
-    ("adjoint", RGBColor(213, 94, 0)),
-    ("adjoint-checkpointed", RGBColor(0, 158, 115)),
-];
+/// The gradient methods, each drawn as the palette series of its index.
+const METHODS: [&str; 4] = ["backprop", "checkpoint", "adjoint", "adjoint-checkpointed"];
 
 /// Run; exit 4 when the output folder cannot be written, 1 when a solve fails.
 pub fn run(a: ReconstructionArgs) -> CliResult {
@@ -33,28 +28,34 @@ pub fn run(a: ReconstructionArgs) -> CliResult {
     // Forward vs reconstructed trajectory of row 0 of the mixed-rate problem at k = 20.
     let traj = forward_and_reconstructed(&mut contraction_mlp(20.0, false), &REFERENCE_Y0, 1.0, 1e-6, 101)
         .map_err(|e| Failure::Compute(format!("solve failed: {e}")))?;
-    let mut paths = Panel::new("k = 20: y forward (lines), reconstructed from y(1) (dots)", "t", "y (row 0)");
-    for (dim, col) in [(0, RGBColor(0, 114, 178)), (1, RGBColor(230, 159, 0)), (2, RGBColor(204, 121, 167))] {
+    let mut paths =
+        Panel::new("k = 20: y forward (solid), reconstructed backwards from y(1) (dashed)", Axis::linear("t"), Axis::linear("y (row 0)"));
+    // The reconstruction leaves the picture as it blows up: the axis keeps the forward range
+    // and the dashed lines stop at its frame.
+    let (lo, hi) = traj
+        .iter()
+        .flat_map(|(_, f, _)| f.iter().take(3).copied())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
+    let pad = 0.5 * (hi - lo).max(0.1);
+    paths.y = paths.y.clone().range(lo - pad, hi + pad);
+    for (dim, col) in [(0, GREEN), (1, ORANGE), (2, PURPLE)] {
         let fwd: Vec<(f64, f64)> = traj.iter().map(|(t, f, _)| (*t, f[dim])).collect();
-        // The reconstruction leaves the picture as it blows up: clip it to the forward range.
-        let (lo, hi) = fwd.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), p| (l.min(p.1), h.max(p.1)));
-        let pad = (hi - lo).max(0.1);
-        let back: Vec<(f64, f64)> = traj.iter().map(|(t, _, b)| (*t, b[dim])).filter(|p| p.1 >= lo - pad && p.1 <= hi + pad).collect();
-        paths.lines.push(Line::new(fwd, col, 2).label(format!("y[{dim}] forward")));
-        if !back.is_empty() {
-            paths.lines.push(Line::new(back, col, 1).dots().label(format!("y[{dim}] reconstructed")));
-        }
+        let back: Vec<(f64, f64)> = traj.iter().map(|(t, _, b)| (*t, b[dim])).collect();
+        paths.lines.push(Line::new(fwd, col, 3).label(format!("y[{dim}] forward")));
+        paths.lines.push(Line::new(back, col, 3).dashed().label(format!("y[{dim}] reconstructed")));
     }
     let sweep = |family: &str, caption: &str| {
-        let mut p = Panel::new(caption, "contraction rate k", "gradient error (relative to the largest entry)");
-        p.log_y = true;
-        for (method, col) in METHOD_COLOURS {
+        let mut p = Panel::new(caption, Axis::log("contraction rate k"), Axis::log("gradient error (relative to the largest entry)"));
+        for (i, method) in METHODS.into_iter().enumerate() {
             let pts: Vec<(f64, f64)> = rows
                 .iter()
                 .filter(|r| r.method == method && r.rtol == 1e-6 && r.problem.starts_with(family))
                 .filter_map(|r| Some((r.problem.rsplit('=').next()?.parse::<f64>().ok()?, r.grad_error.max(1e-12))))
                 .collect();
-            p.lines.push(Line::new(pts, col, 3).dots().label(method));
+            // backprop and checkpoint give the same gradient: the later one is dashed so that
+            // the earlier one shows through.
+            let line = Line::series(i, pts).at_vertices().label(method);
+            p.lines.push(if method == "checkpoint" { line.dashed() } else { line });
         }
         p
     };
@@ -79,9 +80,9 @@ pub fn run(a: ReconstructionArgs) -> CliResult {
 /// One line per problem family on stdout: the worst error of each method.
 fn summary(rows: &[Row]) {
     for family in ["mixed-rate", "uniform-rate", "damped pendulum", "learned spiral field"] {
-        let parts: Vec<String> = METHOD_COLOURS
+        let parts: Vec<String> = METHODS
             .iter()
-            .map(|(m, _)| {
+            .map(|m| {
                 let w = rows.iter().filter(|r| r.method == *m && r.problem.starts_with(family)).map(|r| r.grad_error).fold(0.0, f64::max);
                 format!("{m} {w:.1e}")
             })

@@ -4,6 +4,7 @@
 //! several).
 
 use crate::failure::{CliResult, Failure};
+use crate::figure::Axis;
 use crate::interrupt::Interrupt;
 use crate::mnist_cmd::{DEFAULT_DATA, bar};
 use crate::output::{emit, note};
@@ -145,11 +146,39 @@ fn sweep(a: &SweepArgs) -> Result<(), Failure> {
                 None => series.push((name, vec![pt])),
             }
         }
-        let (title, y) = match a.task {
-            SweepTask::Spiral => ("spiral: test loss vs evaluations over test-time tolerances", "test loss (L1)"),
-            SweepTask::Mnist => ("MNIST ODE-Net: test accuracy vs evaluations per batch over test-time tolerances", "test accuracy"),
+        let values: Vec<f64> = series.iter().flat_map(|s| s.1.iter().map(|p| p.1)).filter(|v| v.is_finite()).collect();
+        let best = |better: fn(f64, f64) -> bool| values.iter().copied().reduce(|x, y| if better(y, x) { y } else { x });
+        let (title, x, y) = match a.task {
+            SweepTask::Spiral => (
+                format!(
+                    "spiral: test loss vs evaluations over test-time tolerances (best L1 {:.4})",
+                    best(|y, x| y < x).unwrap_or(f64::NAN)
+                ),
+                Axis::log("function evaluations per solve"),
+                Axis::linear("test loss (mean absolute error)").clamp(0.0, f64::INFINITY),
+            ),
+            SweepTask::Mnist => {
+                // Accuracy in percent, never past 100, at least one point wide so that one test
+                // image's difference does not fill the axis.
+                for s in &mut series {
+                    for p in &mut s.1 {
+                        p.1 *= 100.0;
+                    }
+                }
+                (
+                    format!(
+                        "MNIST ODE-Net: test accuracy vs evaluations per batch over test-time tolerances (best {:.2}%)",
+                        best(|y, x| y > x).map_or(f64::NAN, |v| 100.0 * v)
+                    ),
+                    Axis::log("function evaluations per batch"),
+                    Axis::linear("test accuracy (%)").clamp(0.0, 100.0).min_span(1.0),
+                )
+            }
         };
-        plot::loss_vs_nfe(&dir.join("sweep.png"), &series, title, y).map_err(Failure::Output)?;
+        let rtols: Vec<f64> = rows.iter().filter_map(|r| r["rtol"].as_f64()).collect();
+        let (lo, hi) = rtols.iter().fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(*v), b.max(*v)));
+        let caption = format!("one point per test-time rtol, {lo:.0e} (most evaluations) to {hi:.0e}");
+        plot::metric_vs_nfe(&dir.join("sweep.png"), &series, &title, &caption, x, y).map_err(Failure::Output)?;
     }
     let failed = rows.iter().filter(|r| r.get("error").is_some()).count();
     if failed == rows.len() {

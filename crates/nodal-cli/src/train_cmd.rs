@@ -280,14 +280,21 @@ pub fn run(a: TrainArgs, memory_limit: u64) -> CliResult {
     write_atomic(&a.out.join("summary.json"), pretty.as_bytes()).map_err(Failure::file)?;
     let title = format!("spiral after {done} iterations (test L1 {test_loss:.4})");
     plot::trajectories(&a.out.join("trajectories.png"), &tr.ts, &tr.ys, &pred, &title).map_err(Failure::Output)?;
-    plot::phase(&a.out.join("phase.png"), &tr.ys, &pred, "phase portrait: true vs learned").map_err(Failure::Output)?;
+    plot::phase(&a.out.join("phase.png"), &tr.ys, &pred, &format!("spiral phase portrait, {done} iterations: test L1 {test_loss:.4}"))
+        .map_err(Failure::Output)?;
     let mut model = tr.model.clone();
     let mut field = |x: f64, y: f64| {
         let mut dy = vec![0.0f32; 2];
         model.eval(0.0, &vec![x as f32, y as f32], &mut dy);
         (dy[0] as f64, dy[1] as f64)
     };
-    plot::vector_field(&a.out.join("vector_field.png"), &mut field, &tr.ys, "learned vector field").map_err(Failure::Output)?;
+    plot::vector_field(
+        &a.out.join("vector_field.png"),
+        &mut field,
+        &tr.ys,
+        &format!("learned spiral vector field after {done} iterations"),
+    )
+    .map_err(Failure::Output)?;
     emit_json(&summary, false)?;
     note(&format!(
         "wrote {}/{{metrics.jsonl, checkpoint.json, summary.json, model.safetensors, trajectories.png, phase.png, vector_field.png}}",
