@@ -8,7 +8,7 @@
 //!   frame rather than drawn over the axes.
 //! - The legend in a corner where it hides no data, else outside the plot ([`legend`]).
 //! - One light major grid and no minor grid; text sizes that stay legible at half size (tick
-//!   labels 16 px, axis labels 18, captions 20, titles 26); titles and captions wrapped to fit.
+//!   labels 18 px, axis labels 20, captions 22, titles 28: 9 px and more at half size); titles and captions wrapped to fit.
 //! - Text in the bundled DejaVu Sans (no system fonts needed); every PNG written to a temporary
 //!   file and renamed into place, so an interrupted run never leaves half a figure.
 
@@ -27,15 +27,15 @@ use std::path::Path;
 use std::sync::Once;
 
 /// Figure title size in pixels.
-pub const TITLE_PX: u32 = 26;
+pub const TITLE_PX: u32 = 28;
 /// Panel caption size.
-pub const CAPTION_PX: u32 = 20;
+pub const CAPTION_PX: u32 = 22;
 /// Axis label size.
-pub const AXIS_PX: u32 = 18;
+pub const AXIS_PX: u32 = 20;
 /// Tick label size.
-pub const TICK_PX: u32 = 16;
+pub const TICK_PX: u32 = 18;
 /// Legend text size.
-pub const LEGEND_PX: u32 = 16;
+pub const LEGEND_PX: u32 = 18;
 
 /// Result of drawing a figure: the error names the file.
 pub type PlotResult = Result<(), String>;

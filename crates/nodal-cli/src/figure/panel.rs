@@ -329,8 +329,8 @@ pub fn plan_axis(axis: &Axis, (lo, hi): (f64, f64), px: f64, label_px: &dyn Fn(&
 
 /// Pixel sizes of the chart layout.
 const MARGIN: i32 = 10;
-const X_LABEL_AREA: i32 = 58;
-const LEGEND_ROW: i32 = 26;
+const X_LABEL_AREA: i32 = 64;
+const LEGEND_ROW: i32 = 28;
 
 /// Legend entries of a panel: label, colour, stroke width (0 for a marker only), marker.
 fn entries(p: &Panel) -> Vec<(String, RGBColor, u32, Option<Marker>, bool)> {
