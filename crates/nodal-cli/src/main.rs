@@ -13,6 +13,7 @@ mod mnist_cmd;
 mod output;
 mod plot;
 mod plot_cmd;
+mod plot_homeomorphism_cmd;
 mod plot_mnist_cmd;
 mod plot_reconstruction_cmd;
 mod regularise_cmd;
@@ -72,6 +73,9 @@ enum PlotTask {
     /// Where the adjoint's reverse-time reconstruction of y fails, and every gradient method's
     /// error, memory and time on such problems.
     Reconstruction(plot_reconstruction_cmd::ReconstructionArgs),
+    /// A neural ODE deforms a circle onto a star, a letter and a figure eight without folding,
+    /// beside an MLP and a ResNet that may fold.
+    Homeomorphism(plot_homeomorphism_cmd::HomeomorphismArgs),
 }
 
 #[derive(Subcommand)]
@@ -115,6 +119,7 @@ fn main() -> ExitCode {
         Command::Plot(PlotTask::Trajectories(a)) => plot_cmd::run(a),
         Command::Plot(PlotTask::MnistStates(a)) => plot_mnist_cmd::run(a),
         Command::Plot(PlotTask::Reconstruction(a)) => plot_reconstruction_cmd::run(a),
+        Command::Plot(PlotTask::Homeomorphism(a)) => plot_homeomorphism_cmd::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -415,6 +415,27 @@ fn mnist_data() -> Option<&'static str> {
     }
 }
 
+/// `nodal plot homeomorphism`: the figure, table and JSON of a short run, a measured row per
+/// map, the neural ODE's determinant positive; bad options are usage errors.
+#[test]
+fn homeomorphism_writes_its_figure_table_and_rows() {
+    let dir = tmp("homeomorphism");
+    let out = nodal(&["plot", "homeomorphism", "--target", "letter", "--iters", "20", "--out", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in ["homeomorphism_letter.png", "homeomorphism.md", "homeomorphism.json"] {
+        assert!(dir.join(f).metadata().map(|m| m.len() > 0).unwrap_or(false), "{f} missing");
+    }
+    let rows: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(dir.join("homeomorphism.json")).unwrap()).unwrap();
+    let maps: Vec<&str> = rows.iter().map(|r| r["map"].as_str().unwrap()).collect();
+    assert_eq!(maps, ["neural ODE", "MLP", "ResNet (4 blocks)"]);
+    assert!(rows[0]["min_det"].as_f64().unwrap() > 0.0 && rows[0]["curve_crossings"] == 0 && rows[0]["grid_folds"] == 0);
+    assert!(rows.iter().all(|r| r["loss"].as_array().unwrap().len() == 20 && r["fit_rmse"].as_f64().unwrap().is_finite()));
+    let bad = nodal(&["plot", "homeomorphism", "--iters", "0", "--out", dir.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
+    let bad = nodal(&["plot", "homeomorphism", "--target", "square"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
 /// `nodal plot reconstruction`: the backsolve adjoint fails on the mixed-rate problem and the
 /// strongly damped pendulum while the checkpointed adjoint stays within reach of its tolerance
 /// on every problem; it keeps no per-step records.

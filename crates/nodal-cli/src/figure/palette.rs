@@ -32,6 +32,8 @@ pub const ORANGE: RGBColor = OKABE_ITO[4];
 pub const INK: RGBColor = RGBColor(0, 0, 0);
 /// Grey for context drawn behind the data (other inputs' trajectories).
 pub const GREY: RGBColor = RGBColor(175, 175, 175);
+/// Lighter context (a deformed background grid drawn under the data).
+pub const CONTEXT_LIGHT: RGBColor = RGBColor(200, 200, 200);
 /// Grid lines: light enough not to compete with the data.
 pub const GRID: RGBColor = RGBColor(228, 228, 228);
 
