@@ -23,6 +23,7 @@ pub use palette::Marker;
 pub use panel::{Arrow, Axis, Line, Panel, Point};
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
 use std::sync::Once;
 
@@ -90,8 +91,7 @@ fn draw_figure(path: &Path, title: &str, size: (u32, u32), rows: usize, cols: us
     };
     let lines = text::wrap(title, size.0 as f64 - 40.0, &width);
     let line_h = TITLE_PX as i32 + 6;
-    let centre = TextStyle::from(("sans-serif", TITLE_PX))
-        .pos(plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Center, plotters::style::text_anchor::VPos::Top));
+    let centre = TextStyle::from(("sans-serif", TITLE_PX)).pos(Pos::new(HPos::Center, VPos::Top));
     for (k, l) in lines.iter().enumerate() {
         root.draw_text(l, &centre, (size.0 as i32 / 2, 8 + k as i32 * line_h)).map_err(s)?;
     }

@@ -355,10 +355,7 @@ pub fn draw(root: &Area<'_>, area: &Area<'_>, p: &Panel) -> Result<(), String> {
     let line_h = CAPTION_PX as i32 + 4;
     let base = area.get_base_pixel();
     for (k, l) in lines.iter().enumerate() {
-        let style = TextStyle::from(("sans-serif", CAPTION_PX)).pos(plotters::style::text_anchor::Pos::new(
-            plotters::style::text_anchor::HPos::Center,
-            plotters::style::text_anchor::VPos::Top,
-        ));
+        let style = TextStyle::from(("sans-serif", CAPTION_PX)).pos(Pos::new(HPos::Center, VPos::Top));
         root.draw_text(l, &style, (base.0 + w as i32 / 2, base.1 + 6 + k as i32 * line_h)).map_err(s)?;
     }
     let top = 10 + lines.len() as i32 * line_h;
@@ -416,10 +413,9 @@ pub fn draw(root: &Area<'_>, area: &Area<'_>, p: &Panel) -> Result<(), String> {
     if right - left < 20 || bottom - top < 20 {
         return Err(format!("panel '{}' is too small to draw ({cw} x {ch} pixels)", p.caption));
     }
-    let x0 = (left, bottom);
-    let y0 = (right, top);
+    // Unit coordinates of the plotting area (0 to 1 on each axis, y upwards) to pixels.
     let px = |q: (f64, f64)| -> (i32, i32) {
-        ((x0.0 as f64 + q.0 * (y0.0 - x0.0) as f64).round() as i32, (x0.1 as f64 + q.1 * (y0.1 - x0.1) as f64).round() as i32)
+        ((left as f64 + q.0 * (right - left) as f64).round() as i32, (bottom as f64 - q.1 * (bottom - top) as f64).round() as i32)
     };
     draw_axes(root, &xpl, &ypl, &p.x.label, &p.y.label, (left, top, right, bottom), y_area).map_err(s)?;
     let unit = |q: (f64, f64)| (xpl.unit(q.0), ypl.unit(q.1));
@@ -470,10 +466,10 @@ pub fn draw(root: &Area<'_>, area: &Area<'_>, p: &Panel) -> Result<(), String> {
             legend::Place::Outside if beside_square => (right + 24, top),
             legend::Place::Outside => {
                 let b = body.get_base_pixel();
-                (b.0 + body.dim_in_pixel().0 as i32 - legend_w - 4, y0.1)
+                (b.0 + body.dim_in_pixel().0 as i32 - legend_w - 4, top)
             }
             _ => {
-                let size = (legend_w as f64 / (y0.0 - x0.0) as f64, legend_h as f64 / (x0.1 - y0.1) as f64);
+                let size = (legend_w as f64 / (right - left) as f64, legend_h as f64 / (bottom - top) as f64);
                 let (u0, _, _, v1) = legend::corner_box(place, size, 0.02);
                 px((u0, v1))
             }
@@ -493,10 +489,7 @@ pub fn draw(root: &Area<'_>, area: &Area<'_>, p: &Panel) -> Result<(), String> {
             if let Some(m) = marker {
                 draw_marker(root, (lx + 24, cy), *m, 6, *col)?;
             }
-            let style = TextStyle::from(("sans-serif", LEGEND_PX)).pos(plotters::style::text_anchor::Pos::new(
-                plotters::style::text_anchor::HPos::Left,
-                plotters::style::text_anchor::VPos::Center,
-            ));
+            let style = TextStyle::from(("sans-serif", LEGEND_PX)).pos(Pos::new(HPos::Left, VPos::Center));
             root.draw_text(label, &style, (lx + 48, cy)).map_err(s)?;
         }
     }
