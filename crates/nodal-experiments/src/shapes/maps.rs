@@ -151,13 +151,14 @@ pub struct FlowField {
     x: Vec<f64>,
     h: Vec<f64>,
     gx: Vec<f64>,
+    out: Vec<f64>,
 }
 
 impl FlowField {
     /// A field on `R^d` with `hidden` units.
     pub fn new(d: usize, hidden: usize, rng: &mut StdRng) -> Self {
         let net = TanhNet::new(d + 1, hidden, d, 0.1, rng);
-        Self { x: vec![0.0; d + 1], h: vec![0.0; hidden], gx: vec![0.0; d + 1], net }
+        Self { x: vec![0.0; d + 1], h: vec![0.0; hidden], gx: vec![0.0; d + 1], out: vec![0.0; d], net }
     }
 }
 
@@ -179,11 +180,11 @@ impl VjpDynamics<Vec<f64>> for FlowField {
     }
     fn vjp(&mut self, t: f64, y: &Vec<f64>, a: &Vec<f64>, adj_y: &mut Vec<f64>, adj_p: &mut Vec<f64>) {
         let d = self.net.d_out;
-        let mut out = vec![0.0; d];
         for ((z, g), r) in y.chunks(d).zip(a.chunks(d)).zip(adj_y.chunks_mut(d)) {
             self.x[..d].copy_from_slice(z);
             self.x[d] = t;
-            self.net.forward(&self.x, &mut self.h, &mut out);
+            // Only the activations are needed; the output goes to a reused buffer.
+            self.net.forward(&self.x, &mut self.h, &mut self.out);
             self.net.backward(&self.x, &self.h, g, &mut self.gx, adj_p);
             r.copy_from_slice(&self.gx[..d]);
         }
