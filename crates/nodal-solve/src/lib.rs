@@ -20,6 +20,7 @@ pub mod controller;
 pub mod dynamics;
 pub mod error;
 pub mod fastmath;
+pub mod fixed_point;
 pub mod grad;
 pub mod integrate;
 pub mod jvp;
