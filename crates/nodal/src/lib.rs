@@ -14,5 +14,6 @@ pub use burn;
 pub use nodal_formats::io;
 pub use nodal_solve as solve;
 
+pub mod deq;
 pub mod neural_ode;
 pub mod tensor_state;

@@ -388,8 +388,14 @@ impl<M: OdeFunc> NeuralOde<M> {
 
     /// All parameters flattened into one tracked tensor (the node's `theta` parent).
     fn theta(&self, device: &burn::tensor::Device, dtype: DType) -> Tensor<1> {
-        let mut flat = Flatten(Vec::new());
-        self.func.visit(&mut flat);
-        if flat.0.is_empty() { Tensor::<1>::zeros([1], (device, dtype)) } else { Tensor::cat(flat.0, 0) }
+        flat_theta(&self.func, device, dtype)
     }
+}
+
+/// All float parameters of `module` flattened, in visiting order, into one tensor (tracked where
+/// they are): the `theta` parent of a host-computed node such as [`node::ode_node`].
+pub(crate) fn flat_theta<M: Module>(module: &M, device: &burn::tensor::Device, dtype: DType) -> Tensor<1> {
+    let mut flat = Flatten(Vec::new());
+    module.visit(&mut flat);
+    if flat.0.is_empty() { Tensor::<1>::zeros([1], (device, dtype)) } else { Tensor::cat(flat.0, 0) }
 }

@@ -27,10 +27,10 @@ pub(crate) fn host<T: Element, const D: usize>(t: Tensor<D>) -> Vec<T> {
 }
 
 /// Collects parameter gradients in the module's visiting order (zeros where a parameter has none).
-struct FlatGrads<'a, T> {
-    grads: &'a GradientsParams,
-    out: &'a mut [T],
-    offset: usize,
+pub(crate) struct FlatGrads<'a, T> {
+    pub(crate) grads: &'a GradientsParams,
+    pub(crate) out: &'a mut [T],
+    pub(crate) offset: usize,
 }
 
 impl<T: Element> ModuleVisitor for FlatGrads<'_, T> {
