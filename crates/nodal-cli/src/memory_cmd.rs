@@ -33,6 +33,8 @@ pub struct MemoryArgs {
     /// The ODE-Net's gradient method: adjoint, adjoint-checkpointed[:M], backprop, checkpoint or checkpoint:M.
     #[arg(long, value_parser = crate::solve_cmd::parse_grad, default_value = "adjoint")]
     grad: GradMethod,
+    #[command(flatten)]
+    deq: crate::mnist_cmd::DeqArgs,
     /// Unmeasured steps first (allocator and caches warm up).
     #[arg(long, default_value_t = 1)]
     warmup: usize,
@@ -55,10 +57,13 @@ pub fn run(a: MemoryArgs, memory_limit: u64) -> CliResult {
         ModelKind::ResNet => a.blocks as u64,
         ModelKind::RkNet => (1.0 / a.rk4_step).ceil() as u64 * 4,
         ModelKind::OdeNet => 8,
+        ModelKind::Deq => 2,
+        ModelKind::Tied => a.deq.depth as u64,
     };
+    let deq = a.deq.settings()?;
     let est = (a.batch_size as u64).saturating_mul(depth + 4).saturating_mul(64 << 10);
     crate::budget::check(&format!("one training step of batch {} and depth {depth}", a.batch_size), est, memory_limit)?;
-    let config = ModelConfig::new(kind).with_tol(a.rtol, a.atol).with_grad(a.grad).with_step(a.rk4_step).with_blocks(a.blocks);
+    let config = ModelConfig::new(kind).with_tol(a.rtol, a.atol).with_grad(a.grad).with_step(a.rk4_step).with_blocks(a.blocks).with_deq(deq).with_depth(a.deq.depth);
     match measure_step(&config, a.batch_size, a.seed, a.warmup) {
         Ok(m) => {
             let o = json!({
@@ -66,7 +71,8 @@ pub fn run(a: MemoryArgs, memory_limit: u64) -> CliResult {
                 "blocks": if kind == ModelKind::ResNet { Some(a.blocks) } else { None },
                 "rk4_step": if kind == ModelKind::RkNet { Some(a.rk4_step) } else { None },
                 "rtol": if kind == ModelKind::OdeNet { Some(a.rtol) } else { None },
-                "grad": match kind { ModelKind::ResNet => "burn autodiff".to_string(), ModelKind::RkNet => "backprop".to_string(), ModelKind::OdeNet => a.grad.to_string() },
+                "grad": crate::mnist_cmd::grad_name(kind, a.grad),
+                "deq": a.deq.describe(kind),
                 "batch_size": a.batch_size,
                 "rss_before_mib": m.before_mib,
                 "peak_mib": m.peak_mib,

@@ -11,7 +11,9 @@ use nodal::burn::module::Module;
 use nodal::burn::tensor::Device;
 use nodal::io::write_atomic;
 use nodal::solve::grad::GradMethod;
-use nodal_experiments::mnist::models::{ModelConfig, ModelKind, load_weights};
+use nodal::deq::{DeqGradient, DeqSettings};
+use nodal::solve::fixed_point::FixedPointMethod;
+use nodal_experiments::mnist::models::{ModelConfig, ModelKind, load_weights, mnist_deq_settings};
 use nodal_experiments::mnist::train::{
     EpochMetrics, OptimizerKind, Outcome, ResultRow, TrainConfig, Trainer, evaluate, kind_of_weights, results_markdown,
 };
@@ -31,6 +33,10 @@ pub enum ModelArg {
     Rknet,
     /// One ODE block solved by dopri5, adjoint or checkpointed gradients (0.21M).
     Odenet,
+    /// A deep equilibrium block: fixed point of one conv cell, implicit gradients (0.21M).
+    Deq,
+    /// The DEQ's cell applied --depth times with shared weights, backprop through all (0.21M).
+    Tied,
 }
 
 impl From<ModelArg> for ModelKind {
@@ -39,6 +45,8 @@ impl From<ModelArg> for ModelKind {
             ModelArg::Resnet => ModelKind::ResNet,
             ModelArg::Rknet => ModelKind::RkNet,
             ModelArg::Odenet => ModelKind::OdeNet,
+            ModelArg::Deq => ModelKind::Deq,
+            ModelArg::Tied => ModelKind::Tied,
         }
     }
 }
@@ -50,6 +58,103 @@ pub enum OptimizerArg {
     Adam,
     /// SGD with momentum 0.9 (the paper's; use --lr 0.1).
     Sgd,
+}
+
+/// The DEQ's root solver (command-line spelling).
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum SolverArg {
+    /// Plain fixed-point iteration.
+    Picard,
+    /// Anderson acceleration, memory 5.
+    Anderson,
+    /// Limited-memory Broyden, 30 updates.
+    Broyden,
+}
+
+impl SolverArg {
+    fn method(self) -> FixedPointMethod {
+        match self {
+            SolverArg::Picard => FixedPointMethod::picard(),
+            SolverArg::Anderson => FixedPointMethod::anderson(),
+            SolverArg::Broyden => FixedPointMethod::broyden(),
+        }
+    }
+}
+
+/// The DEQ's gradient (command-line spelling).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DeqGradArg {
+    /// Exact: the implicit function theorem, solved by the same solver on VJPs.
+    Implicit,
+    /// Inexact and cheap: one VJP at the equilibrium (Jacobian-free backprop).
+    OneStep,
+}
+
+/// The DEQ's and weight-tied network's options, shared by `train`, `eval` and `memory`.
+#[derive(Args, Debug, Clone)]
+pub struct DeqArgs {
+    /// DEQ: the root solver of the forward and backward solves.
+    #[arg(long, value_enum, default_value = "anderson")]
+    pub solver: SolverArg,
+    /// DEQ: relative residual tolerance of the forward and backward solves.
+    #[arg(long, default_value_t = 1e-2)]
+    pub deq_rtol: f64,
+    /// DEQ: iteration cap of each solve (rows at the cap go on with their last iterate unless
+    /// --deq-strict).
+    #[arg(long, default_value_t = 30)]
+    pub deq_max_iter: usize,
+    /// DEQ: a solve that reaches its cap is an error.
+    #[arg(long)]
+    pub deq_strict: bool,
+    /// DEQ: exact implicit gradients or the one-step approximation.
+    #[arg(long, value_enum, default_value = "implicit")]
+    pub deq_grad: DeqGradArg,
+    /// Weight-tied network: applications of the cell.
+    #[arg(long, default_value_t = 10)]
+    pub depth: usize,
+}
+
+impl DeqArgs {
+    /// Checks the values and builds the layer's settings.
+    pub fn settings(&self) -> Result<DeqSettings, Failure> {
+        validate::non_negative("deq-rtol", self.deq_rtol)?;
+        validate::count("deq-max-iter", self.deq_max_iter, 1, 10_000)?;
+        validate::count("depth", self.depth, 1, 1000)?;
+        let mut s = mnist_deq_settings().with_method(self.solver.method());
+        s.forward = s.forward.with_tol(self.deq_rtol, 0.0).with_max_iter(self.deq_max_iter);
+        s.backward = s.backward.with_tol(self.deq_rtol, 0.0).with_max_iter(self.deq_max_iter);
+        s.accept_unconverged = !self.deq_strict;
+        s.gradient = match self.deq_grad {
+            DeqGradArg::Implicit => DeqGradient::Implicit,
+            DeqGradArg::OneStep => DeqGradient::OneStep,
+        };
+        Ok(s)
+    }
+
+    /// The settings as summary fields.
+    pub fn describe(&self, kind: ModelKind) -> serde_json::Value {
+        match kind {
+            ModelKind::Deq => json!({
+                "solver": self.solver.method().name(),
+                "deq_rtol": self.deq_rtol,
+                "deq_max_iter": self.deq_max_iter,
+                "deq_strict": self.deq_strict,
+                "deq_grad": match self.deq_grad { DeqGradArg::Implicit => "implicit", DeqGradArg::OneStep => "one-step" },
+            }),
+            ModelKind::Tied => json!({ "depth": self.depth }),
+            _ => json!({}),
+        }
+    }
+}
+
+/// The gradient method of each model, as written in summaries.
+pub(crate) fn grad_name(kind: ModelKind, ode_grad: GradMethod) -> String {
+    match kind {
+        ModelKind::ResNet | ModelKind::Tied => "burn autodiff".to_string(),
+        ModelKind::RkNet => "backprop".to_string(),
+        ModelKind::OdeNet => ode_grad.to_string(),
+        ModelKind::Deq => "implicit function theorem".to_string(),
+    }
 }
 
 fn parse_grad(s: &str) -> Result<GradMethod, String> {
@@ -103,6 +208,8 @@ pub struct MnistTrainArgs {
     /// over [0, 1] (Finlay et al. 2020); 0 = off. RK-Net and ODE-Net only.
     #[arg(long, default_value_t = 0.0)]
     kinetic: f64,
+    #[command(flatten)]
+    deq: DeqArgs,
     /// Start from these weights (fine-tuning) instead of the seeded initialisation.
     #[arg(long)]
     init: Option<PathBuf>,
@@ -141,6 +248,8 @@ pub struct MnistEvalArgs {
     /// The RK-Net's RK4 step.
     #[arg(long, default_value_t = 0.25)]
     rk4_step: f64,
+    #[command(flatten)]
+    deq: DeqArgs,
     /// Examples per evaluation batch.
     #[arg(long, default_value_t = 500)]
     batch_size: usize,
@@ -198,9 +307,13 @@ pub fn train(a: MnistTrainArgs) -> CliResult {
     let interrupt = Interrupt::install();
     let kind: ModelKind = a.model.into();
     validate::non_negative("kinetic", a.kinetic)?;
-    if a.kinetic > 0.0 && kind == ModelKind::ResNet {
-        return Err(Failure::Input("--kinetic regularises an ODE block; the ResNet has none (use --model rknet or odenet)".into()));
+    if a.kinetic > 0.0 && !kind.is_ode() {
+        return Err(Failure::Input(format!(
+            "--kinetic regularises an ODE block; the {} model has none (use --model rknet or odenet)",
+            kind.name()
+        )));
     }
+    let deq = a.deq.settings()?;
     validate::count("epochs", a.epochs, 1, 100_000)?;
     validate::count("batch-size", a.batch_size, 1, MAX_BATCH)?;
     validate::count("blocks", a.blocks, 1, MAX_BLOCKS)?;
@@ -217,7 +330,9 @@ pub fn train(a: MnistTrainArgs) -> CliResult {
         .with_grad(a.grad)
         .with_step(a.rk4_step)
         .with_blocks(a.blocks)
-        .with_kinetic(a.kinetic);
+        .with_kinetic(a.kinetic)
+        .with_deq(deq)
+        .with_depth(a.deq.depth);
     let mut cfg = TrainConfig::new(model, out.clone());
     cfg.epochs = a.epochs;
     cfg.batch_size = a.batch_size;
@@ -251,7 +366,13 @@ pub fn train(a: MnistTrainArgs) -> CliResult {
             train_bar.set_prefix(format!("epoch {}/{}", r.epoch, a.epochs));
         }
         train_bar.set_position(r.batch as u64);
-        let nfe = if kind.is_ode() { format!(" nfe {}+{}", r.nfe_forward, r.nfe_backward.max(r.nvjp_backward)) } else { String::new() };
+        let nfe = if kind.is_ode() {
+            format!(" nfe {}+{}", r.nfe_forward, r.nfe_backward.max(r.nvjp_backward))
+        } else if kind == ModelKind::Deq {
+            format!(" iters {}+{} res {:.1e}", r.nfe_forward, r.nvjp_backward, r.residual)
+        } else {
+            String::new()
+        };
         train_bar.set_message(format!("loss {:.4}{nfe} {:.0} ms", r.loss, r.ms));
         if r.batch == r.batches {
             train_bar.finish_and_clear();
@@ -301,11 +422,9 @@ pub fn train(a: MnistTrainArgs) -> CliResult {
                 "optimizer": format!("{:?}", a.optimizer).to_lowercase(),
                 "rtol": a.rtol,
                 "atol": a.atol,
-                "grad": match kind {
-                    ModelKind::ResNet => "burn autodiff".to_string(),
-                    ModelKind::RkNet => "backprop".to_string(),
-                    ModelKind::OdeNet => format!("{:?}", a.grad).to_lowercase(),
-                },
+                "grad": grad_name(kind, a.grad),
+                "deq": a.deq.describe(kind),
+                "unconverged_share": last.map(|m| m.unconverged_share),
                 "rk4_step": a.rk4_step,
                 "blocks": a.blocks,
                 "kinetic": a.kinetic,
@@ -379,7 +498,8 @@ pub fn eval(a: MnistEvalArgs) -> CliResult {
             .map_err(Failure::input)?
             .ok_or_else(|| Failure::Input(format!("{}: the file does not name its model; pass --model", a.weights.display())))?,
     };
-    let config = ModelConfig::new(kind).with_tol(a.rtol, a.atol).with_step(a.rk4_step);
+    let config =
+        ModelConfig::new(kind).with_tol(a.rtol, a.atol).with_step(a.rk4_step).with_deq(a.deq.settings()?).with_depth(a.deq.depth);
     let model = load_weights(config.init_seeded(&Device::flex(), 0), &a.weights).map_err(Failure::input)?;
     let test = load_split(&a.data, Part::Test, a.limit_test)?;
     let interrupt = Interrupt::install();
@@ -399,6 +519,8 @@ pub fn eval(a: MnistEvalArgs) -> CliResult {
         "examples": r.examples,
         "rtol": a.rtol,
         "atol": a.atol,
+        "deq": a.deq.describe(kind),
+        "unconverged_share": r.unconverged_share,
         "seconds": start.elapsed().as_secs_f64(),
     });
     emit_json(&o, false)

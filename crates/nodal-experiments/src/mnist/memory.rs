@@ -59,7 +59,7 @@ pub fn measure_step(config: &ModelConfig, batch: usize, seed: u64, warmup: usize
         let loss = (log_softmax(logits, 1) * target).sum().neg() / batch as f64;
         let _grads = loss.backward();
         let peak = peak_rss_mib();
-        let nb = backward.and_then(|r| r.lock().ok().and_then(|g| g.clone())).and_then(|r| r.ok()).map_or(0, |s| s.nfe + s.nvjp);
+        let nb = backward.and_then(|r| r.work()).and_then(|r| r.ok()).map_or(0, |(nfe, nvjp)| nfe + nvjp);
         result = Some(StepMemory {
             before_mib: before,
             peak_mib: peak,

@@ -9,6 +9,13 @@
 //!   dopri5 (ODE-Net) or by fixed-step RK4 with backprop through the steps (RK-Net);
 //! - head: GN, ReLU, global average pooling, `linear 64 -> 10`.
 //!
+//! Two implicit-layer relatives share the stem and head (Bai et al. 2019, "Deep Equilibrium
+//! Models"): the DEQ, whose body is the equilibrium `z* = f(z*, x)` of the cell
+//! `f(z, x) = gn(relu(z + gn(x + conv(gn(relu(conv(z)))))))` with `x` the stem's features
+//! (found by Anderson acceleration, differentiated by the implicit function theorem), and the
+//! weight-tied network that applies the same cell `depth` times from `z = 0` with backprop
+//! through every application.
+//!
 //! GN is group norm with `min(32, channels)` groups. Parameter counts: ResNet 576,778
 //! (paper: 0.60M), ODE-Net and RK-Net 208,266 (paper: 0.22M).
 //!
@@ -20,8 +27,10 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{DType, Device, Tensor, TensorData};
+use nodal::deq::{Deq, DeqBackwardReport, DeqError, DeqFunc, DeqSettings, DeqStats};
 use nodal::io::FileError;
 use nodal::neural_ode::{BackwardReport, NeuralOde, OdeFunc, OdeSettings};
+use nodal_solve::fixed_point::{FixedPointMethod, FixedPointOptions};
 use nodal_solve::grad::GradMethod;
 use nodal_solve::regularise::Penalty;
 use nodal_solve::tableau::{DOPRI5, RK4};
@@ -49,11 +58,17 @@ pub enum ModelKind {
     RkNet,
     /// One ODE block solved by dopri5, gradients by the adjoint (or checkpointing).
     OdeNet,
+    /// A deep equilibrium block: the fixed point of one cell, implicit-function gradients.
+    Deq,
+    /// The DEQ's cell applied `depth` times with shared weights, backprop through all of them.
+    Tied,
 }
 
 impl ModelKind {
     /// All three, in the paper's order.
     pub const ALL: [ModelKind; 3] = [ModelKind::ResNet, ModelKind::RkNet, ModelKind::OdeNet];
+    /// Every model, the paper's three and the two implicit-layer ones.
+    pub const EVERY: [ModelKind; 5] = [ModelKind::ResNet, ModelKind::RkNet, ModelKind::OdeNet, ModelKind::Deq, ModelKind::Tied];
 
     /// The name used on the command line and in files (`resnet`, `rknet`, `odenet`).
     pub fn name(self) -> &'static str {
@@ -61,17 +76,24 @@ impl ModelKind {
             ModelKind::ResNet => "resnet",
             ModelKind::RkNet => "rknet",
             ModelKind::OdeNet => "odenet",
+            ModelKind::Deq => "deq",
+            ModelKind::Tied => "tied",
         }
     }
 
     /// Parses a name written by [`ModelKind::name`].
     pub fn from_name(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name() == s)
+        Self::EVERY.into_iter().find(|k| k.name() == s)
     }
 
     /// True for the models with an ODE block (their forward passes count evaluations).
     pub fn is_ode(self) -> bool {
-        self != ModelKind::ResNet
+        matches!(self, ModelKind::RkNet | ModelKind::OdeNet)
+    }
+
+    /// True for the models built on the DEQ cell (their forward passes count iterations).
+    pub fn is_implicit(self) -> bool {
+        matches!(self, ModelKind::Deq | ModelKind::Tied)
     }
 }
 
@@ -93,12 +115,46 @@ pub struct ModelConfig {
     /// Weight of the kinetic-energy penalty on the ODE block in training (0 = off; Finlay et
     /// al. 2020): the loss adds `kinetic * ∫ mean_rows ‖f‖² dt`.
     pub kinetic: f64,
+    /// The DEQ's solver and gradient settings (training and evaluation alike).
+    pub deq: DeqSettings,
+    /// Applications of the cell in the weight-tied network.
+    pub depth: usize,
+}
+
+/// The MNIST DEQ's default settings: Anderson acceleration (memory 5) forward and backward at
+/// `rtol = 1e-2` (Bai et al.'s setting) with at most 30 iterations each, exact implicit gradients, and the last
+/// iterate kept when the cap is reached (reported in the metrics), as DEQ training does.
+pub fn mnist_deq_settings() -> DeqSettings {
+    let opts = FixedPointOptions::new(FixedPointMethod::anderson()).with_tol(1e-2, 0.0).with_max_iter(30);
+    DeqSettings { forward: opts, backward: opts, gradient: nodal::deq::DeqGradient::Implicit, accept_unconverged: true }
 }
 
 impl ModelConfig {
     /// The paper's settings: dopri5 at 1e-3 with the adjoint, RK4 with 4 steps of 0.25.
     pub fn new(kind: ModelKind) -> Self {
-        Self { kind, rtol: 1e-3, atol: 1e-3, grad: GradMethod::Adjoint, rk4_step: 0.25, blocks: 6, kinetic: 0.0 }
+        Self {
+            kind,
+            rtol: 1e-3,
+            atol: 1e-3,
+            grad: GradMethod::Adjoint,
+            rk4_step: 0.25,
+            blocks: 6,
+            kinetic: 0.0,
+            deq: mnist_deq_settings(),
+            depth: 10,
+        }
+    }
+
+    /// Set the DEQ's settings.
+    pub fn with_deq(mut self, deq: DeqSettings) -> Self {
+        self.deq = deq;
+        self
+    }
+
+    /// Set the weight-tied network's depth.
+    pub fn with_depth(mut self, depth: usize) -> Self {
+        self.depth = depth;
+        self
     }
 
     /// Set dopri5's tolerances (ODE-Net).
@@ -145,7 +201,14 @@ impl ModelConfig {
     /// own initialisers draw from one process-wide generator).
     pub fn init_seeded(&self, device: &Device, seed: u64) -> MnistNet {
         let mut m = SeededInit { rng: rand::rngs::StdRng::seed_from_u64(seed), path: Vec::new(), fan_in: 1 };
-        self.init(device).map(&mut m)
+        let mut net = self.init(device).map(&mut m);
+        // The DEQ cell's convolutions start small, N(0, 0.01^2) (Bai et al.'s choice), so that
+        // the untrained cell is a contraction and the first solves converge.
+        if let Some(deq) = net.deq.take() {
+            let mut normal = SeededNormal { rng: m.rng, path: Vec::new(), std: 0.01 };
+            net.deq = Some(deq.map(&mut normal));
+        }
+        net
     }
 
     /// A freshly initialised model on `device` from burn's (process-wide) generator: Kaiming
@@ -166,14 +229,50 @@ impl ModelConfig {
         };
         let (blocks, ode) = match self.kind {
             ModelKind::ResNet => ((0..self.blocks).map(|_| ResBlock::new(device)).collect(), None),
-            _ => {
+            ModelKind::Deq | ModelKind::Tied => (Vec::new(), None),
+            ModelKind::RkNet | ModelKind::OdeNet => {
                 let s = self.ode_settings();
                 let train = if self.kinetic > 0.0 { s.clone().with_penalties(&[Penalty::Kinetic]) } else { s.clone() };
                 (Vec::new(), Some(NeuralOde::new(OdeBlockFunc::new(device), train, s)))
             }
         };
         let head = Head { norm: norm(device), fc: LinearConfig::new(WIDTH, CLASSES).init(device) };
-        MnistNet { stem, blocks, ode, head, kind: self.kind }
+        let deq = self.kind.is_implicit().then(|| Deq::new(DeqCell::new(device), WIDTH * SIDE * SIDE, self.deq, self.deq));
+        MnistNet { stem, blocks, ode, deq, head, kind: self.kind, depth: self.depth }
+    }
+}
+
+/// Redraws every 4-D weight (convolution kernels) from `N(0, std^2)`, in visiting order.
+struct SeededNormal {
+    rng: rand::rngs::StdRng,
+    path: Vec<String>,
+    std: f64,
+}
+
+impl ModuleMapper for SeededNormal {
+    fn enter_module(&mut self, name: &str, _container: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if D != 4 || self.path.last().map(String::as_str) != Some("weight") {
+            return p;
+        }
+        let shape = p.lazy_shape();
+        let vals: Vec<f32> = (0..shape.num_elements())
+            .map(|_| {
+                // Box-Muller from two uniforms in (0, 1].
+                let (u1, u2): (f64, f64) = (1.0 - self.rng.r#gen::<f64>(), self.rng.r#gen::<f64>());
+                (self.std * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+            })
+            .collect();
+        p.map(move |t| {
+            let (dev, dt, rg) = (t.device(), t.dtype(), t.is_require_grad());
+            let nt = Tensor::<D>::from_data(TensorData::new(vals, shape), (&dev, dt));
+            if rg { nt.require_grad() } else { nt }
+        })
     }
 }
 
@@ -316,6 +415,36 @@ impl OdeFunc for OdeBlockFunc {
     }
 }
 
+/// The DEQ's cell (Bai et al.'s residual cell with group norms):
+/// `f(z, x) = gn3(relu(z + gn2(x + conv2(gn1(relu(conv1(z)))))))`, 3x3 convolutions without
+/// bias, on flattened `[B, 64 * 6 * 6]` maps. Group norms keep rows independent.
+#[derive(Module, Debug)]
+pub struct DeqCell {
+    conv1: Conv2d,
+    norm1: GroupNorm,
+    conv2: Conv2d,
+    norm2: GroupNorm,
+    norm3: GroupNorm,
+}
+
+impl DeqCell {
+    fn new(device: &Device) -> Self {
+        Self { conv1: conv3x3(device, false, 0), norm1: norm(device), conv2: conv3x3(device, false, 0), norm2: norm(device), norm3: norm(device) }
+    }
+}
+
+impl DeqFunc for DeqCell {
+    /// `z`, `x`: `[B, 64 * 6 * 6]` -> `[B, 64 * 6 * 6]`.
+    fn forward(&self, z: Tensor<2>, x: Tensor<2>) -> Tensor<2> {
+        let [b, d] = z.dims();
+        let map = |t: Tensor<2>| t.reshape([b, WIDTH, SIDE, SIDE]);
+        let z = map(z);
+        let y = self.norm1.forward(relu(self.conv1.forward(z.clone())));
+        let y = self.norm2.forward(map(x) + self.conv2.forward(y));
+        self.norm3.forward(relu(z + y)).reshape([b, d])
+    }
+}
+
 /// GN, ReLU, global average pooling, linear classifier.
 #[derive(Module, Debug)]
 pub struct Head {
@@ -341,21 +470,64 @@ pub struct MnistNet {
     pub blocks: Vec<ResBlock>,
     /// The ODE block (RK-Net and ODE-Net).
     pub ode: Option<NeuralOde<OdeBlockFunc>>,
+    /// The DEQ cell (DEQ and weight-tied network).
+    pub deq: Option<Deq<DeqCell>>,
     /// Classifier head.
     pub head: Head,
     /// Which model this is.
     #[module(skip)]
     pub kind: ModelKind,
+    /// Applications of the cell in the weight-tied network.
+    #[module(skip)]
+    pub depth: usize,
+}
+
+/// Why a model's forward pass failed: its ODE block's solve or its DEQ's root solve.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BlockError {
+    /// The ODE block's solve.
+    #[error(transparent)]
+    Ode(#[from] SolveError),
+    /// The DEQ's fixed-point solve.
+    #[error(transparent)]
+    Deq(#[from] DeqError),
+}
+
+/// The backward work of a model's implicit part, reported once burn's backward has run.
+#[derive(Clone)]
+pub enum BlockBackward {
+    /// The ODE block's reverse pass.
+    Ode(BackwardReport),
+    /// The DEQ's implicit-function solve.
+    Deq(DeqBackwardReport),
+    /// Backprop through this many applications of the weight-tied cell.
+    Unrolled(usize),
+}
+
+impl BlockBackward {
+    /// `(evaluations, vector-Jacobian products)` of the backward pass: `None` before burn's
+    /// backward has run, `Some(Err)` when it failed. For the DEQ, the products are the
+    /// backward solve's iterations plus the final one for the parameters.
+    pub fn work(&self) -> Option<Result<(usize, usize), String>> {
+        match self {
+            BlockBackward::Ode(r) => r.lock().ok()?.clone().map(|r| r.map(|s| (s.nfe, s.nvjp)).map_err(|e| e.to_string())),
+            BlockBackward::Deq(r) => r.lock().ok()?.clone().map(|r| r.map(|s| (0, s.calls + 1)).map_err(|e| e.to_string())),
+            BlockBackward::Unrolled(k) => Some(Ok((0, *k))),
+        }
+    }
 }
 
 /// The result of [`MnistNet::forward`].
 pub struct Forward {
     /// Logits `[B, 10]`.
     pub logits: Tensor<2>,
-    /// Evaluations of the ODE block's dynamics in this forward pass (0 for the ResNet).
+    /// Evaluations of the ODE block's dynamics in this forward pass (0 for the ResNet), or
+    /// applications of the DEQ cell (the DEQ's iterations, the tied network's depth).
     pub nfe: usize,
-    /// The ODE block's backward statistics, filled in when burn's backward has run.
-    pub backward: Option<BackwardReport>,
+    /// The backward statistics of the ODE block or DEQ, filled in when burn's backward has run.
+    pub backward: Option<BlockBackward>,
+    /// The DEQ's forward solve: iterations and residuals per row.
+    pub deq: Option<DeqStats>,
     /// Integrated penalties of the ODE block (`[penalties]`) when its settings ask for them.
     pub penalties: Option<Tensor<1>>,
 }
@@ -364,14 +536,14 @@ impl MnistNet {
     /// Images `[B, 1, 28, 28]` (pixels scaled to `[0, 1]`) to logits `[B, 10]`. Training
     /// settings of the ODE block apply when `x` is on an autodiff device. A failed solve
     /// (step-size underflow, too many steps, non-finite state) is returned, not a panic.
-    pub fn forward(&self, x: Tensor<4>) -> Result<Forward, SolveError> {
+    pub fn forward(&self, x: Tensor<4>) -> Result<Forward, BlockError> {
         self.forward_features(self.stem.forward(x))
     }
 
     /// Everything after the stem: residual blocks or the ODE block, then the head, from the
     /// stem's features `[B, 64, 6, 6]`.
-    pub fn forward_features(&self, mut h: Tensor<4>) -> Result<Forward, SolveError> {
-        let (mut nfe, mut backward, mut penalties) = (0, None, None);
+    pub fn forward_features(&self, mut h: Tensor<4>) -> Result<Forward, BlockError> {
+        let (mut nfe, mut backward, mut penalties, mut deq_stats) = (0, None, None, None);
         for b in &self.blocks {
             h = b.forward(h);
         }
@@ -380,11 +552,35 @@ impl MnistNet {
             let d = c * hh * ww;
             let out = ode.forward(h.reshape([b, d]), &[0.0, 1.0])?;
             nfe = out.stats.nfe;
-            backward = Some(out.backward);
+            backward = Some(BlockBackward::Ode(out.backward));
             penalties = out.penalties;
             h = out.ys.slice([1..2, 0..b, 0..d]).reshape([b, c, hh, ww]);
         }
-        Ok(Forward { logits: self.head.forward(h), nfe, backward, penalties })
+        if let Some(deq) = &self.deq {
+            let [b, c, hh, ww] = h.dims();
+            let x = h.reshape([b, c * hh * ww]);
+            let z = if self.kind == ModelKind::Tied {
+                nfe = self.depth;
+                backward = Some(BlockBackward::Unrolled(self.depth));
+                deq.forward_unrolled(x, self.depth)
+            } else {
+                let out = deq.forward(x)?;
+                nfe = out.stats.iterations();
+                backward = Some(BlockBackward::Deq(out.backward));
+                deq_stats = Some(out.stats);
+                out.z
+            };
+            h = z.reshape([b, c, hh, ww]);
+        }
+        Ok(Forward { logits: self.head.forward(h), nfe, backward, penalties, deq: deq_stats })
+    }
+
+    /// Replace the DEQ's solver settings (training and evaluation).
+    pub fn set_deq_settings(&mut self, settings: DeqSettings) {
+        if let Some(deq) = &mut self.deq {
+            deq.train = settings;
+            deq.eval = settings;
+        }
     }
 
     /// Replace the ODE block's solver settings (e.g. other tolerances for evaluation).
@@ -615,8 +811,8 @@ mod tests {
             let s: f32 = gr.abs().sum().into_scalar();
             assert!(s > 0.0 && s.is_finite(), "{name}: |grad| = {s}");
         }
-        let stats = f.backward.unwrap().lock().unwrap().clone().unwrap().unwrap();
-        assert_eq!(stats.nvjp, 8);
+        let (_, nvjp) = f.backward.unwrap().work().unwrap().unwrap();
+        assert_eq!(nvjp, 8);
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! the same batches as an uninterrupted one.
 
 use super::Split;
-use super::models::{Forward, IMAGE_SIDE, MnistNet, ModelConfig, ModelKind, images_tensor, load_weights, save_weights};
+use super::models::{BlockError, Forward, IMAGE_SIDE, MnistNet, ModelConfig, ModelKind, images_tensor, load_weights, save_weights};
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, momentum::MomentumConfig};
 use burn::tensor::activation::log_softmax;
@@ -96,7 +96,7 @@ pub enum TrainError {
         /// Batch in the epoch (1-based; 0 in evaluation).
         batch: usize,
         /// Cause.
-        source: SolveError,
+        source: BlockError,
     },
     /// The backward solve failed or the loss is not finite; no update was made.
     #[error("epoch {epoch}, batch {batch}: {reason}")]
@@ -142,6 +142,8 @@ pub struct BatchReport {
     pub nfe_backward: usize,
     /// Vector-Jacobian products of the dynamics in the backward pass.
     pub nvjp_backward: usize,
+    /// DEQ: the largest relative residual of the forward solve (0 for other models).
+    pub residual: f64,
     /// Wall time of the step (forward, backward, update), milliseconds.
     pub ms: f64,
 }
@@ -176,6 +178,13 @@ pub struct EpochMetrics {
     pub peak_rss_mib: f64,
     /// Training examples per epoch.
     pub examples: usize,
+    /// DEQ: share of training rows whose forward solve reached the iteration cap (they go on
+    /// with their last iterate); 0 for other models.
+    #[serde(default)]
+    pub unconverged_share: f64,
+    /// DEQ: mean over training batches of the forward solve's largest relative residual.
+    #[serde(default)]
+    pub forward_residual: f64,
 }
 
 /// Result of [`evaluate`].
@@ -183,10 +192,13 @@ pub struct EpochMetrics {
 pub struct EvalResult {
     /// Fraction of correctly classified examples.
     pub accuracy: f64,
-    /// Mean forward evaluations of the ODE block per batch (0 for the ResNet).
+    /// Mean forward evaluations of the ODE block per batch (0 for the ResNet); DEQ: mean
+    /// iterations of the forward solve per batch (its deepest row).
     pub nfe: f64,
     /// Examples evaluated.
     pub examples: usize,
+    /// DEQ: share of test rows whose forward solve reached the cap (0 for other models).
+    pub unconverged_share: f64,
 }
 
 /// Running sums of an epoch in progress (saved in checkpoints).
@@ -201,6 +213,12 @@ struct Accum {
     nvjp_backward: usize,
     ms: f64,
     seconds: f64,
+    #[serde(default)]
+    rows: usize,
+    #[serde(default)]
+    unconverged: usize,
+    #[serde(default)]
+    residual: f64,
 }
 
 /// The checkpoint's JSON.
@@ -269,15 +287,15 @@ pub fn evaluate(
     batch: usize,
     stop: &AtomicBool,
     on_batch: &mut dyn FnMut(usize, usize),
-) -> Result<Option<EvalResult>, SolveError> {
+) -> Result<Option<EvalResult>, BlockError> {
     if split.is_empty() {
-        return Err(SolveError::Shape("no examples to evaluate".into()));
+        return Err(SolveError::Shape("no examples to evaluate".into()).into());
     }
     let model = model.clone().valid();
     let device = Device::flex();
     let n = split.len();
     let per = split.images.image_len();
-    let (mut correct, mut nfe, mut batches) = (0, 0, 0);
+    let (mut correct, mut nfe, mut batches, mut unconverged) = (0, 0, 0, 0);
     let batch = batch.max(1);
     for start in (0..n).step_by(batch) {
         if stop.load(Ordering::SeqCst) {
@@ -288,10 +306,16 @@ pub fn evaluate(
         let f = model.forward(x)?;
         correct += count_correct(f.logits, &split.labels[start..end]);
         nfe += f.nfe;
+        unconverged += f.deq.map_or(0, |s| s.row_iterations.len() - s.converged);
         batches += 1;
         on_batch(end, n);
     }
-    Ok(Some(EvalResult { accuracy: correct as f64 / n as f64, nfe: nfe as f64 / batches.max(1) as f64, examples: n }))
+    Ok(Some(EvalResult {
+        accuracy: correct as f64 / n as f64,
+        nfe: nfe as f64 / batches.max(1) as f64,
+        examples: n,
+        unconverged_share: unconverged as f64 / n as f64,
+    }))
 }
 
 /// The example order of epoch `epoch` (0-based): a permutation seeded by `(seed, epoch)`.
@@ -469,7 +493,7 @@ impl Trainer {
         }
         let x = images_tensor(&pixels, &self.device);
         let target = one_hot(&labels, &self.device);
-        let Forward { logits, nfe, backward, penalties } =
+        let Forward { logits, nfe, backward, penalties, deq } =
             self.model.forward(x).map_err(|source| TrainError::Solve { epoch: epoch + 1, batch: batch + 1, source })?;
         let b = idx.len() as f64;
         let loss = (log_softmax(logits.clone(), 1) * target).sum().neg() / b;
@@ -487,11 +511,10 @@ impl Trainer {
         let grads = objective.backward();
         let (mut nfe_b, mut nvjp_b) = (0, 0);
         if let Some(report) = backward {
-            let r = report.lock().map_err(|_| diverged("backward report poisoned".into()))?.clone();
-            match r {
-                Some(Ok(s)) => (nfe_b, nvjp_b) = (s.nfe, s.nvjp),
+            match report.work() {
+                Some(Ok(w)) => (nfe_b, nvjp_b) = w,
                 Some(Err(e)) => return Err(diverged(format!("backward solve failed: {e}"))),
-                None => return Err(diverged("the ODE block's backward did not run".into())),
+                None => return Err(diverged("the implicit block's backward did not run".into())),
             }
         }
         let gp = GradientsParams::from_grads(grads, &self.model);
@@ -504,6 +527,12 @@ impl Trainer {
         a.nfe_forward += nfe;
         a.nfe_backward += nfe_b;
         a.nvjp_backward += nvjp_b;
+        let residual = deq.as_ref().map_or(0.0, |s| s.max_residual());
+        if let Some(s) = &deq {
+            a.rows += s.row_iterations.len();
+            a.unconverged += s.row_iterations.len() - s.converged;
+            a.residual += residual;
+        }
         a.ms += ms;
         a.seconds += ms / 1e3;
         let batches = self.batches_per_epoch();
@@ -515,6 +544,7 @@ impl Trainer {
             nfe_forward: nfe,
             nfe_backward: nfe_b,
             nvjp_backward: nvjp_b,
+            residual,
             ms,
         })
     }
@@ -579,6 +609,8 @@ impl Trainer {
                 eval_seconds: t0.elapsed().as_secs_f64(),
                 peak_rss_mib: peak_rss_mib(),
                 examples: n,
+                unconverged_share: a.unconverged as f64 / a.rows.max(1) as f64,
+                forward_residual: a.residual / nb,
             };
             self.history.push(m.clone());
             (self.epoch, self.batch) = (self.epoch + 1, 0);
