@@ -30,3 +30,7 @@ for h in 0.25 0.125 0.0625 0.03125; do row "RK-Net, RK4 step $h (backprop)" --mo
 for g in adjoint backprop checkpoint; do
   for t in 1e-1 1e-3 1e-5 1e-7; do row "ODE-Net, dopri5 rtol=atol=$t, $g" --model odenet --rtol "$t" --atol "$t" --grad "$g"; done
 done
+# The DEQ at a forced number of forward iterations (rtol 0: every row runs to the cap, and the
+# backward solve likewise), against the weight-tied network unrolled to the same depth.
+for n in 5 10 20 40; do row "DEQ, $n forward iterations (Anderson, implicit gradient)" --model deq --deq-rtol 0 --deq-max-iter "$n"; done
+for n in 5 10 20 40; do row "Weight-tied cell unrolled $n times (backprop)" --model tied --depth "$n"; done

@@ -63,7 +63,13 @@ pub fn run(a: MemoryArgs, memory_limit: u64) -> CliResult {
     let deq = a.deq.settings()?;
     let est = (a.batch_size as u64).saturating_mul(depth + 4).saturating_mul(64 << 10);
     crate::budget::check(&format!("one training step of batch {} and depth {depth}", a.batch_size), est, memory_limit)?;
-    let config = ModelConfig::new(kind).with_tol(a.rtol, a.atol).with_grad(a.grad).with_step(a.rk4_step).with_blocks(a.blocks).with_deq(deq).with_depth(a.deq.depth);
+    let config = ModelConfig::new(kind)
+        .with_tol(a.rtol, a.atol)
+        .with_grad(a.grad)
+        .with_step(a.rk4_step)
+        .with_blocks(a.blocks)
+        .with_deq(deq)
+        .with_depth(a.deq.depth);
     match measure_step(&config, a.batch_size, a.seed, a.warmup) {
         Ok(m) => {
             let o = json!({

@@ -9,10 +9,10 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nodal::burn::module::Module;
 use nodal::burn::tensor::Device;
-use nodal::io::write_atomic;
-use nodal::solve::grad::GradMethod;
 use nodal::deq::{DeqGradient, DeqSettings};
+use nodal::io::write_atomic;
 use nodal::solve::fixed_point::FixedPointMethod;
+use nodal::solve::grad::GradMethod;
 use nodal_experiments::mnist::models::{ModelConfig, ModelKind, load_weights, mnist_deq_settings};
 use nodal_experiments::mnist::train::{
     EpochMetrics, OptimizerKind, Outcome, ResultRow, TrainConfig, Trainer, evaluate, kind_of_weights, results_markdown,
@@ -498,8 +498,7 @@ pub fn eval(a: MnistEvalArgs) -> CliResult {
             .map_err(Failure::input)?
             .ok_or_else(|| Failure::Input(format!("{}: the file does not name its model; pass --model", a.weights.display())))?,
     };
-    let config =
-        ModelConfig::new(kind).with_tol(a.rtol, a.atol).with_step(a.rk4_step).with_deq(a.deq.settings()?).with_depth(a.deq.depth);
+    let config = ModelConfig::new(kind).with_tol(a.rtol, a.atol).with_step(a.rk4_step).with_deq(a.deq.settings()?).with_depth(a.deq.depth);
     let model = load_weights(config.init_seeded(&Device::flex(), 0), &a.weights).map_err(Failure::input)?;
     let test = load_split(&a.data, Part::Test, a.limit_test)?;
     let interrupt = Interrupt::install();

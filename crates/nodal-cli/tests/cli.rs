@@ -405,6 +405,81 @@ fn mnist_states_figure_is_written() {
 }
 
 /// The shared MNIST folder beside the repository (as in CI), or `None` (and a note) without it.
+/// `nodal train mnist --model deq` and `--model tied` on a few images: summaries with the DEQ's
+/// settings and iterations, weights that `nodal eval` reproduces; a strict DEQ at a cap of one
+/// iteration fails with exit code 1 and says why; bad DEQ options are usage errors.
+#[test]
+fn mnist_deq_and_tied_train_evaluate_and_fail_clearly() {
+    let Some(data) = mnist_data() else { return };
+    let dir = tmp("mnist-deq");
+    for (model, extra) in [("deq", vec!["--solver", "broyden"]), ("tied", vec!["--depth", "3"])] {
+        let out = dir.join(model);
+        let mut args = vec![
+            "train",
+            "mnist",
+            "--model",
+            model,
+            "--data",
+            data,
+            "--epochs",
+            "1",
+            "--limit-train",
+            "64",
+            "--limit-test",
+            "40",
+            "--batch-size",
+            "32",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra.iter().copied());
+        let o = nodal(&args);
+        assert!(o.status.success(), "{model}: {}", String::from_utf8_lossy(&o.stderr));
+        let s: Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(s["params"], 206986);
+        let acc = s["test_accuracy"].as_f64().unwrap();
+        if model == "deq" {
+            assert_eq!(s["deq"]["solver"], "broyden");
+            assert!(s["nfe_forward"].as_f64().unwrap() >= 2.0 && s["nvjp_backward"].as_f64().unwrap() >= 2.0, "{s}");
+        } else {
+            assert_eq!((s["deq"]["depth"].as_u64(), s["nfe_forward"].as_f64()), (Some(3), Some(3.0)));
+        }
+        let w = out.join("model.safetensors");
+        let mut eval = vec!["eval", "mnist", "--weights", w.to_str().unwrap(), "--data", data, "--limit-test", "40", "--quiet"];
+        eval.extend(extra.iter().copied());
+        let e = nodal(&eval);
+        assert!(e.status.success(), "{model}: {}", String::from_utf8_lossy(&e.stderr));
+        let j: Value = serde_json::from_slice(&e.stdout).unwrap();
+        assert_eq!(j["model"], model);
+        assert_eq!(j["accuracy"].as_f64(), Some(acc), "{model}: eval reproduces the training run's test accuracy");
+    }
+    let w = dir.join("deq/model.safetensors");
+    let strict = nodal(&[
+        "eval",
+        "mnist",
+        "--weights",
+        w.to_str().unwrap(),
+        "--data",
+        data,
+        "--limit-test",
+        "10",
+        "--deq-max-iter",
+        "1",
+        "--deq-strict",
+        "--quiet",
+    ]);
+    assert_eq!(strict.status.code(), Some(1));
+    let msg = String::from_utf8_lossy(&strict.stderr);
+    assert!(msg.contains("forward solve did not converge") && msg.contains("1 iterations"), "{msg}");
+    for bad in [["--deq-max-iter", "0"], ["--deq-rtol", "-1"], ["--depth", "0"]] {
+        let o = nodal(&["eval", "mnist", "--weights", w.to_str().unwrap(), "--data", data, bad[0], bad[1], "--quiet"]);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(&bad[0][2..]), "{bad:?}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 fn mnist_data() -> Option<&'static str> {
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/mnist");
     if std::path::Path::new(data).join("t10k-images-idx3-ubyte.gz").exists() {

@@ -429,7 +429,13 @@ pub struct DeqCell {
 
 impl DeqCell {
     fn new(device: &Device) -> Self {
-        Self { conv1: conv3x3(device, false, 0), norm1: norm(device), conv2: conv3x3(device, false, 0), norm2: norm(device), norm3: norm(device) }
+        Self {
+            conv1: conv3x3(device, false, 0),
+            norm1: norm(device),
+            conv2: conv3x3(device, false, 0),
+            norm2: norm(device),
+            norm3: norm(device),
+        }
     }
 }
 
@@ -788,6 +794,7 @@ mod tests {
                 ModelKind::ResNet => assert_eq!(f.nfe, 0),
                 ModelKind::RkNet => assert_eq!(f.nfe, 16), // 4 steps of RK4
                 ModelKind::OdeNet => assert!(f.nfe >= 8 && f.nfe % 6 == 2, "dopri5 nfe {}", f.nfe),
+                ModelKind::Deq | ModelKind::Tied => unreachable!("not among the paper's models"),
             }
         }
     }
@@ -813,6 +820,61 @@ mod tests {
         }
         let (_, nvjp) = f.backward.unwrap().work().unwrap().unwrap();
         assert_eq!(nvjp, 8);
+    }
+
+    #[test]
+    fn deq_and_tied_models_count_iterations_and_train_every_layer() {
+        let ad = dev().autodiff();
+        let x = Tensor::<4>::random([2, 1, 28, 28], Distribution::Uniform(0.0, 1.0), &ad);
+        for kind in [ModelKind::Deq, ModelKind::Tied] {
+            let m = ModelConfig::new(kind).with_depth(4).init_seeded(&ad, 1);
+            assert_eq!(m.num_params(), 206_986, "{kind:?}");
+            let f = m.forward(x.clone()).unwrap();
+            assert_eq!(f.logits.dims(), [2, 10]);
+            let grads = f.logits.square().sum().backward();
+            let (_, nvjp) = f.backward.unwrap().work().unwrap().unwrap();
+            let cell = &m.deq.as_ref().unwrap().func;
+            for (name, g) in [("stem", m.stem.conv1.weight.grad(&grads)), ("cell", cell.conv1.weight.grad(&grads))] {
+                let s: f32 = g.unwrap_or_else(|| panic!("{kind:?}: no gradient for {name}")).abs().sum().into_scalar();
+                assert!(s > 0.0 && s.is_finite(), "{kind:?} {name}: {s}");
+            }
+            match kind {
+                ModelKind::Tied => assert_eq!((f.nfe, nvjp), (4, 4)),
+                _ => {
+                    let st = f.deq.unwrap();
+                    assert!(f.nfe >= 2 && f.nfe == st.iterations() && nvjp >= 2, "{} {nvjp}", f.nfe);
+                }
+            }
+        }
+    }
+
+    /// On the MNIST cell itself, the DEQ's implicit gradient is the limit of backprop through
+    /// the weight-tied network as its depth grows (f32, tight solves).
+    #[test]
+    fn deq_gradient_is_the_deep_limit_of_the_tied_network() {
+        let ad = dev().autodiff();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let pixels: Vec<u8> = (0..2 * 784).map(|_| rng.gen_range(0..=255u8)).collect();
+        let x = images_tensor(&pixels, &ad);
+        // The untrained cell contracts slowly (spectral radius near 1): f32 solves stall just
+        // above 1e-6, so the cap ends them; the residual reached is checked below.
+        let tight = mnist_deq_settings().with_tol(1e-6, 300);
+        let grad_of = |kind: ModelKind, depth: usize| {
+            let m = ModelConfig::new(kind).with_deq(tight).with_depth(depth).init_seeded(&ad, 2);
+            let f = m.forward(x.clone()).unwrap();
+            let g = f.logits.sum().backward();
+            if let Some(st) = &f.deq {
+                assert!(st.max_residual() < 1e-5, "forward residual {}", st.max_residual());
+            }
+            let w = m.deq.as_ref().unwrap().func.conv1.weight.grad(&g).unwrap();
+            (w.into_data().convert::<f32>().try_into_vec::<f32>().unwrap(), f.nfe)
+        };
+        let (exact, iters) = grad_of(ModelKind::Deq, 0);
+        let scale = exact.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let err = |d: usize| grad_of(ModelKind::Tied, d).0.iter().zip(&exact).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+        let (shallow, deep) = (err(3), err(4 * iters));
+        eprintln!("DEQ ({iters} iterations) vs tied depth 3: {shallow:.2e}, depth {}: {deep:.2e}", 4 * iters);
+        assert!(deep < 2e-3 && deep < shallow / 10.0, "{shallow} {deep}");
     }
 
     #[test]
