@@ -9,11 +9,11 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nodal::burn::module::Module;
 use nodal::burn::tensor::Device;
-use nodal::deq::{DeqGradient, DeqSettings};
+use nodal::deq::{DeqError, DeqGradient, DeqSettings};
 use nodal::io::write_atomic;
 use nodal::solve::fixed_point::FixedPointMethod;
 use nodal::solve::grad::GradMethod;
-use nodal_experiments::mnist::models::{ModelConfig, ModelKind, load_weights, mnist_deq_settings};
+use nodal_experiments::mnist::models::{BlockError, ModelConfig, ModelKind, load_weights, mnist_deq_settings};
 use nodal_experiments::mnist::train::{
     EpochMetrics, OptimizerKind, Outcome, ResultRow, TrainConfig, Trainer, evaluate, kind_of_weights, results_markdown,
 };
@@ -425,6 +425,8 @@ pub fn train(a: MnistTrainArgs) -> CliResult {
                 "grad": grad_name(kind, a.grad),
                 "deq": a.deq.describe(kind),
                 "unconverged_share": last.map(|m| m.unconverged_share),
+                "forward_row_iterations": last.map(|m| m.forward_row_iterations),
+                "backward_row_iterations": last.map(|m| m.backward_row_iterations),
                 "rk4_step": a.rk4_step,
                 "blocks": a.blocks,
                 "kinetic": a.kinetic,
@@ -506,7 +508,13 @@ pub fn eval(a: MnistEvalArgs) -> CliResult {
     let start = std::time::Instant::now();
     let r = evaluate(&model, &test, a.batch_size, &interrupt.flag, &mut |done, _| b.set_position(done as u64));
     b.finish_and_clear();
-    let r = r.map_err(|e| Failure::Compute(format!("solve failed: {e}")))?;
+    let r = r.map_err(|e| {
+        let hint = match &e {
+            BlockError::Deq(DeqError::NotConverged { .. }) => "; raise --deq-max-iter or --deq-rtol, or drop --deq-strict",
+            _ => "",
+        };
+        Failure::Compute(format!("solve failed: {e}{hint}"))
+    })?;
     let Some(r) = r else {
         return Err(interrupt.failure("interrupted: the evaluation was not finished".into()));
     };
@@ -520,6 +528,7 @@ pub fn eval(a: MnistEvalArgs) -> CliResult {
         "atol": a.atol,
         "deq": a.deq.describe(kind),
         "unconverged_share": r.unconverged_share,
+        "row_iterations": r.row_iterations,
         "seconds": start.elapsed().as_secs_f64(),
     });
     emit_json(&o, false)

@@ -521,6 +521,14 @@ impl BlockBackward {
             BlockBackward::Unrolled(k) => Some(Ok((0, *k))),
         }
     }
+
+    /// The DEQ's backward solve statistics, once it has run and succeeded.
+    pub fn deq_stats(&self) -> Option<DeqStats> {
+        match self {
+            BlockBackward::Deq(r) => r.lock().ok()?.clone()?.ok(),
+            _ => None,
+        }
+    }
 }
 
 /// The result of [`MnistNet::forward`].

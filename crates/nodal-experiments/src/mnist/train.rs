@@ -185,6 +185,12 @@ pub struct EpochMetrics {
     /// DEQ: mean over training batches of the forward solve's largest relative residual.
     #[serde(default)]
     pub forward_residual: f64,
+    /// DEQ: mean forward iterations per training row (`nfe_forward` is the deepest row's).
+    #[serde(default)]
+    pub forward_row_iterations: f64,
+    /// DEQ: mean backward-solve iterations per training row.
+    #[serde(default)]
+    pub backward_row_iterations: f64,
 }
 
 /// Result of [`evaluate`].
@@ -199,6 +205,8 @@ pub struct EvalResult {
     pub examples: usize,
     /// DEQ: share of test rows whose forward solve reached the cap (0 for other models).
     pub unconverged_share: f64,
+    /// DEQ: mean forward iterations per test row (`nfe` counts the deepest row of each batch).
+    pub row_iterations: f64,
 }
 
 /// Running sums of an epoch in progress (saved in checkpoints).
@@ -219,6 +227,10 @@ struct Accum {
     unconverged: usize,
     #[serde(default)]
     residual: f64,
+    #[serde(default)]
+    row_evaluations: usize,
+    #[serde(default)]
+    backward_row_evaluations: usize,
 }
 
 /// The checkpoint's JSON.
@@ -295,7 +307,7 @@ pub fn evaluate(
     let device = Device::flex();
     let n = split.len();
     let per = split.images.image_len();
-    let (mut correct, mut nfe, mut batches, mut unconverged) = (0, 0, 0, 0);
+    let (mut correct, mut nfe, mut batches, mut unconverged, mut row_evals) = (0, 0, 0, 0, 0);
     let batch = batch.max(1);
     for start in (0..n).step_by(batch) {
         if stop.load(Ordering::SeqCst) {
@@ -306,7 +318,8 @@ pub fn evaluate(
         let f = model.forward(x)?;
         correct += count_correct(f.logits, &split.labels[start..end]);
         nfe += f.nfe;
-        unconverged += f.deq.map_or(0, |s| s.row_iterations.len() - s.converged);
+        unconverged += f.deq.as_ref().map_or(0, |s| s.row_iterations.len() - s.converged);
+        row_evals += f.deq.map_or(0, |s| s.row_evaluations);
         batches += 1;
         on_batch(end, n);
     }
@@ -315,6 +328,7 @@ pub fn evaluate(
         nfe: nfe as f64 / batches.max(1) as f64,
         examples: n,
         unconverged_share: unconverged as f64 / n as f64,
+        row_iterations: row_evals as f64 / n as f64,
     }))
 }
 
@@ -510,7 +524,7 @@ impl Trainer {
         };
         let grads = objective.backward();
         let (mut nfe_b, mut nvjp_b) = (0, 0);
-        if let Some(report) = backward {
+        if let Some(report) = &backward {
             match report.work() {
                 Some(Ok(w)) => (nfe_b, nvjp_b) = w,
                 Some(Err(e)) => return Err(diverged(format!("backward solve failed: {e}"))),
@@ -532,6 +546,10 @@ impl Trainer {
             a.rows += s.row_iterations.len();
             a.unconverged += s.row_iterations.len() - s.converged;
             a.residual += residual;
+            a.row_evaluations += s.row_evaluations;
+        }
+        if let Some(s) = backward.as_ref().and_then(|b| b.deq_stats()) {
+            a.backward_row_evaluations += s.row_evaluations;
         }
         a.ms += ms;
         a.seconds += ms / 1e3;
@@ -611,6 +629,8 @@ impl Trainer {
                 examples: n,
                 unconverged_share: a.unconverged as f64 / a.rows.max(1) as f64,
                 forward_residual: a.residual / nb,
+                forward_row_iterations: a.row_evaluations as f64 / a.rows.max(1) as f64,
+                backward_row_iterations: a.backward_row_evaluations as f64 / a.rows.max(1) as f64,
             };
             self.history.push(m.clone());
             (self.epoch, self.batch) = (self.epoch + 1, 0);
