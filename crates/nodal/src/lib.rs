@@ -15,5 +15,6 @@ pub use nodal_formats::io;
 pub use nodal_solve as solve;
 
 pub mod deq;
+pub mod jvp;
 pub mod neural_ode;
 pub mod tensor_state;

@@ -30,6 +30,7 @@ pub mod augment;
 pub mod module_dynamics;
 pub mod node;
 
+use crate::jvp::{Dual, JvpError};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{DType, Tensor, TensorData};
 use module_dynamics::{Element, ModuleDynamics, host};
@@ -46,6 +47,20 @@ use std::sync::{Arc, Mutex};
 pub trait OdeFunc: Module + Clone + Send + 'static {
     /// `dy/dt` at time `t` for every row of `y`.
     fn forward(&self, t: f64, y: Tensor<2>) -> Tensor<2>;
+
+    /// Whether [`OdeFunc::forward_jvp`] is implemented. Features that need Jacobian-vector
+    /// products (traces of continuous normalising flows, Jacobian and second-order penalties)
+    /// check this and return [`JvpError::NotProvided`] for dynamics that answer `false`.
+    fn has_jvp(&self) -> bool {
+        false
+    }
+
+    /// `dy/dt` and its Jacobian (with respect to `y`) applied to stacked tangents
+    /// ([`crate::jvp::Dual`]): implement it by chaining [`crate::jvp`] layers, and answer `true`
+    /// in [`OdeFunc::has_jvp`]. The default reports [`JvpError::NotProvided`].
+    fn forward_jvp(&self, _t: f64, _y: Dual<2>) -> Result<Dual<2>, JvpError> {
+        Err(JvpError::NotProvided { feature: "this feature", module: std::any::type_name::<Self>() })
+    }
 
     /// `dy/dt` with row `r` at time `t[r]` (per-sample mode). The default calls
     /// [`OdeFunc::forward`] once per run of rows sharing a time; autonomous or tensor-time
