@@ -45,7 +45,7 @@ pub use error::{SolveError, SolveFailure};
 pub use integrate::{LaneResult, Limits, Record, check_times, diffeqsolve, solve, solve_dense, solve_recorded};
 pub use jvp::JvpDynamics;
 pub use lanes::{Joint, Lanes, Rows};
-pub use norm::{ErrorNorm, RmsNorm};
+pub use norm::{ColumnGroupsNorm, ErrorNorm, NormChoice, RmsNorm};
 pub use options::{DEFAULT_MAX_MEMORY, METHODS, SolveOptions, StepMode, method_by_name};
 pub use save_at::SaveAt;
 pub use scalar::Scalar;

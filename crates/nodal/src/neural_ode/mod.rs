@@ -38,7 +38,7 @@ use nodal_solve::grad::{AdjointOptions, Backward, GradMethod, solve_for_gradient
 use nodal_solve::per_sample::{RowDynamics, RowSolution, per_sample_gradients, solve_per_sample};
 use nodal_solve::regularise::{FirstOrder, Penalty, Regularised};
 use nodal_solve::tableau::DOPRI5;
-use nodal_solve::{Dynamics, RmsNorm, SolveError, SolveOptions, Stats, VjpDynamics};
+use nodal_solve::{Dynamics, NormChoice, SolveError, SolveOptions, Stats, VjpDynamics};
 use node::{HostBackward, OdeCall, ode_node};
 use std::sync::{Arc, Mutex};
 
@@ -104,6 +104,10 @@ pub struct OdeSettings {
     /// Burn modules provide vector-Jacobian products only, so [`Penalty::Kinetic`] is the one
     /// available here (joint batch mode); the Jacobian penalties need the fused MLP.
     pub penalties: Vec<Penalty>,
+    /// Error norm of the forward solve (joint mode): RMS over the whole state by default, or
+    /// column groups ([`nodal_solve::ColumnGroupsNorm`], over rows of the state's width), e.g.
+    /// to keep penalty accumulators out of step control.
+    pub norm: NormChoice,
 }
 
 impl OdeSettings {
@@ -113,7 +117,15 @@ impl OdeSettings {
     }
     /// Any solver options.
     pub fn new(solve: SolveOptions) -> Self {
-        Self { solve, grad: GradMethod::Backprop, adjoint_seminorm: false, adjoint_solve: None, per_sample: false, penalties: Vec::new() }
+        Self {
+            solve,
+            grad: GradMethod::Backprop,
+            adjoint_seminorm: false,
+            adjoint_solve: None,
+            per_sample: false,
+            penalties: Vec::new(),
+            norm: NormChoice::Rms,
+        }
     }
     /// Set the gradient method.
     pub fn with_grad(mut self, grad: GradMethod) -> Self {
@@ -138,6 +150,11 @@ impl OdeSettings {
     /// Integrate these penalties along the solve (see [`OdeSettings::penalties`]).
     pub fn with_penalties(mut self, penalties: &[Penalty]) -> Self {
         self.penalties = penalties.to_vec();
+        self
+    }
+    /// Set the forward solve's error norm (see [`OdeSettings::norm`]).
+    pub fn with_norm(mut self, norm: NormChoice) -> Self {
+        self.norm = norm;
         self
     }
     /// Per-sample (`true`) or joint (`false`, default) batch mode.
@@ -383,7 +400,7 @@ impl<M: OdeFunc> NeuralOde<M> {
         let device = y0.device();
         let mut y0a = y0h.to_vec();
         y0a.resize(b * d + extra, T::from_f64(0.0));
-        let (sol, backward) = solve_for_gradients(&mut f, &y0a, ts, &settings.solve, &RmsNorm, grad).map_err(|f| f.error)?;
+        let (sol, backward) = solve_for_gradients(&mut f, &y0a, ts, &settings.solve, &settings.norm.clone(), grad).map_err(|f| f.error)?;
         let report: BackwardReport = Arc::new(Mutex::new(None));
         let nt = sol.ys.len();
         let stats = sol.stats;
