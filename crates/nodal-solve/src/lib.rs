@@ -16,6 +16,7 @@
 
 #![deny(missing_docs)]
 
+pub mod cnf_mlp;
 pub mod controller;
 pub mod dynamics;
 pub mod error;
