@@ -4,6 +4,7 @@
 
 mod bench_cmd;
 mod budget;
+mod cnf_cmd;
 mod eval_cmd;
 mod failure;
 mod figure;
@@ -84,6 +85,8 @@ enum TrainTask {
     Spiral(train_cmd::TrainArgs),
     /// MNIST classification with ResNet, RK-Net or ODE-Net (Chen et al. 2018).
     Mnist(mnist_cmd::MnistTrainArgs),
+    /// A continuous normalising flow on a 2-D toy density (FFJORD, RNODE penalties).
+    Cnf(cnf_cmd::TrainCnfArgs),
 }
 
 #[derive(Subcommand)]
@@ -92,6 +95,8 @@ enum EvalTask {
     Spiral(eval_cmd::EvalArgs),
     /// Test accuracy of MNIST weights on the 10,000 test images.
     Mnist(mnist_cmd::MnistEvalArgs),
+    /// Test NLL of CNF weights on held-out samples of a toy density (exact trace).
+    Cnf(cnf_cmd::EvalCnfArgs),
 }
 
 fn main() -> ExitCode {
@@ -110,8 +115,10 @@ fn main() -> ExitCode {
         Command::Solve(a) => solve_cmd::run(a, limit),
         Command::Train(TrainTask::Spiral(a)) => train_cmd::run(a, limit),
         Command::Train(TrainTask::Mnist(a)) => mnist_cmd::train(a),
+        Command::Train(TrainTask::Cnf(a)) => cnf_cmd::train(a),
         Command::Eval(EvalTask::Spiral(a)) => eval_cmd::run(a),
         Command::Eval(EvalTask::Mnist(a)) => mnist_cmd::eval(a),
+        Command::Eval(EvalTask::Cnf(a)) => cnf_cmd::eval(a),
         Command::Sweep(a) => sweep_cmd::run(a),
         Command::Bench(a) => bench_cmd::run(a, limit),
         Command::Memory(a) => memory_cmd::run(a, limit),

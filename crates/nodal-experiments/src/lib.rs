@@ -10,6 +10,7 @@
 pub use nodal;
 pub use nodal::solve;
 
+pub mod cnf;
 pub mod flat_optim;
 pub mod mnist;
 pub mod problem;

@@ -44,7 +44,7 @@ pub type PlotResult = Result<(), String>;
 static FONT: Once = Once::new();
 
 /// Register the bundled font once per process.
-fn font() {
+pub(crate) fn font() {
     FONT.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../../assets/DejaVuSans.ttf");
         // Registration only fails on a malformed font, which the bundled one is not.

@@ -50,6 +50,25 @@ impl SplitMix {
     }
 }
 
+/// The Hutchinson probes a flow draws from `seed`: `[probes * batch][dim]`, probe-major
+/// (exposed so that other implementations of the same flow, such as the fused network of
+/// [`nodal_solve::cnf_mlp`], can use identical probes).
+pub fn probe_vectors(probes: usize, distribution: Probe, batch: usize, dim: usize, seed: u64) -> Vec<f64> {
+    let mut rng = SplitMix(seed ^ 0x00C0_FFEE);
+    (0..probes * batch * dim)
+        .map(|_| match distribution {
+            Probe::Rademacher => {
+                if rng.next_u64() >> 63 == 0 {
+                    -1.0
+                } else {
+                    1.0
+                }
+            }
+            Probe::Gaussian => rng.normal(),
+        })
+        .collect()
+}
+
 impl<M: OdeFunc> CnfField<M> {
     /// The field for `batch` rows of width `dim`.
     pub fn new(func: M, settings: &CnfSettings, batch: usize, dim: usize, seed: u64) -> Self {
@@ -64,19 +83,7 @@ impl<M: OdeFunc> CnfField<M> {
                 (dim, 1.0, t)
             }
             Trace::Hutchinson { probes, distribution } => {
-                let mut rng = SplitMix(seed ^ 0x00C0_FFEE);
-                let t = (0..probes * batch * dim)
-                    .map(|_| match distribution {
-                        Probe::Rademacher => {
-                            if rng.next_u64() >> 63 == 0 {
-                                -1.0
-                            } else {
-                                1.0
-                            }
-                        }
-                        Probe::Gaussian => rng.normal(),
-                    })
-                    .collect();
+                let t = probe_vectors(probes, distribution, batch, dim, seed);
                 (probes, 1.0 / probes as f64, t)
             }
         };

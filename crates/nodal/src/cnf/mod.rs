@@ -29,7 +29,7 @@ mod field;
 #[cfg(test)]
 mod tests;
 
-pub use field::CnfField;
+pub use field::{CnfField, probe_vectors};
 
 use crate::jvp::JvpError;
 use crate::neural_ode::{BackwardReport, NeuralOde, OdeFunc, OdeSettings};
