@@ -66,6 +66,9 @@ pub struct TrainCnfArgs {
     /// Held-out samples for the test NLL.
     #[arg(long, default_value_t = 10_000)]
     n_test: usize,
+    /// Threads (0: every core). The fused engine splits each batch's rows over them.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
     /// Output folder.
     #[arg(long, default_value = "runs/cnf")]
     out: PathBuf,
@@ -146,6 +149,12 @@ fn nll_stats(lp: &[f64]) -> (f64, f64) {
 /// print the summary. Exit codes: 0 done, 1 a solve failed or training diverged, 2 bad
 /// options, 4 an output could not be written, 130/143 interrupted (what was done is saved).
 pub fn train(a: TrainCnfArgs) -> CliResult {
+    let threads = if a.threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { a.threads.min(256) };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| Failure::Compute(format!("thread pool: {e}")))?;
+    pool.install(|| train_in_pool(a, threads))
+}
+
+fn train_in_pool(a: TrainCnfArgs, threads: usize) -> CliResult {
     crate::validate::tolerances(a.tol, a.tol, true)?;
     crate::validate::non_negative("--kinetic", a.kinetic)?;
     crate::validate::non_negative("--jacobian", a.jacobian)?;
@@ -234,6 +243,7 @@ pub fn train(a: TrainCnfArgs) -> CliResult {
         "train_seconds": train_s,
         "eval_seconds": eval_s,
         "parameters": params.len(),
+        "threads": threads,
     });
     let text = serde_json::to_string_pretty(&summary).map_err(Failure::output)?;
     write_atomic(&a.out.join("summary.json"), text.as_bytes()).map_err(Failure::output)?;

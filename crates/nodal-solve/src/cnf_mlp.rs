@@ -43,38 +43,46 @@ pub enum CnfMode {
     Plain,
 }
 
-/// `C = op(A) op(B) + beta C` on row-major slices: `op(A)` is `m x k`, `op(B)` is `k x n`;
-/// `ta`/`tb` mean the stored matrix is the transpose (`k x m` / `n x k`). `ldb` is the stored
-/// row length of `B` (to use the first columns of a wider matrix).
+/// `C = op(A) op(B) + beta C` on row-major slices: `op(A)` is `m x k`, `op(B)` is `k x n`, `C`
+/// is `m x n` with row stride `n`; `ta`/`tb` mean the stored matrix is the transpose (`k x m` /
+/// `n x k`), whose row length is `lda`/`ldb`.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 fn mm<T: Scalar>(a: &[T], ta: bool, b: &[T], tb: bool, ldb: usize, c: &mut [T], m: usize, k: usize, n: usize, beta: T) {
     if m == 0 || n == 0 {
         return;
     }
-    debug_assert!(a.len() >= m * k && c.len() >= m * n);
+    assert!(a.len() >= m * k && c.len() >= m * n && b.len() >= if tb { (n - 1) * ldb + k } else { (k - 1) * ldb + n });
     let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
     let (rsb, csb) = if tb { (1, ldb as isize) } else { (ldb as isize, 1) };
-    // SAFETY: the slices hold the matrices the strides describe (checked above for A and C; B
-    // is `k x n` with row stride `ldb`, or its transpose, by the callers' layouts); C does not
-    // alias A or B (distinct borrows).
+    // SAFETY: the asserted lengths cover every element the strides reach; C is a distinct
+    // mutable borrow, so it aliases neither A nor B.
     unsafe { T::gemm(m, k, n, T::ONE, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, c.as_mut_ptr(), n as isize, 1) }
 }
 
-/// Activations of one evaluation, kept for the reverse pass.
+/// Rows per thread below which a call stays on one thread.
+const MIN_ROWS_PER_THREAD: usize = 128;
+
+/// One chunk of rows: its activations (kept for the reverse pass) and scratch. Every per-layer
+/// matrix stacks the chunk's `n` primal rows first, then `K` blocks of `n` tangent rows, so one
+/// matrix product per layer serves the value and all the tangents.
 #[derive(Debug, Clone, Default)]
-struct Tape<T> {
-    /// Layer inputs `x_l` (`rows x in_l`), `x_0 = [z, t]`.
-    x: Vec<Vec<T>>,
-    /// Tangent inputs `U_l` (`K rows x in_l`); `U_0` is the tangents (width `d`).
-    u: Vec<Vec<T>>,
-    /// Pre-scaling tangent products `du_l = U_{l-1} W_lᵀ` (hidden layers).
+struct Chunk<T> {
+    /// Layer inputs `[x_l; U_l]` (`(1 + K) n x in_l`); `x_0 = [z, t]`, `U_0 = [ε, 0]`.
+    xs: Vec<Vec<T>>,
+    /// Tangent pre-activations `du_l` of the hidden layers (`K n x out_l`).
     du: Vec<Vec<T>>,
-    /// Slopes `s_l = 1 - h_l²` (hidden layers).
+    /// Slopes `s_l = 1 - h_l²` of the hidden layers (`n x out_l`).
     s: Vec<Vec<T>>,
-    /// Output `f` and `J ε`.
-    f: Vec<T>,
-    jv: Vec<T>,
+    /// Last layer's output `[f; J ε]`.
+    out: Vec<T>,
+    /// Cotangent buffers.
+    g: Vec<T>,
+    g2: Vec<T>,
+    /// Parameter-gradient accumulator.
+    grad: Vec<T>,
+    /// `s̄` of a hidden layer.
+    sbar: Vec<T>,
 }
 
 /// The fused CNF network. See the module docs.
@@ -86,15 +94,212 @@ pub struct CnfMlp<T: Scalar> {
     pub params: Vec<T>,
     offs: Vec<(usize, usize)>,
     mode: CnfMode,
-    /// Tangents `[K * rows][d]` probe-major, and `K`; empty: the exact basis for the call's rows.
+    /// Hutchinson probes `[K * rows][d]` probe-major and `K`; `k == 0`: the exact basis.
     probes: Vec<T>,
     k: usize,
-    tape: Tape<T>,
-    grad_x: Vec<T>,
-    grad_u: Vec<T>,
-    abar: Vec<T>,
-    dubar: Vec<T>,
-    basis: Vec<T>,
+    threads: usize,
+    chunks: Vec<Chunk<T>>,
+    memo: Memo<T>,
+}
+
+/// Read-only view of the network a chunk works with.
+struct Net<'a, T> {
+    widths: &'a [usize],
+    params: &'a [T],
+    offs: &'a [(usize, usize)],
+    mode: CnfMode,
+    /// Tangent `p` of global row `r` at `[(p * rows + r) * d ..]`; `None`: the basis.
+    probes: Option<&'a [T]>,
+    k: usize,
+    rows: usize,
+}
+
+impl<T: Scalar> Net<'_, T> {
+    fn d(&self) -> usize {
+        self.widths[self.widths.len() - 1]
+    }
+    fn tangents(&self) -> bool {
+        matches!(self.mode, CnfMode::Augmented { .. })
+    }
+    fn weight(&self) -> T {
+        if self.probes.is_some() { T::from_f64(1.0 / self.k as f64) } else { T::ONE }
+    }
+
+    /// Forward over global rows `r0..r0 + n` of `y` (row stride `w`).
+    fn forward(&self, c: &mut Chunk<T>, t: f64, y: &[T], r0: usize, n: usize, w: usize) {
+        let d = self.d();
+        let nl = self.widths.len() - 1;
+        let k = if self.tangents() { self.k } else { 0 };
+        let m = (1 + k) * n;
+        c.xs.resize(nl, Vec::new());
+        c.du.resize(nl, Vec::new());
+        c.s.resize(nl, Vec::new());
+        let x0 = &mut c.xs[0];
+        x0.clear();
+        x0.resize(m * (d + 1), T::ZERO);
+        for r in 0..n {
+            x0[r * (d + 1)..r * (d + 1) + d].copy_from_slice(&y[(r0 + r) * w..(r0 + r) * w + d]);
+            x0[r * (d + 1) + d] = T::from_f64(t);
+        }
+        for p in 0..k {
+            for r in 0..n {
+                let dst = ((1 + p) * n + r) * (d + 1);
+                match self.probes {
+                    Some(e) => x0[dst..dst + d].copy_from_slice(&e[(p * self.rows + r0 + r) * d..(p * self.rows + r0 + r + 1) * d]),
+                    None => x0[dst + p] = T::ONE,
+                }
+            }
+        }
+        for l in 0..nl {
+            let (inw, outw) = (self.widths[l], self.widths[l + 1]);
+            let (ow, ob) = self.offs[l];
+            let (wl, bl) = (&self.params[ow..ob], &self.params[ob..ob + outw]);
+            let mut pre = std::mem::take(if l + 1 < nl { &mut c.xs[l + 1] } else { &mut c.out });
+            // Every entry is written by the product (beta = 0): no zeroing.
+            pre.resize(m * outw, T::ZERO);
+            mm(&c.xs[l], false, wl, true, inw, &mut pre, m, inw, outw, T::ZERO);
+            for row in pre[..n * outw].chunks_exact_mut(outw) {
+                for (v, b) in row.iter_mut().zip(bl) {
+                    *v += *b;
+                }
+            }
+            if l + 1 < nl {
+                let (prim, tang) = pre.split_at_mut(n * outw);
+                let s = &mut c.s[l];
+                s.resize(n * outw, T::ZERO);
+                for (h, sv) in prim.iter_mut().zip(s.iter_mut()) {
+                    *h = h.tanh_fast();
+                    *sv = T::ONE - *h * *h;
+                }
+                let du = &mut c.du[l];
+                du.clear();
+                du.extend_from_slice(tang);
+                for blk in tang.chunks_mut(n * outw) {
+                    for (u, sv) in blk.iter_mut().zip(s.iter()) {
+                        *u *= *sv;
+                    }
+                }
+                c.xs[l + 1] = pre;
+            } else {
+                c.out = pre;
+            }
+        }
+    }
+
+    /// Derivative rows `r0..r0 + n` from the chunk's output.
+    fn write_rows(&self, c: &Chunk<T>, n: usize, w: usize, dy: &mut [T]) {
+        let d = self.d();
+        let k = if self.tangents() { self.k } else { 0 };
+        let weight = self.weight();
+        let eps = &c.xs[0];
+        for r in 0..n {
+            let out = &mut dy[r * w..(r + 1) * w];
+            out[..d].copy_from_slice(&c.out[r * d..(r + 1) * d]);
+            if let CnfMode::Augmented { kinetic, jacobian } = self.mode {
+                let (mut tr, mut fro) = (T::ZERO, T::ZERO);
+                for p in 0..k {
+                    let i = ((1 + p) * n + r) * d;
+                    let e = ((1 + p) * n + r) * (d + 1);
+                    for j in 0..d {
+                        let jv = c.out[i + j];
+                        tr += eps[e + j] * jv;
+                        fro += jv * jv;
+                    }
+                }
+                out[d] = -(tr * weight);
+                let mut col = d + 1;
+                if kinetic {
+                    out[col] = c.out[r * d..(r + 1) * d].iter().fold(T::ZERO, |s, v| s + *v * *v);
+                    col += 1;
+                }
+                if jacobian {
+                    out[col] = fro * weight;
+                }
+            }
+        }
+    }
+
+    /// Reverse pass over the chunk (after [`Net::forward`]) for cotangent rows `a` of the
+    /// chunk's rows: `adj_y` rows and the chunk's parameter gradient (`c.grad`, overwritten).
+    fn reverse(&self, c: &mut Chunk<T>, a: &[T], n: usize, w: usize, adj_y: &mut [T]) {
+        let d = self.d();
+        let nl = self.widths.len() - 1;
+        let (kinetic, jacobian) = match self.mode {
+            CnfMode::Augmented { kinetic, jacobian } => (kinetic, jacobian),
+            CnfMode::Plain => (false, false),
+        };
+        let k = if self.tangents() { self.k } else { 0 };
+        let m = (1 + k) * n;
+        let weight = self.weight();
+        c.grad.clear();
+        c.grad.resize(self.params.len(), T::ZERO);
+        let mut g = std::mem::take(&mut c.g);
+        let mut g2 = std::mem::take(&mut c.g2);
+        g.clear();
+        g.resize(m * d, T::ZERO);
+        for r in 0..n {
+            let ar = &a[r * w..(r + 1) * w];
+            let kb = if kinetic { ar[d + 1] } else { T::ZERO };
+            for j in 0..d {
+                g[r * d + j] = ar[j] + (kb + kb) * c.out[r * d + j];
+            }
+            if k > 0 {
+                let gt = ar[d];
+                let jb = if jacobian { ar[d + 1 + kinetic as usize] } else { T::ZERO };
+                for p in 0..k {
+                    let i = ((1 + p) * n + r) * d;
+                    let e = ((1 + p) * n + r) * (d + 1);
+                    for j in 0..d {
+                        g[i + j] = weight * ((jb + jb) * c.out[i + j] - gt * c.xs[0][e + j]);
+                    }
+                }
+            }
+        }
+        for l in (0..nl).rev() {
+            let (inw, outw) = (self.widths[l], self.widths[l + 1]);
+            let (ow, ob) = self.offs[l];
+            if l + 1 < nl {
+                // g holds the cotangent of [h; U] = xs[l + 1]: turn it into that of [a; du].
+                let h = &c.xs[l + 1][..n * outw];
+                let (s, du) = (&c.s[l], &c.du[l]);
+                let (gp, gt) = g.split_at_mut(n * outw);
+                let sbar = &mut c.sbar;
+                sbar.clear();
+                sbar.resize(n * outw, T::ZERO);
+                for (gtp, dup) in gt.chunks_exact_mut(n * outw).zip(du.chunks_exact(n * outw)) {
+                    for (((sb, gv), dv), sv) in sbar.iter_mut().zip(gtp.iter_mut()).zip(dup).zip(s) {
+                        *sb += *gv * *dv;
+                        *gv *= *sv;
+                    }
+                }
+                for (((gv, hv), sb), sv) in gp.iter_mut().zip(h).zip(sbar.iter()).zip(s) {
+                    *gv = (*gv - (*hv + *hv) * *sb) * *sv;
+                }
+            }
+            // W̄ += gᵀ xs (all stacked rows), b̄ += Σ primal rows.
+            mm(&g, true, &c.xs[l], false, inw, &mut c.grad[ow..ob], outw, m, inw, T::ONE);
+            let gb = &mut c.grad[ob..ob + outw];
+            for row in g[..n * outw].chunks_exact(outw) {
+                for (b, v) in gb.iter_mut().zip(row) {
+                    *b += *v;
+                }
+            }
+            // Cotangent of this layer's input (only the primal rows below the first layer).
+            let rows_below = if l == 0 { n } else { m };
+            g2.resize(rows_below * inw, T::ZERO);
+            mm(&g, false, &self.params[ow..ob], false, inw, &mut g2, rows_below, outw, inw, T::ZERO);
+            std::mem::swap(&mut g, &mut g2);
+        }
+        for r in 0..n {
+            let out = &mut adj_y[r * w..(r + 1) * w];
+            out[..d].copy_from_slice(&g[r * (d + 1)..r * (d + 1) + d]);
+            for v in out[d..].iter_mut() {
+                *v = T::ZERO;
+            }
+        }
+        c.g = g;
+        c.g2 = g2;
+    }
 }
 
 impl<T: Scalar> CnfMlp<T> {
@@ -110,20 +315,18 @@ impl<T: Scalar> CnfMlp<T> {
         if !ok || params.len() != Self::num_params_for(widths) {
             return None;
         }
-        Some(Self {
-            widths: widths.to_vec(),
-            offs: Self::offsets(widths),
-            params,
-            mode,
-            probes: Vec::new(),
-            k: 0,
-            tape: Tape::default(),
-            grad_x: Vec::new(),
-            grad_u: Vec::new(),
-            abar: Vec::new(),
-            dubar: Vec::new(),
-            basis: Vec::new(),
-        })
+        let mut o = 0;
+        let offs = widths
+            .windows(2)
+            .map(|w| {
+                let at = (o, o + w[1] * w[0]);
+                o += w[1] * w[0] + w[1];
+                at
+            })
+            .collect();
+        let threads = rayon::current_num_threads().max(1);
+        let memo = Memo { limit: 256 << 20, ..Memo::default() };
+        Some(Self { widths: widths.to_vec(), params, offs, mode, probes: Vec::new(), k: 0, threads, chunks: Vec::new(), memo })
     }
 
     /// Data dimension `d`.
@@ -134,6 +337,13 @@ impl<T: Scalar> CnfMlp<T> {
     /// Layer widths.
     pub fn widths(&self) -> &[usize] {
         &self.widths
+    }
+
+    /// Most threads a call splits its rows over (default: rayon's pool size; 1 = sequential).
+    /// Rows are split only in chunks of at least 128.
+    pub fn set_threads(&mut self, n: usize) {
+        self.threads = n.max(1);
+        self.forget();
     }
 
     /// State row width for the current mode.
@@ -147,12 +357,14 @@ impl<T: Scalar> CnfMlp<T> {
     /// Switch mode (the parameters stay).
     pub fn set_mode(&mut self, mode: CnfMode) {
         self.mode = mode;
+        self.forget();
     }
 
     /// Use the exact trace (the basis vectors as tangents).
     pub fn use_exact_trace(&mut self) {
         self.probes.clear();
         self.k = 0;
+        self.forget();
     }
 
     /// Use Hutchinson's estimator with `k` probes per row, `probes` laid out `[k * rows][d]`
@@ -160,145 +372,181 @@ impl<T: Scalar> CnfMlp<T> {
     pub fn use_probes(&mut self, k: usize, probes: Vec<T>) {
         self.k = k.max(1);
         self.probes = probes;
+        self.forget();
     }
 
-    /// Offsets of `(W_l, b_l)` in the flat parameters.
-    fn offsets(widths: &[usize]) -> Vec<(usize, usize)> {
-        let mut o = 0;
-        widths
-            .windows(2)
-            .map(|w| {
-                let at = (o, o + w[1] * w[0]);
-                o += w[1] * w[0] + w[1];
-                at
-            })
-            .collect()
+    /// Split `rows` into chunks `(start, len)` and the view the chunks share.
+    fn plan(&mut self, rows: usize) -> (Vec<(usize, usize)>, Net<'_, T>) {
+        let parts = self.threads.min(rows / MIN_ROWS_PER_THREAD).max(1);
+        let per = rows.div_ceil(parts);
+        let spans: Vec<(usize, usize)> = (0..parts).map(|i| (i * per, per.min(rows.saturating_sub(i * per)))).filter(|s| s.1 > 0).collect();
+        if self.chunks.len() < spans.len() {
+            self.chunks.resize(spans.len(), Chunk::default());
+        }
+        let exact = self.k == 0;
+        let net = Net {
+            widths: &self.widths,
+            params: &self.params,
+            offs: &self.offs,
+            mode: self.mode,
+            probes: if exact { None } else { Some(&self.probes) },
+            k: if exact { self.dim() } else { self.k },
+            rows,
+        };
+        (spans, net)
+    }
+}
+
+/// Evaluations kept for the reverse pass: the forward activations of recent calls, keyed by
+/// the parameters, the time and the state's `z` columns (checked entry by entry on a hit), so
+/// that a VJP at a point the solver already evaluated (every stage of backprop through the
+/// solver, and the replay of stage inputs before it) skips the forward pass. Bounded by
+/// [`CnfMlp::set_cache_bytes`]; a new parameter vector or new tangents empty it.
+#[derive(Debug, Clone, Default)]
+struct Memo<T> {
+    params_sum: u64,
+    entries: Vec<MemoEntry<T>>,
+    bytes: usize,
+    limit: usize,
+    /// Hits, for tests and profiling.
+    hits: usize,
+    /// Buffers of dropped entries, reused before allocating (no page faults per evaluation).
+    spare: Vec<Chunk<T>>,
+}
+
+#[derive(Debug, Clone)]
+struct MemoEntry<T> {
+    t: u64,
+    key: u64,
+    rows: usize,
+    spans: Vec<(usize, usize)>,
+    chunks: Vec<Chunk<T>>,
+}
+
+/// FNV-1a over the bits of `values`.
+fn fnv<T: Scalar>(values: impl Iterator<Item = T>) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for v in values {
+        h ^= v.to_f64().to_bits();
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+impl<T: Scalar> Chunk<T> {
+    fn bytes(&self) -> usize {
+        let n: usize = self.xs.iter().chain(&self.du).chain(&self.s).map(|v| v.capacity()).sum::<usize>() + self.out.capacity();
+        n * std::mem::size_of::<T>()
+    }
+}
+
+impl<T: Scalar> CnfMlp<T> {
+    /// Memory the evaluation memo may hold (default 256 MiB; 0 turns it off).
+    pub fn set_cache_bytes(&mut self, bytes: usize) {
+        self.memo.limit = bytes;
+        self.forget();
     }
 
-    /// Tangents for `rows` rows: `(K, weight, data)`.
-    fn tangents(&mut self, rows: usize) -> (usize, T) {
+    /// Evaluations served from the memo so far.
+    pub fn cache_hits(&self) -> usize {
+        self.memo.hits
+    }
+
+    fn forget(&mut self) {
+        let entries = std::mem::take(&mut self.memo.entries);
+        for e in entries {
+            self.memo.spare.extend(e.chunks);
+        }
+        self.memo.bytes = 0;
+    }
+
+    /// The memo entry for `(t, y)`, after dropping a stale memo; `None` on a miss.
+    fn lookup(&mut self, t: f64, y: &[T], w: usize) -> (u64, Option<usize>) {
         let d = self.dim();
-        if self.k == 0 {
-            if self.basis.len() != d * rows * d {
-                self.basis = vec![T::ZERO; d * rows * d];
-                for k in 0..d {
-                    for r in 0..rows {
-                        self.basis[(k * rows + r) * d + k] = T::ONE;
-                    }
-                }
-            }
-            (d, T::ONE)
-        } else {
-            (self.k, T::from_f64(1.0 / self.k as f64))
+        let ps = fnv(self.params.iter().copied());
+        if ps != self.memo.params_sum {
+            self.forget();
+            self.memo.params_sum = ps;
         }
+        let rows = y.len() / w.max(1);
+        let key = fnv((0..rows).flat_map(|r| y[r * w..r * w + d].iter().copied()));
+        let tb = t.to_bits();
+        let hit = self.memo.entries.iter().position(|e| {
+            e.t == tb
+                && e.key == key
+                && e.rows == rows
+                && e.spans
+                    .iter()
+                    .zip(&e.chunks)
+                    .all(|(&(r0, n), c)| (0..n).all(|r| c.xs[0][r * (d + 1)..r * (d + 1) + d] == y[(r0 + r) * w..(r0 + r) * w + d]))
+        });
+        if hit.is_some() {
+            self.memo.hits += 1;
+        }
+        (key, hit)
     }
 
-    /// The forward pass over `rows` rows of `z` (row stride `w`): fills the tape.
-    fn forward(&mut self, t: f64, y: &[T], rows: usize, w: usize, tangents: bool) -> usize {
-        let d = self.dim();
-        let nl = self.widths.len() - 1;
-        let (k, _) = if tangents { self.tangents(rows) } else { (0, T::ONE) };
-        let offs = std::mem::take(&mut self.offs);
-        let tape = &mut self.tape;
-        tape.x.resize(nl, Vec::new());
-        tape.u.resize(nl, Vec::new());
-        tape.du.resize(nl, Vec::new());
-        tape.s.resize(nl, Vec::new());
-        let x0 = &mut tape.x[0];
-        x0.resize(rows * (d + 1), T::ZERO);
-        for r in 0..rows {
-            x0[r * (d + 1)..r * (d + 1) + d].copy_from_slice(&y[r * w..r * w + d]);
-            x0[r * (d + 1) + d] = T::from_f64(t);
+    /// Keep the just-computed chunks as a memo entry if they fit.
+    fn remember(&mut self, t: f64, key: u64, rows: usize, spans: Vec<(usize, usize)>, chunks: &mut Vec<Chunk<T>>) {
+        let bytes: usize = chunks.iter().take(spans.len()).map(|c| c.bytes()).sum();
+        if self.memo.bytes + bytes > self.memo.limit {
+            return;
         }
-        if tangents {
-            let src = if self.k == 0 { &self.basis } else { &self.probes };
-            tape.u[0].clear();
-            tape.u[0].extend_from_slice(&src[..k * rows * d]);
+        let kept: Vec<Chunk<T>> = chunks.drain(..spans.len()).collect();
+        // Refill the working chunks from the spares so the next evaluation reuses memory.
+        while chunks.len() < kept.len() {
+            chunks.push(self.memo.spare.pop().unwrap_or_default());
         }
-        for l in 0..nl {
-            let (inw, outw) = (self.widths[l], self.widths[l + 1]);
-            let (ow, ob) = offs[l];
-            let wl = &self.params[ow..ob];
-            let bl = &self.params[ob..ob + outw];
-            let mut a = std::mem::take(if l + 1 < nl { &mut tape.x[l + 1] } else { &mut tape.f });
-            a.resize(rows * outw, T::ZERO);
-            for r in 0..rows {
-                a[r * outw..(r + 1) * outw].copy_from_slice(bl);
-            }
-            mm(&tape.x[l], false, wl, true, inw, &mut a, rows, inw, outw, T::ONE);
-            let mut du = std::mem::take(if l + 1 < nl { &mut tape.du[l] } else { &mut tape.jv });
-            if tangents {
-                // U_0 has width d: the first d columns of W_1 (time has no tangent).
-                let kin = if l == 0 { d } else { inw };
-                du.resize(k * rows * outw, T::ZERO);
-                mm(&tape.u[l], false, wl, true, inw, &mut du, k * rows, kin, outw, T::ZERO);
-            }
-            if l + 1 < nl {
-                let s = &mut tape.s[l];
-                s.resize(rows * outw, T::ZERO);
-                for (h, sv) in a.iter_mut().zip(s.iter_mut()) {
-                    *h = h.tanh_fast();
-                    *sv = T::ONE - *h * *h;
-                }
-                if tangents {
-                    let u = &mut tape.u[l + 1];
-                    u.resize(k * rows * outw, T::ZERO);
-                    let n = rows * outw;
-                    for p in 0..k {
-                        for ((uv, dv), sv) in u[p * n..(p + 1) * n].iter_mut().zip(&du[p * n..(p + 1) * n]).zip(s.iter()) {
-                            *uv = *dv * *sv;
-                        }
-                    }
-                }
-                tape.x[l + 1] = a;
-                tape.du[l] = du;
-            } else {
-                tape.f = a;
-                tape.jv = du;
-            }
-        }
-        self.offs = offs;
-        k
+        self.memo.bytes += bytes;
+        self.memo.entries.push(MemoEntry { t: t.to_bits(), key, rows, spans, chunks: kept });
     }
+}
 
-    /// Write the derivative rows from the tape.
-    fn write_rows(&self, rows: usize, w: usize, k: usize, weight: T, dy: &mut [T]) {
-        let d = self.dim();
-        let (f, jv, eps) = (&self.tape.f, &self.tape.jv, &self.tape.u[0]);
-        for r in 0..rows {
-            let out = &mut dy[r * w..(r + 1) * w];
-            out[..d].copy_from_slice(&f[r * d..(r + 1) * d]);
-            if let CnfMode::Augmented { kinetic, jacobian } = self.mode {
-                let (mut tr, mut fro) = (T::ZERO, T::ZERO);
-                for p in 0..k {
-                    let i = (p * rows + r) * d;
-                    for j in 0..d {
-                        tr += eps[i + j] * jv[i + j];
-                        fro += jv[i + j] * jv[i + j];
-                    }
-                }
-                out[d] = -(tr * weight);
-                let mut c = d + 1;
-                if kinetic {
-                    out[c] = f[r * d..(r + 1) * d].iter().fold(T::ZERO, |s, v| s + *v * *v);
-                    c += 1;
-                }
-                if jacobian {
-                    out[c] = fro * weight;
-                }
-            }
-        }
+/// One chunk's job: its buffers, its `(first row, rows)` span and its output rows.
+type ChunkJob<'a, T> = (&'a mut Chunk<T>, (&'a (usize, usize), &'a mut &'a mut [T]));
+
+/// Split `out` into the row blocks of `spans` (rows of width `w`).
+fn split_rows<'a, T>(mut out: &'a mut [T], spans: &[(usize, usize)], w: usize) -> Vec<&'a mut [T]> {
+    let mut v = Vec::with_capacity(spans.len());
+    for &(_, n) in spans {
+        let (a, b) = std::mem::take(&mut out).split_at_mut(n * w);
+        v.push(a);
+        out = b;
     }
+    v
 }
 
 impl<T: Scalar> Dynamics<Vec<T>> for CnfMlp<T> {
     fn eval(&mut self, t: f64, y: &Vec<T>, dy: &mut Vec<T>) {
+        use rayon::prelude::*;
         let w = self.row_width();
         let rows = y.len() / w;
-        let aug = matches!(self.mode, CnfMode::Augmented { .. });
-        let k = self.forward(t, y, rows, w, aug);
-        let weight = if aug { self.tangents(rows).1 } else { T::ONE };
-        self.write_rows(rows, w, k, weight, dy);
+        let (key, hit) = self.lookup(t, y, w);
+        if let Some(i) = hit {
+            let e = &self.memo.entries[i];
+            let (spans, chunks) = (e.spans.clone(), std::mem::take(&mut self.memo.entries[i].chunks));
+            let (_, net) = self.plan(rows);
+            for ((&(_, n), c), out) in spans.iter().zip(&chunks).zip(split_rows(dy, &spans, w)) {
+                net.write_rows(c, n, w, out);
+            }
+            self.memo.entries[i].chunks = chunks;
+            return;
+        }
+        let mut chunks = std::mem::take(&mut self.chunks);
+        let (spans, net) = self.plan(rows);
+        chunks.resize(chunks.len().max(spans.len()), Chunk::default());
+        let mut outs = split_rows(dy, &spans, w);
+        let work = |(c, (&(r0, n), out)): ChunkJob<'_, T>| {
+            net.forward(c, t, y, r0, n, w);
+            net.write_rows(c, n, w, out);
+        };
+        if spans.len() == 1 {
+            work((&mut chunks[0], (&spans[0], &mut outs[0])));
+        } else {
+            chunks.par_iter_mut().zip(spans.par_iter().zip(outs.par_iter_mut())).for_each(work);
+        }
+        self.remember(t, key, rows, spans, &mut chunks);
+        self.chunks = chunks;
     }
 }
 
@@ -309,113 +557,42 @@ impl<T: Scalar> VjpDynamics<Vec<T>> for CnfMlp<T> {
     }
 
     fn vjp(&mut self, t: f64, y: &Vec<T>, a: &Vec<T>, adj_y: &mut Vec<T>, adj_p: &mut Vec<T>) {
+        use rayon::prelude::*;
         let w = self.row_width();
         let rows = y.len() / w;
-        let d = self.dim();
-        let nl = self.widths.len() - 1;
-        let (aug, kinetic, jacobian) = match self.mode {
-            CnfMode::Augmented { kinetic, jacobian } => (true, kinetic, jacobian),
-            CnfMode::Plain => (false, false, false),
+        let (_, hit) = self.lookup(t, y, w);
+        let (mut chunks, spans, cached) = match hit {
+            Some(i) => (std::mem::take(&mut self.memo.entries[i].chunks), self.memo.entries[i].spans.clone(), Some(i)),
+            None => {
+                let c = std::mem::take(&mut self.chunks);
+                let (spans, _) = self.plan(rows);
+                (c, spans, None)
+            }
         };
-        let k = self.forward(t, y, rows, w, aug);
-        let weight = if aug { self.tangents(rows).1 } else { T::ONE };
-        // Cotangents of the outputs: x̄ (= f̄) and Ū (= J̄ε).
-        let mut xbar = std::mem::take(&mut self.grad_x);
-        let mut ubar = std::mem::take(&mut self.grad_u);
-        xbar.resize(rows * d, T::ZERO);
-        ubar.resize(if aug { k * rows * d } else { 0 }, T::ZERO);
-        for r in 0..rows {
-            let ar = &a[r * w..(r + 1) * w];
-            let fr = &self.tape.f[r * d..(r + 1) * d];
-            let kb = if kinetic { ar[d + 1] } else { T::ZERO };
-            for j in 0..d {
-                xbar[r * d + j] = ar[j] + (kb + kb) * fr[j];
+        let (_, net) = self.plan(rows);
+        chunks.resize(chunks.len().max(spans.len()), Chunk::default());
+        let mut outs = split_rows(adj_y, &spans, w);
+        let fresh = cached.is_none();
+        let work = |(c, (&(r0, n), out)): ChunkJob<'_, T>| {
+            if fresh {
+                net.forward(c, t, y, r0, n, w);
             }
-            if aug {
-                let g = ar[d];
-                let jb = if jacobian { ar[d + 1 + kinetic as usize] } else { T::ZERO };
-                for p in 0..k {
-                    let i = (p * rows + r) * d;
-                    for j in 0..d {
-                        ubar[i + j] = weight * (-(g * self.tape.u[0][i + j]) + (jb + jb) * self.tape.jv[i + j]);
-                    }
-                }
+            net.reverse(c, &a[r0 * w..(r0 + n) * w], n, w, out);
+        };
+        if spans.len() == 1 {
+            work((&mut chunks[0], (&spans[0], &mut outs[0])));
+        } else {
+            chunks.par_iter_mut().zip(spans.par_iter().zip(outs.par_iter_mut())).for_each(work);
+        }
+        for c in chunks.iter().take(spans.len()) {
+            for (p, g) in adj_p.iter_mut().zip(&c.grad) {
+                *p += *g;
             }
         }
-        let mut abar = std::mem::take(&mut self.abar);
-        let mut dubar = std::mem::take(&mut self.dubar);
-        for l in (0..nl).rev() {
-            let (inw, outw) = (self.widths[l], self.widths[l + 1]);
-            let (ow, ob) = self.offs[l];
-            // ā and d̄u of this layer's pre-activations.
-            if l + 1 == nl {
-                abar.clear();
-                abar.extend_from_slice(&xbar);
-                dubar.clear();
-                dubar.extend_from_slice(&ubar);
-            } else {
-                let (h, s, du) = (&self.tape.x[l + 1], &self.tape.s[l], &self.tape.du[l]);
-                let n = rows * outw;
-                abar.resize(n, T::ZERO);
-                dubar.resize(if aug { k * n } else { 0 }, T::ZERO);
-                for i in 0..n {
-                    let mut sbar = T::ZERO;
-                    if aug {
-                        for p in 0..k {
-                            let j = p * n + i;
-                            sbar += ubar[j] * du[j];
-                            dubar[j] = ubar[j] * s[i];
-                        }
-                    }
-                    abar[i] = (xbar[i] - (h[i] + h[i]) * sbar) * s[i];
-                }
-            }
-            {
-                let gw = &mut adj_p[ow..ob];
-                // W̄ (out x in) += āᵀ x + d̄uᵀ U.
-                mm(&abar, true, &self.tape.x[l], false, inw, gw, outw, rows, inw, T::ONE);
-                if aug {
-                    if l == 0 {
-                        // U_0 has width d: only the first d columns of W_1 see tangents.
-                        for o in 0..outw {
-                            for c in 0..d {
-                                let mut acc = T::ZERO;
-                                for r in 0..k * rows {
-                                    acc += dubar[r * outw + o] * self.tape.u[0][r * d + c];
-                                }
-                                gw[o * inw + c] += acc;
-                            }
-                        }
-                    } else {
-                        mm(&dubar, true, &self.tape.u[l], false, inw, gw, outw, k * rows, inw, T::ONE);
-                    }
-                }
-            }
-            for r in 0..rows {
-                for o in 0..outw {
-                    adj_p[ob + o] += abar[r * outw + o];
-                }
-            }
-            // x̄_{l-1} = ā W, Ū_{l-1} = d̄u W (not needed below the first layer's tangents).
-            let wl = &self.params[ow..ob];
-            xbar.resize(rows * inw, T::ZERO);
-            mm(&abar, false, wl, false, inw, &mut xbar, rows, outw, inw, T::ZERO);
-            if aug && l > 0 {
-                ubar.resize(k * rows * inw, T::ZERO);
-                mm(&dubar, false, wl, false, inw, &mut ubar, k * rows, outw, inw, T::ZERO);
-            }
+        match cached {
+            Some(i) => self.memo.entries[i].chunks = chunks,
+            None => self.chunks = chunks,
         }
-        for r in 0..rows {
-            let out = &mut adj_y[r * w..(r + 1) * w];
-            out[..d].copy_from_slice(&xbar[r * (d + 1)..r * (d + 1) + d]);
-            for v in out[d..].iter_mut() {
-                *v = T::ZERO;
-            }
-        }
-        self.grad_x = xbar;
-        self.grad_u = ubar;
-        self.abar = abar;
-        self.dubar = dubar;
     }
 }
 

@@ -162,8 +162,9 @@ pub enum CnfRunError {
     },
 }
 
+#[allow(clippy::large_enum_variant)]
 enum State {
-    Fused { net: CnfMlp<f32>, opt: crate::flat_optim::FlatOptimizer },
+    Fused { net: Box<CnfMlp<f32>>, opt: crate::flat_optim::FlatOptimizer },
     Module { cnf: Cnf<ToyField>, opt: ModuleOptimizer, device: Device },
 }
 
@@ -191,7 +192,7 @@ impl CnfTrainer {
             Engine::Fused => {
                 let n = params.len();
                 let net = CnfMlp::new(&TOY_WIDTHS, params, CnfMode::Plain).expect("the toy widths and their parameter count");
-                State::Fused { net, opt: crate::flat_optim::FlatOptimizer::adam(n, cfg.lr) }
+                State::Fused { net: Box::new(net), opt: crate::flat_optim::FlatOptimizer::adam(n, cfg.lr) }
             }
             Engine::Module => {
                 let device = Device::flex().autodiff();
@@ -371,6 +372,7 @@ pub fn log_prob(cfg: &CnfConfig, params: &[f32], x: &[f64]) -> Result<(Vec<f64>,
             let mut net =
                 CnfMlp::new(&TOY_WIDTHS, params.to_vec(), CnfMode::Augmented { kinetic: false, jacobian: false }).expect("toy widths");
             net.use_exact_trace();
+            net.set_cache_bytes(0);
             let mut y0 = vec![0.0f32; n * 3];
             for r in 0..n {
                 y0[r * 3] = x[2 * r] as f32;
@@ -406,6 +408,7 @@ pub fn sample(cfg: &CnfConfig, params: &[f32], n: usize, seed: u64) -> Result<Ve
     let mut rng = StdRng::seed_from_u64(seed);
     let z: Vec<f32> = (0..2 * n).map(|_| rng.sample::<f64, _>(rand_distr::StandardNormal) as f32).collect();
     let mut net = CnfMlp::new(&TOY_WIDTHS, params.to_vec(), CnfMode::Plain).expect("toy widths");
+    net.set_cache_bytes(0);
     let (sol, _) =
         solve_for_gradients(&mut net, &z, &[1.0, 0.0], &cfg.solve_options(), &RmsNorm, GradMethod::Adjoint).map_err(|f| f.error)?;
     Ok(sol.ys[1].iter().map(|&v| v as f64).collect())

@@ -113,3 +113,57 @@ fn bad_shapes_are_refused() {
     assert!(CnfMlp::<f32>::new(&[3, 4, 2], vec![0.0; 3], CnfMode::Plain).is_none());
     assert!(CnfMlp::<f32>::new(&[3, 4, 2], vec![0.0; 26], CnfMode::Plain).is_some());
 }
+
+/// Rows split over threads give the results of one thread (300 rows: chunks of 150).
+#[test]
+fn threaded_chunks_match_one_thread() {
+    let mut s = 4;
+    let p: Vec<f64> = (0..CnfMlp::<f64>::num_params_for(&WIDTHS)).map(|_| 0.8 * lcg(&mut s)).collect();
+    let rows = 300;
+    let probes: Vec<f64> = (0..2 * rows * 2).map(|_| if lcg(&mut s) > 0.0 { 1.0 } else { -1.0 }).collect();
+    let mut results = Vec::new();
+    for threads in [1, 2] {
+        let mut m = CnfMlp::new(&WIDTHS, p.clone(), CnfMode::Augmented { kinetic: true, jacobian: true }).unwrap();
+        m.use_probes(2, probes.clone());
+        m.set_threads(threads);
+        let w = m.row_width();
+        let y: Vec<f64> = (0..rows * w).map(|_| lcg(&mut 11u64.clone())).enumerate().map(|(i, v)| v + (i as f64 * 0.37).sin()).collect();
+        let a: Vec<f64> = (0..rows * w).map(|i| (i as f64 * 0.11).cos()).collect();
+        let mut dy = vec![0.0; y.len()];
+        m.eval(0.2, &y, &mut dy);
+        let (mut ay, mut ap) = (vec![0.0; y.len()], m.param_zeros());
+        m.vjp(0.2, &y, &a, &mut ay, &mut ap);
+        results.push((dy, ay, ap));
+    }
+    let close = |u: &[f64], v: &[f64]| u.iter().zip(v).all(|(a, b)| (a - b).abs() <= 1e-12 * (1.0 + a.abs()));
+    assert!(close(&results[0].0, &results[1].0) && close(&results[0].1, &results[1].1) && close(&results[0].2, &results[1].2));
+}
+
+/// A VJP at an evaluated point reuses the stored forward pass and gives the same products; a
+/// parameter change empties the memo.
+#[test]
+fn memoised_evaluations_give_the_same_products() {
+    let mut m = net(CnfMode::Augmented { kinetic: true, jacobian: true });
+    let w = m.row_width();
+    let (y, a) = (state(w, 7), state(w, 8));
+    let run = |m: &mut CnfMlp<f64>| {
+        let (mut ay, mut ap) = (vec![0.0; y.len()], m.param_zeros());
+        m.vjp(0.1, &y, &a, &mut ay, &mut ap);
+        (ay, ap)
+    };
+    m.set_cache_bytes(0);
+    let cold = run(&mut m);
+    m.set_cache_bytes(1 << 20);
+    let mut dy = vec![0.0; y.len()];
+    m.eval(0.1, &y, &mut dy);
+    let hot = run(&mut m);
+    assert_eq!(m.cache_hits(), 1);
+    assert_eq!(cold, hot);
+    let mut dy2 = vec![0.0; y.len()];
+    m.eval(0.1, &y, &mut dy2);
+    assert_eq!(dy, dy2);
+    assert_eq!(m.cache_hits(), 2);
+    m.params[0] += 0.1;
+    let _ = run(&mut m);
+    assert_eq!(m.cache_hits(), 2, "stale entries are not used after a parameter change");
+}

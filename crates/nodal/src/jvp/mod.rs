@@ -54,7 +54,7 @@ impl<const D: usize> Dual<D> {
     /// Pair `primal` with stacked tangents (the tangents' leading size must be a multiple of the
     /// primal's; checked in debug builds).
     pub fn new(primal: Tensor<D>, tangent: Tensor<D>) -> Self {
-        debug_assert!(primal.dims()[0] > 0 && tangent.dims()[0] % primal.dims()[0] == 0);
+        debug_assert!(primal.dims()[0] > 0 && tangent.dims()[0].is_multiple_of(primal.dims()[0]));
         Self { primal, tangent }
     }
 
