@@ -29,6 +29,7 @@
 pub mod augment;
 pub mod module_dynamics;
 pub mod node;
+pub mod penalties;
 
 use crate::jvp::{Dual, JvpError};
 use burn::module::{Module, ModuleVisitor, Param};
@@ -101,13 +102,17 @@ pub struct OdeSettings {
     pub per_sample: bool,
     /// Penalties integrated along the solve ([`nodal_solve::regularise`]); their values at the
     /// last output time come back in [`OdeOutput::penalties`], to be weighted into the loss.
-    /// Burn modules provide vector-Jacobian products only, so [`Penalty::Kinetic`] is the one
-    /// available here (joint batch mode); the Jacobian penalties need the fused MLP.
+    /// Every penalty works on modules that provide JVPs ([`OdeFunc::forward_jvp`], joint batch
+    /// mode, see [`penalties`]); modules with vector-Jacobian products only get
+    /// [`Penalty::Kinetic`], and a Jacobian penalty asked of them is a typed error.
     pub penalties: Vec<Penalty>,
     /// Error norm of the forward solve (joint mode): RMS over the whole state by default, or
     /// column groups ([`nodal_solve::ColumnGroupsNorm`], over rows of the state's width), e.g.
     /// to keep penalty accumulators out of step control.
     pub norm: NormChoice,
+    /// Seed of the Jacobian penalty's Rademacher probes (fixed for a solve and its backward
+    /// pass; vary it per training iteration).
+    pub probe_seed: u64,
 }
 
 impl OdeSettings {
@@ -125,6 +130,7 @@ impl OdeSettings {
             per_sample: false,
             penalties: Vec::new(),
             norm: NormChoice::Rms,
+            probe_seed: 0,
         }
     }
     /// Set the gradient method.
@@ -155,6 +161,11 @@ impl OdeSettings {
     /// Set the forward solve's error norm (see [`OdeSettings::norm`]).
     pub fn with_norm(mut self, norm: NormChoice) -> Self {
         self.norm = norm;
+        self
+    }
+    /// Seed of the Jacobian penalty's probes (see [`OdeSettings::probe_seed`]).
+    pub fn with_probe_seed(mut self, seed: u64) -> Self {
+        self.probe_seed = seed;
         self
     }
     /// Per-sample (`true`) or joint (`false`, default) batch mode.
@@ -301,7 +312,7 @@ impl<D: RowDynamics<T> + VjpDynamics<Vec<T>, Params = Vec<T>> + Send, T: Element
     }
 }
 
-impl<M: OdeFunc> NeuralOde<M> {
+impl<M: OdeFunc + burn::module::ModuleDisplay> NeuralOde<M> {
     /// A block with training and evaluation settings.
     pub fn new(func: M, train: OdeSettings, eval: OdeSettings) -> Self {
         Self { func, train, eval }
@@ -317,6 +328,15 @@ impl<M: OdeFunc> NeuralOde<M> {
     fn forward_typed<T: Element>(&self, y0: Tensor<2>, ts: &[f64]) -> Result<OdeOutput, SolveError> {
         let tracked = y0.is_autodiff();
         let settings = if tracked { self.train.clone() } else { self.eval.clone() };
+        if settings.penalties.iter().any(|p| p.needs_jvp()) {
+            return self.solve_with_jvp_penalties::<T>(y0, ts, settings);
+        }
+        self.forward_first_order::<T>(y0, ts, settings)
+    }
+
+    /// The solve with first-order information only (penalties, if any, are the kinetic one).
+    fn forward_first_order<T: Element>(&self, y0: Tensor<2>, ts: &[f64], settings: OdeSettings) -> Result<OdeOutput, SolveError> {
+        let tracked = y0.is_autodiff();
         let [b, d] = y0.dims();
         let device = y0.device();
         let y0h: Vec<T> = host::<T, 2>(y0.clone());
@@ -416,6 +436,40 @@ impl<M: OdeFunc> NeuralOde<M> {
         let ys = if extra == 0 { all.clone() } else { all.clone().slice([0..nt, 0..b * d]) }.reshape([nt, b, d]);
         let penalties = (extra > 0).then(|| all.slice([nt - 1..nt, b * d..b * d + extra]).reshape([extra]));
         Ok(OdeOutput { ys, stats, backward: report, row_status: vec![], row_stats: vec![], penalties })
+    }
+
+    /// The Jacobian and second-order penalties through the module's JVPs
+    /// ([`penalties::PenaltyField`]): rows `[y, accumulators]`, one inner joint solve.
+    fn solve_with_jvp_penalties<T: Element>(&self, y0: Tensor<2>, ts: &[f64], settings: OdeSettings) -> Result<OdeOutput, SolveError> {
+        use nodal_solve::regularise::RegulariseError;
+        if let Some(p) = settings.penalties.iter().find(|p| p.needs_jvp())
+            && !self.func.has_jvp()
+        {
+            return Err(RegulariseError::NeedsJvp { penalty: p.name() }.into());
+        }
+        if settings.per_sample {
+            return Err(RegulariseError::Unsupported(
+                "the jacobian and order2 penalties on burn modules need joint batch mode (per-sample mode supports the kinetic penalty)".into(),
+            )
+            .into());
+        }
+        for p in &settings.penalties {
+            if let Penalty::JacobianFrobenius { probes: 0 } = p {
+                return Err(RegulariseError::NoProbes.into());
+            }
+        }
+        let [b, d] = y0.dims();
+        let np = settings.penalties.len();
+        let field = penalties::PenaltyField::new(self.func.clone(), &settings.penalties, b, d, settings.probe_seed);
+        let mut inner_settings = settings.clone();
+        inner_settings.penalties.clear();
+        let inner = NeuralOde::new(field, inner_settings.clone(), inner_settings.clone());
+        let zeros = Tensor::<2>::zeros([b, np], (&y0.device(), y0.dtype()));
+        let out = inner.forward_first_order::<T>(Tensor::cat(vec![y0, zeros], 1), ts, inner_settings)?;
+        let nt = out.ys.dims()[0];
+        let ys = out.ys.clone().slice([0..nt, 0..b, 0..d]);
+        let pen = out.ys.slice([nt - 1..nt, 0..b, d..d + np]).reshape([b, np]).mean_dim(0).reshape([np]);
+        Ok(OdeOutput { ys, stats: out.stats, backward: out.backward, row_status: vec![], row_stats: vec![], penalties: Some(pen) })
     }
 
     /// All parameters flattened into one tracked tensor (the node's `theta` parent).
