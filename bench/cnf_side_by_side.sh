@@ -16,7 +16,6 @@ mkdir -p "$out"
 nodal=./target/release/nodal
 anchors=${ANCHORS_DIR:-../shared/anchors}
 py=${ANCHORS_PY:-$HOME/.venvs/anchors/bin/python}
-export RAYON_NUM_THREADS=1 MALLOC_ARENA_MAX=2
 if [ "$mode" = speed ]; then
   for data in 8gaussians moons; do
     for trace in exact hutch; do
@@ -24,9 +23,10 @@ if [ "$mode" = speed ]; then
       for rep in 1 2; do
         ANCHORS_THREADS=1 ANCHORS_OUT=$out/fig "$py" "$anchors/cnf_toys.py" --data $data --trace $trace --iters "$iters" \
           --block "$iters" --n_test 2000 --no_fig > "$out/anchor_${data}_${trace}_$rep.jsonl"
-        for engine in fused module; do
-          $nodal train cnf --data $data --trace $ntrace --iters "$iters" --engine $engine --n-test 2000 --no-fig --quiet \
-            --out "$out/nodal_${engine}_${data}_${trace}_$rep" > /dev/null
+        for run in fused:1 fused:2 module:1; do
+          engine=${run%:*}; threads=${run#*:}
+          $nodal train cnf --data $data --trace $ntrace --iters "$iters" --engine $engine --threads $threads --n-test 2000 \
+            --no-fig --quiet --out "$out/nodal_${engine}${threads}_${data}_${trace}_$rep" > /dev/null
         done
       done
     done

@@ -325,3 +325,133 @@ fn figure(path: &Path, cfg: &CnfConfig, params: &[f32]) -> Result<(), String> {
         root.present().map_err(|e| e.to_string())
     })
 }
+
+/// Arguments of `nodal train cnf-mnist`.
+#[derive(Args)]
+pub struct TrainCnfMnistArgs {
+    /// Folder with the four MNIST IDX files (.gz or plain).
+    #[arg(long, default_value = crate::mnist_cmd::DEFAULT_DATA)]
+    data_dir: PathBuf,
+    /// Iterations.
+    #[arg(long, default_value_t = 1000)]
+    iters: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Hidden channels of the conv dynamics.
+    #[arg(long, default_value_t = 16)]
+    channels: usize,
+    /// rtol = atol of the training solves (evaluation uses the same).
+    #[arg(long, default_value_t = 1e-4)]
+    tol: f64,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Test images scored at the end (bits per dimension).
+    #[arg(long, default_value_t = 1000)]
+    n_test: usize,
+    /// Output folder.
+    #[arg(long, default_value = "runs/cnf-mnist")]
+    out: PathBuf,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Train the 14 x 14 MNIST flow; write metrics.jsonl, summary.json (test bits/dim),
+/// model.safetensors and samples.png. Exit codes as `train cnf`.
+pub fn train_mnist(a: TrainCnfMnistArgs) -> CliResult {
+    use nodal_experiments::cnf::images::{ImageCnfConfig, ImageCnfTrainer, PIXELS, SIDE, downsample};
+    use nodal_experiments::mnist::{Part, load};
+    crate::validate::tolerances(a.tol, a.tol, true)?;
+    crate::validate::count("--iters", a.iters, 1, 1_000_000)?;
+    crate::validate::count("--batch", a.batch, 1, 4096)?;
+    crate::validate::count("--channels", a.channels, 1, 256)?;
+    crate::validate::count("--n-test", a.n_test, 1, 10_000)?;
+    crate::validate::positive("--lr", a.lr)?;
+    let train = load(&a.data_dir, Part::Train).map_err(Failure::input)?;
+    let test = load(&a.data_dir, Part::Test).map_err(Failure::input)?;
+    std::fs::create_dir_all(&a.out).map_err(|e| Failure::Output(format!("{}: {e}", a.out.display())))?;
+    let cfg = ImageCnfConfig { channels: a.channels, batch: a.batch, iters: a.iters, lr: a.lr, tol: a.tol, seed: a.seed };
+    let mut t = ImageCnfTrainer::new(cfg, downsample(&train.images.pixels, train.len()));
+    let interrupt = Interrupt::install();
+    let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(a.iters as u64) };
+    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed} < {eta}]").unwrap_or(ProgressStyle::default_bar()));
+    let (mut metrics, mut ms, mut nfe) = (String::new(), Vec::new(), Vec::new());
+    let start = std::time::Instant::now();
+    let mut failure = None;
+    while t.iter() < a.iters && !interrupt.requested() {
+        match t.step() {
+            Ok(r) => {
+                bar.set_message(format!("bpd {:.3} nfe {}", r.bits_per_dim, r.nfe_forward));
+                bar.inc(1);
+                metrics.push_str(&serde_json::to_string(&r).map_err(Failure::output)?);
+                metrics.push('\n');
+                ms.push(r.ms);
+                nfe.push(r.nfe_forward as f64);
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+        if t.iter() % 50 == 0 {
+            write_atomic(&a.out.join("metrics.jsonl"), metrics.as_bytes()).map_err(Failure::output)?;
+        }
+    }
+    bar.finish_and_clear();
+    let train_s = start.elapsed().as_secs_f64();
+    write_atomic(&a.out.join("metrics.jsonl"), metrics.as_bytes()).map_err(Failure::output)?;
+    let named = t.named_weights();
+    let parts: Vec<(&str, Vec<usize>, &[f32])> = named.iter().map(|(n, s, v)| (n.as_str(), s.clone(), v.as_slice())).collect();
+    nodal::io::save_f32_tensors(&a.out.join("model.safetensors"), &parts).map_err(Failure::output)?;
+    if let Some(e) = failure {
+        return Err(Failure::Compute(format!("{e} (metrics and the last weights are in {})", a.out.display())));
+    }
+    let test_px = downsample(&test.images.pixels, a.n_test.min(test.len()));
+    let t_eval = std::time::Instant::now();
+    let (bpd, test_nfe) = t.evaluate(&test_px, 100, 1).map_err(Failure::compute)?;
+    let eval_s = t_eval.elapsed().as_secs_f64();
+    let samples = t.sample(64, 2).map_err(Failure::compute)?;
+    let fig = a.out.join("samples.png");
+    sample_grid(&fig, &samples, SIDE, PIXELS, 8).map_err(Failure::Output)?;
+    let last = nfe.len().saturating_sub(100);
+    let summary = json!({
+        "task": "cnf-mnist", "side": SIDE, "channels": a.channels, "batch": a.batch, "iters": t.iter(), "tol": a.tol, "lr": a.lr,
+        "seed": a.seed, "trace": "hutchinson", "test_bits_per_dim": bpd, "n_test": test_px.len() / PIXELS, "test_nfe": test_nfe,
+        "median_ms_per_iter": median(ms), "nfe_forward": median(nfe[last..].to_vec()), "train_seconds": train_s, "eval_seconds": eval_s,
+    });
+    write_atomic(&a.out.join("summary.json"), serde_json::to_string_pretty(&summary).map_err(Failure::output)?.as_bytes())
+        .map_err(Failure::output)?;
+    note(&format!("samples: {}", fig.display()));
+    if interrupt.requested() {
+        return Err(interrupt.failure(format!("stopped after {} iterations; outputs in {}", t.iter(), a.out.display())));
+    }
+    emit_json(&summary, false)
+}
+
+/// A `cols`-wide grid of grey images (`side x side`, intensities in `[0, 1]`), 4 px per pixel.
+fn sample_grid(path: &Path, images: &[f32], side: usize, pixels: usize, cols: usize) -> Result<(), String> {
+    use plotters::prelude::*;
+    let n = images.len() / pixels;
+    let rows = n.div_ceil(cols);
+    let (cell, gap) = (4 * side as u32, 4u32);
+    let (w, h) = (cols as u32 * (cell + gap) + gap, rows as u32 * (cell + gap) + gap);
+    crate::figure::atomically(path, |tmp| {
+        let root = BitMapBackend::new(tmp, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        for i in 0..n {
+            let (gx, gy) = (gap + (i % cols) as u32 * (cell + gap), gap + (i / cols) as u32 * (cell + gap));
+            for p in 0..pixels {
+                let v = (255.0 * (1.0 - images[i * pixels + p])).round().clamp(0.0, 255.0) as u8;
+                let (x, y) = (gx + 4 * (p % side) as u32, gy + 4 * (p / side) as u32);
+                root.draw(&Rectangle::new([(x as i32, y as i32), (x as i32 + 4, y as i32 + 4)], RGBColor(v, v, v).filled()))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        root.present().map_err(|e| e.to_string())
+    })
+}

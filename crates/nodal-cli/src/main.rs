@@ -87,6 +87,8 @@ enum TrainTask {
     Mnist(mnist_cmd::MnistTrainArgs),
     /// A continuous normalising flow on a 2-D toy density (FFJORD, RNODE penalties).
     Cnf(cnf_cmd::TrainCnfArgs),
+    /// A continuous normalising flow on 14 x 14 MNIST with conv dynamics (bits per dimension).
+    CnfMnist(cnf_cmd::TrainCnfMnistArgs),
 }
 
 #[derive(Subcommand)]
@@ -116,6 +118,7 @@ fn main() -> ExitCode {
         Command::Train(TrainTask::Spiral(a)) => train_cmd::run(a, limit),
         Command::Train(TrainTask::Mnist(a)) => mnist_cmd::train(a),
         Command::Train(TrainTask::Cnf(a)) => cnf_cmd::train(a),
+        Command::Train(TrainTask::CnfMnist(a)) => cnf_cmd::train_mnist(a),
         Command::Eval(EvalTask::Spiral(a)) => eval_cmd::run(a),
         Command::Eval(EvalTask::Mnist(a)) => mnist_cmd::eval(a),
         Command::Eval(EvalTask::Cnf(a)) => cnf_cmd::eval(a),

@@ -551,3 +551,62 @@ fn reconstruction_study_shows_where_the_backsolve_adjoint_fails() {
         assert!(r["reconstruction_error"].is_null());
     }
 }
+
+#[test]
+fn train_and_eval_cnf_write_everything() {
+    let dir = tmp("cnf");
+    let d = dir.to_str().unwrap();
+    let out = nodal(&["train", "cnf", "--data", "moons", "--iters", "10", "--batch", "128", "--n-test", "500", "--quiet", "--out", d]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in ["metrics.jsonl", "summary.json", "model.safetensors", "cnf.png"] {
+        assert!(dir.join(f).metadata().map(|m| m.len() > 0).unwrap_or(false), "{f} missing");
+    }
+    let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 10);
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    for k in ["test_nll", "median_ms_per_iter", "nfe_forward", "nfe_backward", "data_entropy"] {
+        assert!(summary[k].is_number(), "summary field {k}");
+    }
+    // Eval on train's own test set (seed 0 + 1000) gives train's number.
+    let w = dir.join("model.safetensors");
+    let eval = nodal(&["eval", "cnf", "--weights", w.to_str().unwrap(), "--data", "moons", "--n-test", "500"]);
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    let e: Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert!((e["test_nll"].as_f64().unwrap() - summary["test_nll"].as_f64().unwrap()).abs() < 1e-9);
+    assert!(e["nfe"].as_u64().unwrap() > 0);
+    // The burn-module engine with Hutchinson's trace and the RNODE penalties runs too.
+    let dir2 = tmp("cnf-module");
+    let out = nodal(&[
+        "train",
+        "cnf",
+        "--data",
+        "8gaussians",
+        "--engine",
+        "module",
+        "--trace",
+        "hutchinson",
+        "--kinetic",
+        "0.1",
+        "--jacobian",
+        "0.1",
+        "--iters",
+        "3",
+        "--batch",
+        "64",
+        "--n-test",
+        "200",
+        "--no-fig",
+        "--quiet",
+        "--out",
+        dir2.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m = std::fs::read_to_string(dir2.join("metrics.jsonl")).unwrap();
+    let first: Value = serde_json::from_str(m.lines().next().unwrap()).unwrap();
+    assert!(first["kinetic"].is_number() && first["jacobian"].is_number());
+    // Bad input: exit 2 with a reason.
+    let bad = nodal(&["train", "cnf", "--data", "spirals", "--out", d]);
+    assert_eq!(bad.status.code(), Some(2));
+    let bad = nodal(&["eval", "cnf", "--weights", dir.join("metrics.jsonl").to_str().unwrap(), "--data", "moons"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

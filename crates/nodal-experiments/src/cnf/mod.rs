@@ -11,6 +11,7 @@
 //! through the JVPs), so users see what each costs.
 
 pub mod data;
+pub mod images;
 pub mod model;
 
 pub use data::Toy;

@@ -449,7 +449,8 @@ impl<M: OdeFunc + burn::module::ModuleDisplay> NeuralOde<M> {
         }
         if settings.per_sample {
             return Err(RegulariseError::Unsupported(
-                "the jacobian and order2 penalties on burn modules need joint batch mode (per-sample mode supports the kinetic penalty)".into(),
+                "the jacobian and order2 penalties on burn modules need joint batch mode (per-sample mode supports the kinetic penalty)"
+                    .into(),
             )
             .into());
         }

@@ -38,7 +38,8 @@ pub struct PenaltyField<M: OdeFunc> {
 impl<M: OdeFunc + ModuleDisplay> PenaltyField<M> {
     /// The field for `batch` rows of width `dim`; `seed` draws the Jacobian penalty's probes.
     pub fn new(func: M, penalties: &[Penalty], batch: usize, dim: usize, seed: u64) -> Self {
-        let m = penalties.iter().find_map(|p| if let Penalty::JacobianFrobenius { probes } = p { Some(*probes) } else { None }).unwrap_or(0);
+        let m =
+            penalties.iter().find_map(|p| if let Penalty::JacobianFrobenius { probes } = p { Some(*probes) } else { None }).unwrap_or(0);
         let probes = crate::cnf::probe_vectors(m, crate::cnf::Probe::Rademacher, batch, dim, seed);
         Self { func, penalties: penalties.to_vec(), probes, m, dim }
     }
@@ -217,11 +218,14 @@ mod tests {
         let fro: f64 = a.iter().map(|v| v * v).sum();
         let mut lin = burn::nn::LinearConfig::new(D, D).with_bias(false).init(&dev);
         lin.weight = Param::from_tensor(t64(a, [D, D], &dev));
-        let twin = Twin { l1: lin.clone(), l2: {
-            let mut id = burn::nn::LinearConfig::new(D, D).with_bias(false).init(&dev);
-            id.weight = Param::from_tensor(t64(vec![1.0, 0.0, 0.0, 1.0], [D, D], &dev));
-            id
-        } };
+        let twin = Twin {
+            l1: lin.clone(),
+            l2: {
+                let mut id = burn::nn::LinearConfig::new(D, D).with_bias(false).init(&dev);
+                id.weight = Param::from_tensor(t64(vec![1.0, 0.0, 0.0, 1.0], [D, D], &dev));
+                id
+            },
+        };
         // f = tanh(y A) then the identity: J depends on y, so the reference is the exact
         // Frobenius norm from the basis vectors at y0 over a short interval (1e-3, J ~ constant).
         let y0 = t64(vec![0.01, -0.02, 0.015, 0.005, -0.01, 0.02], [B, D], &dev);
