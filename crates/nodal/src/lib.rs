@@ -19,3 +19,5 @@ pub mod deq;
 pub mod jvp;
 pub mod neural_ode;
 pub mod tensor_state;
+#[cfg(test)]
+mod testing;

@@ -6,6 +6,7 @@ use super::*;
 use crate::jvp::Dual;
 use crate::jvp::activation::tanh;
 use crate::jvp::time::{concat_time, with_time};
+use crate::testing::{Cast, Collect, Shift};
 use burn::module::Param;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{DType, Device, TensorData};
@@ -181,18 +182,8 @@ impl OdeFunc for Mlp {
     }
 }
 
-struct ToF64;
-impl burn::module::ModuleMapper for ToF64 {
-    fn map_float<const R: usize>(&mut self, p: Param<Tensor<R>>) -> Param<Tensor<R>> {
-        p.map(|t| {
-            let t = t.cast(DType::F64).detach();
-            if t.is_autodiff() { t.require_grad() } else { t }
-        })
-    }
-}
-
 fn mlp(dev: &Device) -> Mlp {
-    Mlp { l1: LinearConfig::new(D + 1, 6).init(dev), l2: LinearConfig::new(6, D).init(dev) }.map(&mut ToF64)
+    Mlp { l1: LinearConfig::new(D + 1, 6).init(dev), l2: LinearConfig::new(6, D).init(dev) }.map(&mut Cast(DType::F64))
 }
 
 /// Loss `-mean log p + 0.1 (kinetic + jacobian)` and its gradient with respect to every
@@ -204,12 +195,6 @@ fn loss_and_grad(cnf: &Cnf<Mlp>, dev: &Device) -> (f64, Vec<f64>) {
     let grads = loss.backward();
     let gp = burn::optim::GradientsParams::from_grads(grads, cnf);
     let mut flat = Vec::new();
-    struct Collect<'a>(&'a burn::optim::GradientsParams, &'a mut Vec<f64>);
-    impl burn::module::ModuleVisitor for Collect<'_> {
-        fn visit_float<const R: usize>(&mut self, p: &Param<Tensor<R>>) {
-            self.1.extend(host(self.0.get::<R>(p.id).expect("every parameter has a gradient")));
-        }
-    }
     cnf.visit(&mut Collect(&gp, &mut flat));
     (value, flat)
 }
@@ -230,7 +215,7 @@ fn gradients_match_central_differences() {
     for i in (0..n).step_by(3) {
         let at = |by: f64| {
             let mut c = cnf.clone();
-            c.func = c.func.map(&mut Shift { index: i, by, seen: 0 });
+            c.func = c.func.map(&mut Shift::new(i, by));
             loss_and_grad(&c, &dev).0
         };
         let fd = (at(h) - at(-h)) / (2.0 * h);
@@ -257,29 +242,6 @@ fn gradient_methods_agree() {
         for (i, (a, b)) in g0.iter().zip(&g).enumerate() {
             assert!((a - b).abs() < 1e-6 * scale, "{method:?} param {i}: {b} vs backprop {a}");
         }
-    }
-}
-
-/// Adds `by` to the `index`-th parameter entry (visiting order).
-struct Shift {
-    index: usize,
-    by: f64,
-    seen: usize,
-}
-impl burn::module::ModuleMapper for Shift {
-    fn map_float<const R: usize>(&mut self, p: Param<Tensor<R>>) -> Param<Tensor<R>> {
-        let n = p.lazy_shape().num_elements();
-        let (start, idx, by) = (self.seen, self.index, self.by);
-        self.seen += n;
-        if idx < start || idx >= start + n {
-            return p;
-        }
-        p.map(|t| {
-            let shape = t.shape();
-            let mut v = host(t.clone());
-            v[idx - start] += by;
-            Tensor::from_data(TensorData::new(v, shape), (&t.device(), DType::F64)).require_grad()
-        })
     }
 }
 

@@ -4,20 +4,12 @@
 use super::activation::{gelu_jvp, relu, sigmoid_jvp, silu, softplus, tanh};
 use super::time::{ConcatSquashLinear, concat_time, with_time};
 use super::*;
-use burn::module::{Module, ModuleMapper, Param};
+use crate::testing::{Cast, Collect, Shift, values};
+use burn::module::{Module, Param};
 use burn::nn::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::conv::{Conv1dConfig, Conv2dConfig, ConvTranspose2dConfig};
 use burn::nn::{GroupNormConfig, LayerNormConfig, LinearConfig, PaddingConfig1d, PaddingConfig2d};
 use burn::tensor::{DType, Device, TensorData};
-
-/// Casts every parameter to `dtype` (burn initialises in f32).
-struct Cast(DType);
-impl ModuleMapper for Cast {
-    fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let dt = self.0;
-        p.map(|t| t.cast(dt).detach().require_grad())
-    }
-}
 
 fn lcg(seed: &mut u64) -> f64 {
     *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -29,10 +21,6 @@ fn random<const D: usize>(shape: [usize; D], seed: u64, dev: &Device, dt: DType)
     let n = shape.iter().product();
     let v: Vec<f64> = (0..n).map(|_| lcg(&mut s)).collect();
     Tensor::<D>::from_data(TensorData::new(v, shape), (dev, DType::F64)).cast(dt)
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().convert::<f64>().try_into_vec::<f64>().unwrap()
 }
 
 /// Checks `forward_jvp` of `layer` at a random `x` of `shape` with `k` random tangents against
@@ -283,42 +271,11 @@ fn second_order_gradients_match_central_differences() {
     // Parameters: flatten the gradients, perturb each entry through a mapper.
     let gp = burn::optim::GradientsParams::from_grads(grads, &net);
     let mut flat = Vec::new();
-    struct Collect<'a>(&'a burn::optim::GradientsParams, &'a mut Vec<f64>);
-    impl burn::module::ModuleVisitor for Collect<'_> {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            let n = p.lazy_shape().num_elements();
-            match self.0.get::<D>(p.id) {
-                Some(g) => self.1.extend(values(g)),
-                None => self.1.extend(std::iter::repeat_n(0.0, n)),
-            }
-        }
-    }
     net.visit(&mut Collect(&gp, &mut flat));
-    struct Shift {
-        index: usize,
-        by: f64,
-        seen: usize,
-    }
-    impl ModuleMapper for Shift {
-        fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let n = p.lazy_shape().num_elements();
-            let (start, idx, by) = (self.seen, self.index, self.by);
-            self.seen += n;
-            if idx < start || idx >= start + n {
-                return p;
-            }
-            p.map(|t| {
-                let shape = t.shape();
-                let mut vals = values(t.clone());
-                vals[idx - start] += by;
-                Tensor::from_data(TensorData::new(vals, shape), (&t.device(), DType::F64))
-            })
-        }
-    }
     assert!(flat.iter().any(|g| g.abs() > 1e-3), "second-order parameter gradients are not all zero");
     for (i, g) in flat.iter().enumerate() {
         let at = |by: f64| {
-            let moved = net.clone().map(&mut Shift { index: i, by, seen: 0 });
+            let moved = net.clone().map(&mut Shift::new(i, by));
             values(loss(&moved, x.clone()))[0]
         };
         let fd = (at(h) - at(-h)) / (2.0 * h);
