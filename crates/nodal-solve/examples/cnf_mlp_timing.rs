@@ -1,5 +1,6 @@
 //! Time one evaluation and one VJP of the fused CNF network at the toy flows' size
-//! (widths 3-64-64-64-2, batch 512, exact trace), medians over repeats:
+//! (widths 3-64-64-64-2, batch 512, exact trace), medians over repeats, with the evaluation
+//! memo off (the VJP includes its forward pass); `NODAL_THIN_GEMM=0` compares the packed GEMM:
 //! `cargo run --release -p nodal-solve --example cnf_mlp_timing`.
 
 use nodal_solve::cnf_mlp::{CnfMlp, CnfMode};
@@ -21,10 +22,12 @@ fn main() {
         ("plain", CnfMode::Plain),
     ] {
         let mut m = CnfMlp::new(&widths, params.clone(), mode).unwrap();
+        // No memo: every call evaluates (a solver's new points), and the VJP runs its forward.
+        m.set_cache_bytes(0);
         let w = m.row_width();
         let b = 512;
         let y: Vec<f32> = (0..b * w).map(|i| ((i * 31 % 97) as f32 / 97.0 - 0.5) * 4.0).collect();
-        let a: Vec<f32> = (0..b * w).map(|i| ((i * 17 % 89) as f32 / 89.0 - 0.5)).collect();
+        let a: Vec<f32> = (0..b * w).map(|i| (i * 17 % 89) as f32 / 89.0 - 0.5).collect();
         let mut dy = vec![0.0; b * w];
         let (mut ay, mut ap) = (vec![0.0; b * w], m.param_zeros());
         let (mut te, mut tv) = (Vec::new(), Vec::new());

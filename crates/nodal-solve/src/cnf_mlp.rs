@@ -60,6 +60,39 @@ fn mm<T: Scalar>(a: &[T], ta: bool, b: &[T], tb: bool, ldb: usize, c: &mut [T], 
     unsafe { T::gemm(m, k, n, T::ONE, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, c.as_mut_ptr(), n as isize, 1) }
 }
 
+/// `out = x Wᵀ` for a layer with weight `w` (`outw x inw`) and its transpose `wt`, `x` with
+/// `rows` rows: the unpacked kernels where the shape suits them (wide outputs through `wt`,
+/// narrow ones as dot products with `w`'s rows), else a general GEMM.
+fn layer_product<T: Scalar>(x: &[T], w: &[T], wt: &[T], out: &mut [T], rows: usize, inw: usize, outw: usize) {
+    if !T::thin_nn(x, wt, out, rows, inw, outw, false) && !T::thin_nt_narrow(x, w, out, rows, inw, outw) {
+        mm(x, false, w, true, inw, out, rows, inw, outw, T::ZERO);
+    }
+}
+
+/// `W̄ += gᵀ x` (`g` is `m x outw`, `x` is `m x inw`), also for narrow inputs (the first layer,
+/// `inw = d + 1`) as `W̄ᵀ = xᵀ g` in the scratch `gt`.
+fn weight_gradient<T: Scalar>(g: &[T], x: &[T], wbar: &mut [T], gt: &mut Vec<T>, m: usize, outw: usize, inw: usize) {
+    if T::thin_tn_accumulate(g, x, wbar, m, outw, inw) {
+        return;
+    }
+    gt.clear();
+    gt.resize(inw * outw, T::ZERO);
+    if T::thin_tn_accumulate(x, g, gt, m, inw, outw) {
+        for (e, v) in gt.iter().enumerate() {
+            wbar[(e % outw) * inw + e / outw] += *v;
+        }
+        return;
+    }
+    mm(g, true, x, false, inw, wbar, outw, m, inw, T::ONE);
+}
+
+/// `x̄ = g W` (`g` is `rows x outw`, `w` is `outw x inw`, `wt` its transpose).
+fn input_cotangent<T: Scalar>(g: &[T], w: &[T], wt: &[T], xbar: &mut [T], rows: usize, outw: usize, inw: usize) {
+    if !T::thin_nn(g, w, xbar, rows, outw, inw, false) && !T::thin_nt_narrow(g, wt, xbar, rows, outw, inw) {
+        mm(g, false, w, false, inw, xbar, rows, outw, inw, T::ZERO);
+    }
+}
+
 /// Rows per thread below which a call stays on one thread.
 const MIN_ROWS_PER_THREAD: usize = 128;
 
@@ -83,6 +116,10 @@ struct Chunk<T> {
     grad: Vec<T>,
     /// `s̄` of a hidden layer.
     sbar: Vec<T>,
+    /// Every layer's weight transposed (`in x out`), the right operand of its forward product.
+    wt: Vec<Vec<T>>,
+    /// A transposed weight gradient (narrow layers).
+    gt: Vec<T>,
 }
 
 /// The fused CNF network. See the module docs.
@@ -150,21 +187,28 @@ impl<T: Scalar> Net<'_, T> {
                 }
             }
         }
+        c.wt.resize(nl, Vec::new());
         for l in 0..nl {
             let (inw, outw) = (self.widths[l], self.widths[l + 1]);
             let (ow, ob) = self.offs[l];
             let (wl, bl) = (&self.params[ow..ob], &self.params[ob..ob + outw]);
+            let wt = &mut c.wt[l];
+            wt.clear();
+            wt.extend((0..inw * outw).map(|e| wl[(e % outw) * inw + e / outw]));
             let mut pre = std::mem::take(if l + 1 < nl { &mut c.xs[l + 1] } else { &mut c.out });
-            // Every entry is written by the product (beta = 0): no zeroing.
+            // Every entry is written by the products: no zeroing.
             pre.resize(m * outw, T::ZERO);
-            mm(&c.xs[l], false, wl, true, inw, &mut pre, m, inw, outw, T::ZERO);
-            for row in pre[..n * outw].chunks_exact_mut(outw) {
-                for (v, b) in row.iter_mut().zip(bl) {
-                    *v += *b;
-                }
-            }
+            let x = &c.xs[l];
             if l + 1 < nl {
+                // Primal rows, then the tangents' pre-activations `du` straight into their own
+                // buffer; the layer's tangent output is `s * du`.
                 let (prim, tang) = pre.split_at_mut(n * outw);
+                layer_product(&x[..n * inw], wl, wt, prim, n, inw, outw);
+                for row in prim.chunks_exact_mut(outw) {
+                    for (v, b) in row.iter_mut().zip(bl) {
+                        *v += *b;
+                    }
+                }
                 let s = &mut c.s[l];
                 s.resize(n * outw, T::ZERO);
                 for (h, sv) in prim.iter_mut().zip(s.iter_mut()) {
@@ -172,15 +216,21 @@ impl<T: Scalar> Net<'_, T> {
                     *sv = T::ONE - *h * *h;
                 }
                 let du = &mut c.du[l];
-                du.clear();
-                du.extend_from_slice(tang);
-                for blk in tang.chunks_mut(n * outw) {
-                    for (u, sv) in blk.iter_mut().zip(s.iter()) {
-                        *u *= *sv;
+                du.resize(k * n * outw, T::ZERO);
+                layer_product(&x[n * inw..m * inw], wl, wt, du, k * n, inw, outw);
+                for (blk, dblk) in tang.chunks_exact_mut(n * outw).zip(du.chunks_exact(n * outw)) {
+                    for ((u, dv), sv) in blk.iter_mut().zip(dblk).zip(s.iter()) {
+                        *u = *dv * *sv;
                     }
                 }
                 c.xs[l + 1] = pre;
             } else {
+                layer_product(&x[..m * inw], wl, wt, &mut pre, m, inw, outw);
+                for row in pre[..n * outw].chunks_exact_mut(outw) {
+                    for (v, b) in row.iter_mut().zip(bl) {
+                        *v += *b;
+                    }
+                }
                 c.out = pre;
             }
         }
@@ -277,7 +327,7 @@ impl<T: Scalar> Net<'_, T> {
                 }
             }
             // W̄ += gᵀ xs (all stacked rows), b̄ += Σ primal rows.
-            mm(&g, true, &c.xs[l], false, inw, &mut c.grad[ow..ob], outw, m, inw, T::ONE);
+            weight_gradient(&g[..m * outw], &c.xs[l][..m * inw], &mut c.grad[ow..ob], &mut c.gt, m, outw, inw);
             let gb = &mut c.grad[ob..ob + outw];
             for row in g[..n * outw].chunks_exact(outw) {
                 for (b, v) in gb.iter_mut().zip(row) {
@@ -287,7 +337,7 @@ impl<T: Scalar> Net<'_, T> {
             // Cotangent of this layer's input (only the primal rows below the first layer).
             let rows_below = if l == 0 { n } else { m };
             g2.resize(rows_below * inw, T::ZERO);
-            mm(&g, false, &self.params[ow..ob], false, inw, &mut g2, rows_below, outw, inw, T::ZERO);
+            input_cotangent(&g[..rows_below * outw], &self.params[ow..ob], &c.wt[l], &mut g2, rows_below, outw, inw);
             std::mem::swap(&mut g, &mut g2);
         }
         for r in 0..n {
@@ -435,7 +485,8 @@ fn fnv<T: Scalar>(values: impl Iterator<Item = T>) -> u64 {
 
 impl<T: Scalar> Chunk<T> {
     fn bytes(&self) -> usize {
-        let n: usize = self.xs.iter().chain(&self.du).chain(&self.s).map(|v| v.capacity()).sum::<usize>() + self.out.capacity();
+        let n: usize =
+            self.xs.iter().chain(&self.du).chain(&self.s).chain(&self.wt).map(|v| v.capacity()).sum::<usize>() + self.out.capacity();
         n * std::mem::size_of::<T>()
     }
 }

@@ -39,6 +39,7 @@ pub mod state;
 pub mod stats;
 pub mod stepper;
 pub mod tableau;
+pub mod thin_gemm;
 
 pub use controller::{Adaptive, ConstantStep, Controller, PidController, StepControl};
 pub use dynamics::{Dynamics, FnDynamics, VjpDynamics};

@@ -62,6 +62,23 @@ pub trait Scalar:
         rsc: isize,
         csc: isize,
     );
+    /// `C = A B` (or `C += A B`) on contiguous row-major matrices (`A` `m x k`, `B` `k x n`)
+    /// through the unpacked kernels of [`crate::thin_gemm`]; `false` (nothing touched) where
+    /// they do not apply, so the caller uses [`Scalar::gemm`]. Only `f32` has them.
+    #[allow(clippy::too_many_arguments)]
+    fn thin_nn(_a: &[Self], _b: &[Self], _c: &mut [Self], _m: usize, _k: usize, _n: usize, _accumulate: bool) -> bool {
+        false
+    }
+    /// `C = A Bᵀ` for a narrow `C` (`A` `m x k`, `B` `n x k`) through
+    /// [`crate::thin_gemm::nt_narrow`]; `false` where it does not apply.
+    fn thin_nt_narrow(_a: &[Self], _b: &[Self], _c: &mut [Self], _m: usize, _k: usize, _n: usize) -> bool {
+        false
+    }
+    /// `C += Aᵀ B` (`A` `m x p`, `B` `m x q`, `C` `p x q`, contiguous row-major) through
+    /// [`crate::thin_gemm`]; `false` where it does not apply.
+    fn thin_tn_accumulate(_a: &[Self], _b: &[Self], _c: &mut [Self], _m: usize, _p: usize, _q: usize) -> bool {
+        false
+    }
 }
 
 impl Scalar for f32 {
@@ -87,6 +104,15 @@ impl Scalar for f32 {
     #[inline(always)]
     fn tanh_fast(self) -> Self {
         crate::fastmath::tanh_f32(self)
+    }
+    fn thin_nn(a: &[Self], b: &[Self], c: &mut [Self], m: usize, k: usize, n: usize, accumulate: bool) -> bool {
+        crate::thin_gemm::nn(a, b, c, m, k, n, accumulate)
+    }
+    fn thin_nt_narrow(a: &[Self], b: &[Self], c: &mut [Self], m: usize, k: usize, n: usize) -> bool {
+        crate::thin_gemm::nt_narrow(a, b, c, m, k, n)
+    }
+    fn thin_tn_accumulate(a: &[Self], b: &[Self], c: &mut [Self], m: usize, p: usize, q: usize) -> bool {
+        crate::thin_gemm::tn_accumulate(a, b, c, m, p, q)
     }
     unsafe fn gemm(
         m: usize,

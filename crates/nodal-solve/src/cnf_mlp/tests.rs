@@ -167,3 +167,49 @@ fn memoised_evaluations_give_the_same_products() {
     let _ = run(&mut m);
     assert_eq!(m.cache_hits(), 2, "stale entries are not used after a parameter change");
 }
+
+/// The single-precision network (which runs on the unpacked kernels of `thin_gemm` where the
+/// CPU has AVX-512F: every layer shape they cover, wide, narrow first and narrow last) gives the
+/// double-precision network's values and VJPs, which the tests above check against central
+/// differences, to f32 rounding: relative to the scale of each output, 1e-4 covers sums of 64
+/// products at 2^-24 each through four layers.
+#[test]
+fn single_precision_matches_double_precision() {
+    const W32: [usize; 5] = [3, 64, 48, 64, 2];
+    let rows = 37;
+    let mut s = 21;
+    let p64: Vec<f64> = (0..CnfMlp::<f64>::num_params_for(&W32)).map(|_| 0.3 * lcg(&mut s)).collect();
+    let p32: Vec<f32> = p64.iter().map(|&v| v as f32).collect();
+    let probes64: Vec<f64> = (0..2 * rows * 2).map(|_| if lcg(&mut s) > 0.0 { 1.0 } else { -1.0 }).collect();
+    let probes32: Vec<f32> = probes64.iter().map(|&v| v as f32).collect();
+    let modes = [
+        (CnfMode::Augmented { kinetic: true, jacobian: true }, false),
+        (CnfMode::Augmented { kinetic: true, jacobian: true }, true),
+        (CnfMode::Plain, false),
+    ];
+    for (mode, hutchinson) in modes {
+        let p64r: Vec<f64> = p32.iter().map(|&v| v as f64).collect();
+        let mut m64 = CnfMlp::new(&W32, p64r, mode).unwrap();
+        let mut m32 = CnfMlp::new(&W32, p32.clone(), mode).unwrap();
+        if hutchinson {
+            m64.use_probes(2, probes64.clone());
+            m32.use_probes(2, probes32.clone());
+        }
+        let w = m64.row_width();
+        let y32: Vec<f32> = (0..rows * w).map(|_| lcg(&mut s) as f32).collect();
+        let a32: Vec<f32> = (0..rows * w).map(|_| lcg(&mut s) as f32).collect();
+        let (y64, a64): (Vec<f64>, Vec<f64>) = (y32.iter().map(|&v| v as f64).collect(), a32.iter().map(|&v| v as f64).collect());
+        let (mut d32, mut d64) = (vec![0.0f32; y32.len()], vec![0.0f64; y64.len()]);
+        m32.eval(0.4, &y32, &mut d32);
+        m64.eval(0.4, &y64, &mut d64);
+        let (mut ay32, mut ap32) = (vec![0.0f32; y32.len()], m32.param_zeros());
+        let (mut ay64, mut ap64) = (vec![0.0f64; y64.len()], m64.param_zeros());
+        m32.vjp(0.4, &y32, &a32, &mut ay32, &mut ap32);
+        m64.vjp(0.4, &y64, &a64, &mut ay64, &mut ap64);
+        for (name, got, want) in [("f", &d32, &d64), ("adj_y", &ay32, &ay64), ("adj_p", &ap32, &ap64)] {
+            let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let err = got.iter().zip(want.iter()).fold(0.0f64, |m, (g, w)| m.max((*g as f64 - w).abs()));
+            assert!(err <= 1e-4 * scale, "{mode:?} hutchinson={hutchinson} {name}: error {err:e} at scale {scale:e}");
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! Single-precision matrix products for the thin shapes of small-network dynamics (many rows,
+//! a few dozen columns), with no packing.
+//!
+//! A general GEMM (matrixmultiply) copies both operands into panels before multiplying. For a
+//! `1536 x 64` by `64 x 64` product that copy costs about half as much as the arithmetic: in the
+//! fused CNF network it took 24% of a training step against 50% for the multiply-adds. Here the
+//! right-hand operand's rows (at most 64 floats = four AVX-512 registers per row) are read in
+//! place, and a block of `R` left-hand rows accumulates in `R x 4` registers:
+//!
+//! ```text
+//! nn:  C[i, :] (+)= Σ_k A[i, k] B[k, :]        C = A B,   B row-major k x n, n % 16 == 0
+//! tn:  C[j, :]  += Σ_i A[i, j] B[i, :]         C += Aᵀ B, A row-major m x p, B m x q, q % 16 == 0
+//! ```
+//!
+//! Both use AVX-512F when the CPU has it (checked at run time) and otherwise report that they did
+//! nothing, so the caller falls back to a general GEMM. Sums run in a fixed order, so results are
+//! deterministic (they differ from a packed GEMM's by rounding only).
+
+/// `C = A B` (or `C += A B` with `accumulate`) for row-major `A` (`m x k`, row stride `k`), `B`
+/// (`k x n`, row stride `n`) and `C` (`m x n`, row stride `n`). Returns `false`, touching
+/// nothing, when the shape or the CPU does not suit the kernel (`n % 16 != 0`, or no AVX-512F).
+pub fn nn(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize, accumulate: bool) -> bool {
+    if m == 0 || n == 0 {
+        return true;
+    }
+    if n % 16 != 0 || !avx512() {
+        return false;
+    }
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "thin_gemm::nn: slices shorter than the shape");
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: AVX-512F is present (checked above); the asserted lengths cover every access.
+    unsafe {
+        x86::nn(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, k, n, accumulate)
+    };
+    true
+}
+
+/// `C += Aᵀ B` for row-major `A` (`m x p`), `B` (`m x q`) and `C` (`p x q`), all with row stride
+/// equal to their width. Returns `false`, touching nothing, when `q % 16 != 0` or the CPU lacks
+/// AVX-512F.
+pub fn tn_accumulate(a: &[f32], b: &[f32], c: &mut [f32], m: usize, p: usize, q: usize) -> bool {
+    if m == 0 || p == 0 || q == 0 {
+        return true;
+    }
+    if q % 16 != 0 || !avx512() {
+        return false;
+    }
+    assert!(a.len() >= m * p && b.len() >= m * q && c.len() >= p * q, "thin_gemm::tn_accumulate: slices shorter than the shape");
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: AVX-512F is present (checked above); the asserted lengths cover every access.
+    unsafe {
+        x86::tn(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, p, q)
+    };
+    true
+}
+
+/// `C = A Bᵀ` for row-major `A` (`m x k`), `B` (`n x k`) and `C` (`m x n`): a few dot products
+/// per row, for outputs too narrow for [`nn`] (a flow's last layer, `n = d`). Returns `false`,
+/// touching nothing, unless `k % 16 == 0`, `n <= 8` and the CPU has AVX-512F.
+pub fn nt_narrow(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) -> bool {
+    if m == 0 || n == 0 {
+        return true;
+    }
+    if k % 16 != 0 || n > 8 || !avx512() {
+        return false;
+    }
+    assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n, "thin_gemm::nt_narrow: slices shorter than the shape");
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: AVX-512F is present (checked above); the asserted lengths cover every access.
+    unsafe {
+        x86::nt(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, k, n)
+    };
+    true
+}
+
+/// Whether the AVX-512F kernels can run here (`NODAL_THIN_GEMM=0` turns them off, for
+/// comparisons).
+fn avx512() -> bool {
+    use std::sync::OnceLock;
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        if std::env::var("NODAL_THIN_GEMM").is_ok_and(|v| v == "0") {
+            return false;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx512f")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// Rows of the left operand per register block.
+    const R: usize = 6;
+
+    /// Column blocks of at most four registers (64 floats); `n % 16 == 0`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn nn(a: *const f32, b: *const f32, c: *mut f32, m: usize, k: usize, n: usize, acc: bool) {
+        let mut j0 = 0;
+        while j0 < n {
+            let nv = ((n - j0) / 16).min(4);
+            unsafe {
+                match nv {
+                    4 => nn_cols::<4>(a, b.add(j0), c.add(j0), m, k, n, acc),
+                    3 => nn_cols::<3>(a, b.add(j0), c.add(j0), m, k, n, acc),
+                    2 => nn_cols::<2>(a, b.add(j0), c.add(j0), m, k, n, acc),
+                    _ => nn_cols::<1>(a, b.add(j0), c.add(j0), m, k, n, acc),
+                }
+            }
+            j0 += 16 * nv;
+        }
+    }
+
+    /// `NV * 16` columns of `C`, every row, in blocks of `R` rows.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn nn_cols<const NV: usize>(a: *const f32, b: *const f32, c: *mut f32, m: usize, k: usize, ldn: usize, acc: bool) {
+        let mut i = 0;
+        unsafe {
+            while i + R <= m {
+                nn_block::<NV, R>(a.add(i * k), b, c.add(i * ldn), k, ldn, acc);
+                i += R;
+            }
+            let (a, c) = (a.add(i * k), c.add(i * ldn));
+            match m - i {
+                5 => nn_block::<NV, 5>(a, b, c, k, ldn, acc),
+                4 => nn_block::<NV, 4>(a, b, c, k, ldn, acc),
+                3 => nn_block::<NV, 3>(a, b, c, k, ldn, acc),
+                2 => nn_block::<NV, 2>(a, b, c, k, ldn, acc),
+                1 => nn_block::<NV, 1>(a, b, c, k, ldn, acc),
+                _ => {}
+            }
+        }
+    }
+
+    /// `RR` rows by `NV` registers of columns: `C[r, :] (+)= Σ_k A[r, k] B[k, :]`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn nn_block<const NV: usize, const RR: usize>(a: *const f32, b: *const f32, c: *mut f32, k: usize, ldn: usize, acc: bool) {
+        let mut s = [[_mm512_setzero_ps(); NV]; RR];
+        unsafe {
+            for kk in 0..k {
+                let brow = b.add(kk * ldn);
+                let mut bv = [_mm512_setzero_ps(); NV];
+                for (v, x) in bv.iter_mut().enumerate() {
+                    *x = _mm512_loadu_ps(brow.add(16 * v));
+                }
+                for (r, sr) in s.iter_mut().enumerate() {
+                    let x = _mm512_set1_ps(*a.add(r * k + kk));
+                    for (v, sv) in sr.iter_mut().enumerate() {
+                        *sv = _mm512_fmadd_ps(x, bv[v], *sv);
+                    }
+                }
+            }
+            for (r, sr) in s.iter().enumerate() {
+                for (v, sv) in sr.iter().enumerate() {
+                    let p = c.add(r * ldn + 16 * v);
+                    let out = if acc { _mm512_add_ps(_mm512_loadu_ps(p), *sv) } else { *sv };
+                    _mm512_storeu_ps(p, out);
+                }
+            }
+        }
+    }
+
+    /// `C[i, j] = A[i, :] · B[j, :]`, one register of partial sums per output, then a
+    /// horizontal sum.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn nt(a: *const f32, b: *const f32, c: *mut f32, m: usize, k: usize, n: usize) {
+        unsafe {
+            for i in 0..m {
+                let arow = a.add(i * k);
+                for j in 0..n {
+                    let brow = b.add(j * k);
+                    let mut s = _mm512_setzero_ps();
+                    for v in 0..k / 16 {
+                        s = _mm512_fmadd_ps(_mm512_loadu_ps(arow.add(16 * v)), _mm512_loadu_ps(brow.add(16 * v)), s);
+                    }
+                    *c.add(i * n + j) = _mm512_reduce_add_ps(s);
+                }
+            }
+        }
+    }
+
+    /// `C (p x q) += Aᵀ B`: column blocks of at most four registers, rows of `C` in blocks of `R`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tn(a: *const f32, b: *const f32, c: *mut f32, m: usize, p: usize, q: usize) {
+        let mut j0 = 0;
+        while j0 < q {
+            let nv = ((q - j0) / 16).min(4);
+            unsafe {
+                match nv {
+                    4 => tn_cols::<4>(a, b.add(j0), c.add(j0), m, p, q),
+                    3 => tn_cols::<3>(a, b.add(j0), c.add(j0), m, p, q),
+                    2 => tn_cols::<2>(a, b.add(j0), c.add(j0), m, p, q),
+                    _ => tn_cols::<1>(a, b.add(j0), c.add(j0), m, p, q),
+                }
+            }
+            j0 += 16 * nv;
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tn_cols<const NV: usize>(a: *const f32, b: *const f32, c: *mut f32, m: usize, p: usize, q: usize) {
+        let mut j = 0;
+        unsafe {
+            while j + R <= p {
+                tn_block::<NV, R>(a.add(j), b, c.add(j * q), m, p, q);
+                j += R;
+            }
+            let (a, c) = (a.add(j), c.add(j * q));
+            match p - j {
+                5 => tn_block::<NV, 5>(a, b, c, m, p, q),
+                4 => tn_block::<NV, 4>(a, b, c, m, p, q),
+                3 => tn_block::<NV, 3>(a, b, c, m, p, q),
+                2 => tn_block::<NV, 2>(a, b, c, m, p, q),
+                1 => tn_block::<NV, 1>(a, b, c, m, p, q),
+                _ => {}
+            }
+        }
+    }
+
+    /// `RR` rows of `C` by `NV` registers of columns: `C[r, :] += Σ_i A[i, r] B[i, :]`, where
+    /// `a` points at column `r = 0` of `A` (row stride `p`) and `b` at `B`'s first column in the
+    /// block (row stride `q`).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tn_block<const NV: usize, const RR: usize>(a: *const f32, b: *const f32, c: *mut f32, m: usize, p: usize, q: usize) {
+        let mut s = [[_mm512_setzero_ps(); NV]; RR];
+        unsafe {
+            for i in 0..m {
+                let brow = b.add(i * q);
+                let mut bv = [_mm512_setzero_ps(); NV];
+                for (v, x) in bv.iter_mut().enumerate() {
+                    *x = _mm512_loadu_ps(brow.add(16 * v));
+                }
+                let arow = a.add(i * p);
+                for (r, sr) in s.iter_mut().enumerate() {
+                    let x = _mm512_set1_ps(*arow.add(r));
+                    for (v, sv) in sr.iter_mut().enumerate() {
+                        *sv = _mm512_fmadd_ps(x, bv[v], *sv);
+                    }
+                }
+            }
+            for (r, sr) in s.iter().enumerate() {
+                for (v, sv) in sr.iter().enumerate() {
+                    let ptr = c.add(r * q + 16 * v);
+                    _mm512_storeu_ps(ptr, _mm512_add_ps(_mm512_loadu_ps(ptr), *sv));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plain triple loops in f64, the reference.
+    fn reference_nn(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f64> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k).map(|kk| a[i * k + kk] as f64 * b[kk * n + j] as f64).sum();
+            }
+        }
+        c
+    }
+
+    fn values(len: usize, seed: usize) -> Vec<f32> {
+        (0..len).map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 2003.0 - 0.5) * 2.0).collect()
+    }
+
+    /// Largest entry-wise error relative to `sum_k |a||b|` (the scale of f32 rounding in a
+    /// length-`k` sum: about `k * 2^-24` at worst).
+    fn close(got: &[f32], want: &[f64], k: usize) {
+        let tol = 2.0 * k as f64 * f32::EPSILON as f64;
+        for (g, w) in got.iter().zip(want) {
+            assert!((*g as f64 - w).abs() <= tol * (1.0 + w.abs()), "{g} vs {w}");
+        }
+    }
+
+    #[test]
+    fn nn_matches_triple_loops_on_every_block_shape() {
+        if !avx512() {
+            eprintln!("skipped: no AVX-512F on this CPU (the callers fall back to a general GEMM)");
+            return;
+        }
+        // Rows cover full blocks and every remainder; columns one to five registers.
+        for &(m, k, n) in &[(13, 3, 64), (6, 64, 64), (1, 7, 16), (17, 64, 48), (11, 5, 80), (5, 2, 32)] {
+            let (a, b) = (values(m * k, 1), values(k * n, 2));
+            let want = reference_nn(&a, &b, m, k, n);
+            let mut c = vec![f32::NAN; m * n];
+            assert!(nn(&a, &b, &mut c, m, k, n, false));
+            close(&c, &want, k);
+            // Accumulating adds onto what is there.
+            let mut c2 = vec![1.0f32; m * n];
+            assert!(nn(&a, &b, &mut c2, m, k, n, true));
+            let want2: Vec<f64> = want.iter().map(|w| w + 1.0).collect();
+            close(&c2, &want2, k);
+        }
+    }
+
+    #[test]
+    fn tn_matches_triple_loops_on_every_block_shape() {
+        if !avx512() {
+            eprintln!("skipped: no AVX-512F on this CPU (the callers fall back to a general GEMM)");
+            return;
+        }
+        for &(m, p, q) in &[(100, 64, 64), (9, 2, 64), (31, 13, 48), (4, 7, 80)] {
+            let (a, b) = (values(m * p, 3), values(m * q, 4));
+            // Aᵀ B through the reference with Aᵀ written out.
+            let at: Vec<f32> = (0..p * m).map(|x| a[(x % m) * p + x / m]).collect();
+            let want: Vec<f64> = reference_nn(&at, &b, p, m, q).iter().map(|w| w + 0.5).collect();
+            let mut c = vec![0.5f32; p * q];
+            assert!(tn_accumulate(&a, &b, &mut c, m, p, q));
+            close(&c, &want, m);
+        }
+    }
+
+    #[test]
+    fn nt_narrow_matches_triple_loops() {
+        if !avx512() {
+            eprintln!("skipped: no AVX-512F on this CPU (the callers fall back to a general GEMM)");
+            return;
+        }
+        for &(m, k, n) in &[(37, 64, 2), (5, 16, 3), (3, 128, 8)] {
+            let (a, b) = (values(m * k, 5), values(n * k, 6));
+            let bt: Vec<f32> = (0..k * n).map(|x| b[(x % n) * k + x / n]).collect();
+            let want = reference_nn(&a, &bt, m, k, n);
+            let mut c = vec![f32::NAN; m * n];
+            assert!(nt_narrow(&a, &b, &mut c, m, k, n));
+            close(&c, &want, k);
+        }
+    }
+
+    #[test]
+    fn shapes_the_kernels_do_not_cover_are_left_to_the_caller() {
+        let mut c = vec![7.0f32; 6];
+        assert!(!nn(&[1.0; 6], &[1.0; 9], &mut c, 2, 3, 3, false));
+        assert!(!tn_accumulate(&[1.0; 6], &[1.0; 9], &mut c, 3, 2, 3));
+        assert!(!nt_narrow(&[1.0; 6], &[1.0; 6], &mut c, 2, 3, 2));
+        assert_eq!(c, vec![7.0; 6]);
+    }
+}
