@@ -64,8 +64,11 @@ pub struct Mlp<T: Scalar> {
     pub params: Vec<T>,
     scratch: Vec<Scratch<T>>,
     threads: usize,
-    /// `W1` transposed (`[dim][hidden]`), refreshed on every call for small widths.
+    /// `W1` transposed (`[dim][hidden]`), refreshed on every call.
     w1t: Vec<T>,
+    /// `W2` transposed (`[hidden][dim]`), refreshed on every call for widths above
+    /// [`SMALL_DIM`] (the right operand of the unpacked output product).
+    w2t: Vec<T>,
     /// Per-row buffers of the Jacobian-vector products ([`crate::jvp`]), reused across calls.
     pub(crate) jvp_buf: Vec<T>,
 }
@@ -80,7 +83,16 @@ impl<T: Scalar> Mlp<T> {
             return None;
         }
         let threads = rayon::current_num_threads().max(1);
-        Some(Self { dim, hidden, params, scratch: vec![Scratch::default(); threads], threads, w1t: Vec::new(), jvp_buf: Vec::new() })
+        Some(Self {
+            dim,
+            hidden,
+            params,
+            scratch: vec![Scratch::default(); threads],
+            threads,
+            w1t: Vec::new(),
+            w2t: Vec::new(),
+            jvp_buf: Vec::new(),
+        })
     }
 
     /// Number of parameters of an MLP with these sizes: `2 hidden dim + hidden + dim`.
@@ -114,21 +126,23 @@ impl<T: Scalar> Mlp<T> {
     }
 }
 
-/// `act <- tanh(y W1^T + b1)` for `rows` rows (`w1t` is `W1` transposed when the width is small).
+/// `act <- tanh(y W1^T + b1)` for `rows` rows (`w1t` is `W1` transposed): hand-written loops
+/// for small widths, else the unpacked kernels of [`crate::thin_gemm`] where they apply, else
+/// `gemm`.
 #[allow(clippy::too_many_arguments)]
-fn hidden_layer<T: Scalar>(y: &[T], w1: &[T], w1t: Option<&[T]>, b1: &[T], act: &mut Vec<T>, rows: usize, dim: usize, hidden: usize) {
+fn hidden_layer<T: Scalar>(y: &[T], w1: &[T], w1t: &[T], b1: &[T], act: &mut Vec<T>, rows: usize, dim: usize, hidden: usize) {
     act.resize(rows * hidden, T::ZERO);
     for r in 0..rows {
         act[r * hidden..(r + 1) * hidden].copy_from_slice(b1);
     }
-    if let Some(w1t) = w1t {
+    if dim <= SMALL_DIM {
         for r in 0..rows {
             let a = &mut act[r * hidden..(r + 1) * hidden];
             for i in 0..dim {
                 axpy_slice(a, y[r * dim + i], &w1t[i * hidden..(i + 1) * hidden]);
             }
         }
-    } else {
+    } else if !T::thin_nn(y, w1t, act, rows, dim, hidden, true) {
         unsafe {
             T::gemm(
                 rows,
@@ -153,8 +167,9 @@ fn hidden_layer<T: Scalar>(y: &[T], w1: &[T], w1t: Option<&[T]>, b1: &[T], act: 
     }
 }
 
-/// `out <- act W2^T + b2`.
-fn output_layer<T: Scalar>(act: &[T], w2: &[T], b2: &[T], out: &mut [T], rows: usize, dim: usize, hidden: usize) {
+/// `out <- act W2^T + b2` (`w2t` is `W2` transposed, used above [`SMALL_DIM`]).
+#[allow(clippy::too_many_arguments)]
+fn output_layer<T: Scalar>(act: &[T], w2: &[T], w2t: &[T], b2: &[T], out: &mut [T], rows: usize, dim: usize, hidden: usize) {
     if dim <= SMALL_DIM {
         for r in 0..rows {
             let a = &act[r * hidden..(r + 1) * hidden];
@@ -166,6 +181,9 @@ fn output_layer<T: Scalar>(act: &[T], w2: &[T], b2: &[T], out: &mut [T], rows: u
     }
     for r in 0..rows {
         out[r * dim..(r + 1) * dim].copy_from_slice(b2);
+    }
+    if T::thin_nn(act, w2t, out, rows, hidden, dim, true) {
+        return;
     }
     unsafe {
         T::gemm(
@@ -200,65 +218,71 @@ fn backward_chunk<T: Scalar>(y: &[T], a: &[T], params: &[T], sc: &mut Scratch<T>
         return;
     }
     // dA = a W2   (rows x hidden)
-    unsafe {
-        T::gemm(
-            rows,
-            dim,
-            hidden,
-            T::ONE,
-            a.as_ptr(),
-            dim as isize,
-            1,
-            w2.as_ptr(),
-            hidden as isize,
-            1,
-            T::ZERO,
-            sc.dh.as_mut_ptr(),
-            hidden as isize,
-            1,
-        );
+    if !T::thin_nn(a, w2, &mut sc.dh, rows, dim, hidden, false) {
+        unsafe {
+            T::gemm(
+                rows,
+                dim,
+                hidden,
+                T::ONE,
+                a.as_ptr(),
+                dim as isize,
+                1,
+                w2.as_ptr(),
+                hidden as isize,
+                1,
+                T::ZERO,
+                sc.dh.as_mut_ptr(),
+                hidden as isize,
+                1,
+            );
+        }
     }
     for (d, h) in sc.dh.iter_mut().zip(sc.act.iter()) {
         *d *= T::ONE - *h * *h;
     }
     // adj_y = dH W1   (rows x dim)
-    unsafe {
-        T::gemm(
-            rows,
-            hidden,
-            dim,
-            T::ONE,
-            sc.dh.as_ptr(),
-            hidden as isize,
-            1,
-            w1.as_ptr(),
-            dim as isize,
-            1,
-            T::ZERO,
-            adj_y.as_mut_ptr(),
-            dim as isize,
-            1,
-        );
+    if !T::thin_nn(&sc.dh, w1, adj_y, rows, hidden, dim, false) {
+        unsafe {
+            T::gemm(
+                rows,
+                hidden,
+                dim,
+                T::ONE,
+                sc.dh.as_ptr(),
+                hidden as isize,
+                1,
+                w1.as_ptr(),
+                dim as isize,
+                1,
+                T::ZERO,
+                adj_y.as_mut_ptr(),
+                dim as isize,
+                1,
+            );
+        }
     }
     let g = &mut sc.grad;
     // gW1 += dH^T y  (hidden x dim)
-    unsafe {
-        T::gemm(
-            hidden,
-            rows,
-            dim,
-            T::ONE,
-            sc.dh.as_ptr(),
-            1,
-            hidden as isize,
-            y.as_ptr(),
-            dim as isize,
-            1,
-            T::ONE,
-            g.as_mut_ptr(),
-            dim as isize,
-            1,
-        );
+    if !T::thin_tn_accumulate(&sc.dh, y, &mut g[..o_b1], rows, hidden, dim) {
+        unsafe {
+            T::gemm(
+                hidden,
+                rows,
+                dim,
+                T::ONE,
+                sc.dh.as_ptr(),
+                1,
+                hidden as isize,
+                y.as_ptr(),
+                dim as isize,
+                1,
+                T::ONE,
+                g.as_mut_ptr(),
+                dim as isize,
+                1,
+            );
+        }
     }
     for r in 0..rows {
         for (gb, d) in g[o_b1..o_w2].iter_mut().zip(&sc.dh[r * hidden..(r + 1) * hidden]) {
@@ -266,23 +290,25 @@ fn backward_chunk<T: Scalar>(y: &[T], a: &[T], params: &[T], sc: &mut Scratch<T>
         }
     }
     // gW2 += a^T act  (dim x hidden)
-    unsafe {
-        T::gemm(
-            dim,
-            rows,
-            hidden,
-            T::ONE,
-            a.as_ptr(),
-            1,
-            dim as isize,
-            sc.act.as_ptr(),
-            hidden as isize,
-            1,
-            T::ONE,
-            g[o_w2..].as_mut_ptr(),
-            hidden as isize,
-            1,
-        );
+    if !T::thin_tn_accumulate(a, &sc.act, &mut g[o_w2..o_b2], rows, dim, hidden) {
+        unsafe {
+            T::gemm(
+                dim,
+                rows,
+                hidden,
+                T::ONE,
+                a.as_ptr(),
+                1,
+                dim as isize,
+                sc.act.as_ptr(),
+                hidden as isize,
+                1,
+                T::ONE,
+                g[o_w2..].as_mut_ptr(),
+                hidden as isize,
+                1,
+            );
+        }
     }
     for r in 0..rows {
         for (gb, d) in g[o_b2..].iter_mut().zip(&a[r * dim..(r + 1) * dim]) {
@@ -341,32 +367,39 @@ fn backward_small<T: Scalar>(y: &[T], a: &[T], params: &[T], sc: &mut Scratch<T>
 }
 
 impl<T: Scalar> Mlp<T> {
-    fn refresh_w1t(&mut self) {
+    /// `W1ᵀ`, and `W2ᵀ` above [`SMALL_DIM`], from the current parameters.
+    fn refresh_transposes(&mut self) {
         let (d, h) = (self.dim, self.hidden);
-        if d > SMALL_DIM {
-            return;
-        }
         self.w1t.resize(d * h, T::ZERO);
         for j in 0..h {
             for i in 0..d {
                 self.w1t[i * h + j] = self.params[j * d + i];
             }
         }
+        if d > SMALL_DIM {
+            let w2 = &self.params[h * d + h..2 * h * d + h];
+            self.w2t.resize(h * d, T::ZERO);
+            for i in 0..d {
+                for j in 0..h {
+                    self.w2t[j * d + i] = w2[i * h + j];
+                }
+            }
+        }
     }
 
     pub(crate) fn forward_into(&mut self, y: &[T], dy: &mut [T]) {
-        self.refresh_w1t();
+        self.refresh_transposes();
         let (dim, hidden) = (self.dim, self.hidden);
         let batch = y.len() / dim;
         let (o_b1, o_w2, o_b2) = self.offsets();
-        let w1t = if dim <= SMALL_DIM { Some(&self.w1t[..]) } else { None };
+        let (w1t, w2t) = (&self.w1t[..], &self.w2t[..]);
         let p = &self.params;
         let (w1, b1, w2, b2) = (&p[..o_b1], &p[o_b1..o_w2], &p[o_w2..o_b2], &p[o_b2..]);
         let chunks = self.chunks(batch);
         if chunks == 1 {
             let sc = &mut self.scratch[0];
             hidden_layer(y, w1, w1t, b1, &mut sc.act, batch, dim, hidden);
-            output_layer(&sc.act, w2, b2, dy, batch, dim, hidden);
+            output_layer(&sc.act, w2, w2t, b2, dy, batch, dim, hidden);
             return;
         }
         let rows_per = batch.div_ceil(chunks);
@@ -375,7 +408,7 @@ impl<T: Scalar> Mlp<T> {
                 s.spawn(move |_| {
                     let rows = yc.len() / dim;
                     hidden_layer(yc, w1, w1t, b1, &mut sc.act, rows, dim, hidden);
-                    output_layer(&sc.act, w2, b2, dc, rows, dim, hidden);
+                    output_layer(&sc.act, w2, w2t, b2, dc, rows, dim, hidden);
                 });
             }
         });
@@ -383,12 +416,12 @@ impl<T: Scalar> Mlp<T> {
 
     /// VJP; when `dy` is given also writes `f(y)` (sharing the hidden activations).
     fn vjp_into(&mut self, y: &[T], a: &[T], mut dy: Option<&mut [T]>, adj_y: &mut [T], adj_p: &mut [T]) {
-        self.refresh_w1t();
+        self.refresh_transposes();
         let (dim, hidden) = (self.dim, self.hidden);
         let batch = y.len() / dim;
         let (o_b1, o_w2, o_b2) = self.offsets();
         let np = self.params.len();
-        let w1t = if dim <= SMALL_DIM { Some(&self.w1t[..]) } else { None };
+        let (w1t, w2t) = (&self.w1t[..], &self.w2t[..]);
         let chunks = self.chunks(batch);
         let rows_per = batch.div_ceil(chunks);
         let params = &self.params;
@@ -399,7 +432,7 @@ impl<T: Scalar> Mlp<T> {
             sc.grad.resize(np, T::ZERO);
             hidden_layer(yc, w1, w1t, b1, &mut sc.act, rows, dim, hidden);
             if let Some(dc) = dc {
-                output_layer(&sc.act, w2, b2, dc, rows, dim, hidden);
+                output_layer(&sc.act, w2, w2t, b2, dc, rows, dim, hidden);
             }
             backward_chunk(yc, ac, params, sc, adj, rows, dim, hidden);
         };
@@ -525,6 +558,35 @@ pub(crate) mod tests {
             mm.params[i] -= eps;
             let fd = (loss(&mp, &y) - loss(&mm, &y)) / (2.0 * eps);
             assert!((fd - adj_p[i]).abs() < 1e-6 * (1.0 + fd.abs()), "p[{i}]: fd {fd} vs {}", adj_p[i]);
+        }
+    }
+
+    /// In f32 the wide path runs on the unpacked kernels of `thin_gemm` (where the CPU has
+    /// AVX-512F); its value and VJP equal the f64 network's (checked above against naive loops
+    /// and central differences) to f32 rounding: 1e-4 of each output's scale covers sums of
+    /// 64-256 products at 2^-24 each.
+    #[test]
+    fn single_precision_wide_path_matches_double_precision() {
+        for &(d, h, b) in &[(64, 256, 300), (32, 48, 7)] {
+            let p64: Vec<f64> = seeded(Mlp::<f64>::num_params_for(d, h), 6).iter().map(|v| 0.4 * v).collect();
+            let p32: Vec<f32> = p64.iter().map(|&v| v as f32).collect();
+            let mut m64 = Mlp::new(d, h, p32.iter().map(|&v| v as f64).collect()).unwrap();
+            let mut m32 = Mlp::new(d, h, p32).unwrap();
+            let y32: Vec<f32> = seeded(b * d, 7).iter().map(|&v| v as f32).collect();
+            let a32: Vec<f32> = seeded(b * d, 8).iter().map(|&v| v as f32).collect();
+            let (y64, a64): (Vec<f64>, Vec<f64>) = (y32.iter().map(|&v| v as f64).collect(), a32.iter().map(|&v| v as f64).collect());
+            let (mut d32, mut ay32, mut ap32) = (vec![0.0f32; b * d], vec![0.0f32; b * d], m32.param_zeros());
+            let (mut d64, mut ay64, mut ap64) = (vec![0.0f64; b * d], vec![0.0f64; b * d], m64.param_zeros());
+            m32.eval_and_vjp(0.0, &y32, &a32, &mut d32, &mut ay32, &mut ap32);
+            m64.eval_and_vjp(0.0, &y64, &a64, &mut d64, &mut ay64, &mut ap64);
+            let (mut e32, mut e64) = (vec![0.0f32; b * d], vec![0.0f64; b * d]);
+            m32.eval(0.0, &y32, &mut e32);
+            m64.eval(0.0, &y64, &mut e64);
+            for (name, got, want) in [("f", &d32, &d64), ("eval", &e32, &e64), ("adj_y", &ay32, &ay64), ("adj_p", &ap32, &ap64)] {
+                let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                let err = got.iter().zip(want.iter()).fold(0.0f64, |m, (g, w)| m.max((*g as f64 - w).abs()));
+                assert!(err <= 1e-4 * scale, "d {d} h {h} {name}: error {err:e} at scale {scale:e}");
+            }
         }
     }
 }
