@@ -103,12 +103,28 @@ impl<M: OdeFunc, T: Element> VjpDynamics<Vec<T>> for ModuleDynamics<M> {
         vec![T::ZERO; self.n_params]
     }
     fn vjp(&mut self, t: f64, y: &Vec<T>, a: &Vec<T>, adj_y: &mut Vec<T>, adj_p: &mut Vec<T>) {
+        self.reverse(t, y, a, None, adj_y, adj_p);
+    }
+    /// One forward pass on the tracked copy gives `f(t, y)` as well as the graph that the
+    /// reverse pass runs on (the default would run the forward twice).
+    fn eval_and_vjp(&mut self, t: f64, y: &Vec<T>, a: &Vec<T>, dy: &mut Vec<T>, adj_y: &mut Vec<T>, adj_p: &mut Vec<T>) {
+        self.reverse(t, y, a, Some(dy), adj_y, adj_p);
+    }
+}
+
+impl<M: OdeFunc> ModuleDynamics<M> {
+    /// `aᵀ ∂f/∂y` into `adj_y`, `aᵀ ∂f/∂θ` added to `adj_p`, and, when asked, `f(t, y)` into
+    /// `dy`, all from one forward and one reverse pass of burn's autodiff.
+    fn reverse<T: Element>(&mut self, t: f64, y: &[T], a: &[T], dy: Option<&mut Vec<T>>, adj_y: &mut [T], adj_p: &mut [T]) {
         let ad = self.device.clone().autodiff();
         // A private trainable copy: its leaves belong to this inner graph only.
         let tracked = self.tracked.get_or_insert_with(|| self.plain.clone().train()).clone();
         let yt = self.tensor(y, &ad).require_grad();
         let at = self.tensor(a, &self.device);
         let out = tracked.forward(t, yt.clone());
+        if let Some(dy) = dy {
+            dy.copy_from_slice(&host::<T, 2>(out.clone().inner()));
+        }
         let s = (out * Tensor::from_inner(at)).sum();
         let grads = s.backward();
         match yt.grad(&grads) {
