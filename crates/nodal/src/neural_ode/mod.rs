@@ -43,6 +43,10 @@ use nodal_solve::{Dynamics, NormChoice, SolveError, SolveOptions, Stats, VjpDyna
 use node::{HostBackward, OdeCall, ode_node};
 use std::sync::{Arc, Mutex};
 
+/// Memory a tracked solve with backprop or checkpointing may spend on remembered evaluations of
+/// a module (the stage replays of the reverse pass read them instead of running the forward).
+const REPLAY_MEMO_BYTES: usize = 256 << 20;
+
 /// Dynamics `f(t, y)` as a burn module: `y` is `[batch, dim]`, the result has the same shape.
 /// Time conditioning is the module's choice (concatenate `t` as a feature, modulate, ignore).
 pub trait OdeFunc: Module + Clone + Send + 'static {
@@ -340,9 +344,13 @@ impl<M: OdeFunc + burn::module::ModuleDisplay> NeuralOde<M> {
         let [b, d] = y0.dims();
         let device = y0.device();
         let y0h: Vec<T> = host::<T, 2>(y0.clone());
-        let dynamics = ModuleDynamics::new(&self.func, &device, d);
+        let mut dynamics = ModuleDynamics::new(&self.func, &device, d);
         // Untracked solves record nothing (the adjoint's recording).
         let grad = if tracked { settings.grad } else { GradMethod::Adjoint };
+        if matches!(grad, GradMethod::Backprop | GradMethod::Checkpoint(_)) && !settings.per_sample {
+            // Backprop replays every step's stage evaluations before its VJPs.
+            dynamics.remember_evaluations(REPLAY_MEMO_BYTES);
+        }
         let record = grad.record(ts, settings.solve.step);
         if settings.per_sample {
             if settings.penalties.is_empty() {

@@ -68,6 +68,42 @@ pub struct ModuleDynamics<M> {
     device: Device,
     dim: usize,
     n_params: usize,
+    memo: EvalMemo,
+}
+
+/// Evaluations kept for the reverse pass of backprop through the solver, which replays the
+/// stage evaluations of every step before its VJPs: `f(t, y)` keyed by `t`'s bits and checked
+/// against the whole state `y` on a hit, so a replayed stage costs a comparison instead of a
+/// forward pass. Off unless [`ModuleDynamics::remember_evaluations`] gives it a budget; entries
+/// past the budget are not kept (the replay then evaluates them).
+#[derive(Default)]
+struct EvalMemo {
+    /// `(t bits, Box<(y, f(t, y))>)`, the vectors of the element type of the calls.
+    entries: Vec<(u64, Box<dyn std::any::Any + Send>)>,
+    bytes: usize,
+    limit: usize,
+    hits: usize,
+}
+
+impl EvalMemo {
+    fn lookup<T: Element>(&mut self, t: f64, y: &[T]) -> Option<&[T]> {
+        let tb = t.to_bits();
+        let found = self
+            .entries
+            .iter()
+            .filter(|(k, _)| *k == tb)
+            .find_map(|(_, e)| e.downcast_ref::<(Vec<T>, Vec<T>)>().filter(|(ky, _)| ky[..] == y[..]));
+        found.map(|(_, dy)| dy.as_slice()).inspect(|_| self.hits += 1)
+    }
+
+    fn keep<T: Element>(&mut self, t: f64, y: &[T], dy: &[T]) {
+        let bytes = 2 * std::mem::size_of_val(y);
+        if self.limit == 0 || self.bytes + bytes > self.limit {
+            return;
+        }
+        self.bytes += bytes;
+        self.entries.push((t.to_bits(), Box::new((y.to_vec(), dy.to_vec()))));
+    }
 }
 
 impl<M: OdeFunc> ModuleDynamics<M> {
@@ -75,7 +111,18 @@ impl<M: OdeFunc> ModuleDynamics<M> {
     pub fn new(module: &M, device: &Device, dim: usize) -> Self {
         let plain = module.clone().valid();
         let n_params = num_params(&plain);
-        Self { plain, tracked: None, device: device.clone().without_autodiff(), dim, n_params }
+        Self { plain, tracked: None, device: device.clone().without_autodiff(), dim, n_params, memo: EvalMemo::default() }
+    }
+
+    /// Keep up to `bytes` of evaluations (states and derivatives) so that backprop's replay of
+    /// stage evaluations is served from memory (see [`EvalMemo`]); 0 turns it off (the default).
+    pub fn remember_evaluations(&mut self, bytes: usize) {
+        self.memo = EvalMemo { limit: bytes, ..EvalMemo::default() };
+    }
+
+    /// Evaluations served from memory so far.
+    pub fn remembered_hits(&self) -> usize {
+        self.memo.hits
     }
 
     fn tensor<T: Element>(&self, v: &[T], device: &Device) -> Tensor<2> {
@@ -85,8 +132,13 @@ impl<M: OdeFunc> ModuleDynamics<M> {
 
 impl<M: OdeFunc, T: Element> Dynamics<Vec<T>> for ModuleDynamics<M> {
     fn eval(&mut self, t: f64, y: &Vec<T>, dy: &mut Vec<T>) {
+        if let Some(kept) = self.memo.lookup(t, y) {
+            dy.copy_from_slice(kept);
+            return;
+        }
         let out = self.plain.forward(t, self.tensor(y, &self.device));
         dy.copy_from_slice(&host::<T, 2>(out));
+        self.memo.keep(t, y, dy);
     }
 }
 
