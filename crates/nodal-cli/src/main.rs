@@ -113,7 +113,13 @@ fn main() -> ExitCode {
         }
     };
     let limit = cli.memory_limit;
-    let r = match cli.command {
+    // Every command runs on a worker of rayon's pool. The kernels' fork-join (row chunks of the
+    // fused networks, burn's parallel ops) then starts from a worker that is already awake,
+    // instead of injecting each call from outside the pool and waking it. The fused MLP's
+    // solve at batch 64 took half the time this way on two cores (docs/benchmarks.md).
+    // Workers get a 16 MiB stack (twice the main thread's 8 MiB), for deep autodiff graphs.
+    let _ = rayon::ThreadPoolBuilder::new().stack_size(16 << 20).build_global();
+    let r = rayon::scope(|_| match cli.command {
         Command::Solve(a) => solve_cmd::run(a, limit),
         Command::Train(TrainTask::Spiral(a)) => train_cmd::run(a, limit),
         Command::Train(TrainTask::Mnist(a)) => mnist_cmd::train(a),
@@ -130,7 +136,7 @@ fn main() -> ExitCode {
         Command::Plot(PlotTask::MnistStates(a)) => plot_mnist_cmd::run(a),
         Command::Plot(PlotTask::Reconstruction(a)) => plot_reconstruction_cmd::run(a),
         Command::Plot(PlotTask::Homeomorphism(a)) => plot_homeomorphism_cmd::run(a),
-    };
+    });
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => f.report(),
