@@ -43,8 +43,9 @@ use nodal_solve::{Dynamics, NormChoice, SolveError, SolveOptions, Stats, VjpDyna
 use node::{HostBackward, OdeCall, ode_node};
 use std::sync::{Arc, Mutex};
 
-/// Memory a tracked solve with backprop or checkpointing may spend on remembered evaluations of
-/// a module (the stage replays of the reverse pass read them instead of running the forward).
+/// Memory a tracked solve with backprop may spend on remembered evaluations of a module (the
+/// stage replays of the reverse pass read them instead of running the forward). Backprop keeps
+/// every step's state anyway; this adds at most twice the state per stage evaluation.
 const REPLAY_MEMO_BYTES: usize = 256 << 20;
 
 /// Dynamics `f(t, y)` as a burn module: `y` is `[batch, dim]`, the result has the same shape.
@@ -347,8 +348,9 @@ impl<M: OdeFunc + burn::module::ModuleDisplay> NeuralOde<M> {
         let mut dynamics = ModuleDynamics::new(&self.func, &device, d);
         // Untracked solves record nothing (the adjoint's recording).
         let grad = if tracked { settings.grad } else { GradMethod::Adjoint };
-        if matches!(grad, GradMethod::Backprop | GradMethod::Checkpoint(_)) && !settings.per_sample {
-            // Backprop replays every step's stage evaluations before its VJPs.
+        if grad == GradMethod::Backprop && !settings.per_sample {
+            // Backprop replays every step's stage evaluations before its VJPs. (Not for
+            // checkpointing, whose point is to keep little in memory.)
             dynamics.remember_evaluations(REPLAY_MEMO_BYTES);
         }
         let record = grad.record(ts, settings.solve.step);
