@@ -64,7 +64,7 @@ pub trait Scalar:
     );
     /// `C = A B` (or `C += A B`) on contiguous row-major matrices (`A` `m x k`, `B` `k x n`)
     /// through the unpacked kernels of [`crate::thin_gemm`]; `false` (nothing touched) where
-    /// they do not apply, so the caller uses [`Scalar::gemm`]. Only `f32` has them.
+    /// they do not apply, so the caller uses [`Scalar::gemm`].
     #[allow(clippy::too_many_arguments)]
     fn thin_nn(_a: &[Self], _b: &[Self], _c: &mut [Self], _m: usize, _k: usize, _n: usize, _accumulate: bool) -> bool {
         false
@@ -157,6 +157,15 @@ impl Scalar for f64 {
     #[inline(always)]
     fn tanh_fast(self) -> Self {
         crate::fastmath::tanh_f64(self)
+    }
+    fn thin_nn(a: &[Self], b: &[Self], c: &mut [Self], m: usize, k: usize, n: usize, accumulate: bool) -> bool {
+        crate::thin_gemm::nn_f64(a, b, c, m, k, n, accumulate)
+    }
+    fn thin_nt_narrow(a: &[Self], b: &[Self], c: &mut [Self], m: usize, k: usize, n: usize) -> bool {
+        crate::thin_gemm::nt_narrow_f64(a, b, c, m, k, n)
+    }
+    fn thin_tn_accumulate(a: &[Self], b: &[Self], c: &mut [Self], m: usize, p: usize, q: usize) -> bool {
+        crate::thin_gemm::tn_accumulate_f64(a, b, c, m, p, q)
     }
     unsafe fn gemm(
         m: usize,

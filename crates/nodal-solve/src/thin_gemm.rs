@@ -1,4 +1,4 @@
-//! Single-precision matrix products for the thin shapes of small-network dynamics (many rows,
+//! Matrix products (f32 and f64) for the thin shapes of small-network dynamics (many rows,
 //! a few dozen columns), with no packing.
 //!
 //! A general GEMM (matrixmultiply) copies both operands into panels before multiplying. For a
@@ -30,7 +30,7 @@ pub fn nn(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize, acc
     #[cfg(target_arch = "x86_64")]
     // SAFETY: AVX-512F is present (checked above); the asserted lengths cover every access.
     unsafe {
-        x86::nn(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, k, n, accumulate)
+        x86::f32k::nn(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, k, n, accumulate)
     };
     true
 }
@@ -49,7 +49,7 @@ pub fn tn_accumulate(a: &[f32], b: &[f32], c: &mut [f32], m: usize, p: usize, q:
     #[cfg(target_arch = "x86_64")]
     // SAFETY: AVX-512F is present (checked above); the asserted lengths cover every access.
     unsafe {
-        x86::tn(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, p, q)
+        x86::f32k::tn(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, p, q)
     };
     true
 }
@@ -68,7 +68,58 @@ pub fn nt_narrow(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usi
     #[cfg(target_arch = "x86_64")]
     // SAFETY: AVX-512F is present (checked above); the asserted lengths cover every access.
     unsafe {
-        x86::nt(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, k, n)
+        x86::f32k::nt(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, k, n)
+    };
+    true
+}
+
+/// [`nn`] in double precision (`n % 8 == 0`).
+pub fn nn_f64(a: &[f64], b: &[f64], c: &mut [f64], m: usize, k: usize, n: usize, accumulate: bool) -> bool {
+    if m == 0 || n == 0 {
+        return true;
+    }
+    if n % 8 != 0 || !avx512() {
+        return false;
+    }
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "thin_gemm::nn_f64: slices shorter than the shape");
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: AVX-512F is present (checked above); the asserted lengths cover every access.
+    unsafe {
+        x86::f64k::nn(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, k, n, accumulate)
+    };
+    true
+}
+
+/// [`tn_accumulate`] in double precision (`q % 8 == 0`).
+pub fn tn_accumulate_f64(a: &[f64], b: &[f64], c: &mut [f64], m: usize, p: usize, q: usize) -> bool {
+    if m == 0 || p == 0 || q == 0 {
+        return true;
+    }
+    if q % 8 != 0 || !avx512() {
+        return false;
+    }
+    assert!(a.len() >= m * p && b.len() >= m * q && c.len() >= p * q, "thin_gemm::tn_accumulate_f64: slices shorter than the shape");
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: AVX-512F is present (checked above); the asserted lengths cover every access.
+    unsafe {
+        x86::f64k::tn(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, p, q)
+    };
+    true
+}
+
+/// [`nt_narrow`] in double precision (`k % 8 == 0`, `n <= 8`).
+pub fn nt_narrow_f64(a: &[f64], b: &[f64], c: &mut [f64], m: usize, k: usize, n: usize) -> bool {
+    if m == 0 || n == 0 {
+        return true;
+    }
+    if k % 8 != 0 || n > 8 || !avx512() {
+        return false;
+    }
+    assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n, "thin_gemm::nt_narrow_f64: slices shorter than the shape");
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: AVX-512F is present (checked above); the asserted lengths cover every access.
+    unsafe {
+        x86::f64k::nt(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, k, n)
     };
     true
 }
@@ -93,168 +144,203 @@ fn avx512() -> bool {
     })
 }
 
+/// The AVX-512F kernels, one module per precision (the same code over `__m512` with 16 lanes
+/// and `__m512d` with 8).
+#[cfg(target_arch = "x86_64")]
+macro_rules! avx512_kernels {
+    ($name:ident, $t:ty, $lanes:expr, $zero:ident, $load:ident, $store:ident, $set1:ident, $fmadd:ident, $add:ident, $reduce:ident) => {
+        pub(super) mod $name {
+            use std::arch::x86_64::*;
+            /// Rows of the left operand per register block.
+            const R: usize = 6;
+            /// Lanes per register.
+            const L: usize = $lanes;
+
+            /// Column blocks of at most four registers; `n % L == 0`.
+            #[target_feature(enable = "avx512f")]
+            pub(crate) unsafe fn nn(a: *const $t, b: *const $t, c: *mut $t, m: usize, k: usize, n: usize, acc: bool) {
+                let mut j0 = 0;
+                while j0 < n {
+                    let nv = ((n - j0) / L).min(4);
+                    unsafe {
+                        match nv {
+                            4 => nn_cols::<4>(a, b.add(j0), c.add(j0), m, k, n, acc),
+                            3 => nn_cols::<3>(a, b.add(j0), c.add(j0), m, k, n, acc),
+                            2 => nn_cols::<2>(a, b.add(j0), c.add(j0), m, k, n, acc),
+                            _ => nn_cols::<1>(a, b.add(j0), c.add(j0), m, k, n, acc),
+                        }
+                    }
+                    j0 += L * nv;
+                }
+            }
+
+            /// `NV * L` columns of `C`, every row, in blocks of `R` rows.
+            #[target_feature(enable = "avx512f")]
+            unsafe fn nn_cols<const NV: usize>(a: *const $t, b: *const $t, c: *mut $t, m: usize, k: usize, ldn: usize, acc: bool) {
+                let mut i = 0;
+                unsafe {
+                    while i + R <= m {
+                        nn_block::<NV, R>(a.add(i * k), b, c.add(i * ldn), k, ldn, acc);
+                        i += R;
+                    }
+                    let (a, c) = (a.add(i * k), c.add(i * ldn));
+                    match m - i {
+                        5 => nn_block::<NV, 5>(a, b, c, k, ldn, acc),
+                        4 => nn_block::<NV, 4>(a, b, c, k, ldn, acc),
+                        3 => nn_block::<NV, 3>(a, b, c, k, ldn, acc),
+                        2 => nn_block::<NV, 2>(a, b, c, k, ldn, acc),
+                        1 => nn_block::<NV, 1>(a, b, c, k, ldn, acc),
+                        _ => {}
+                    }
+                }
+            }
+
+            /// `RR` rows by `NV` registers of columns: `C[r, :] (+)= Σ_k A[r, k] B[k, :]`.
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn nn_block<const NV: usize, const RR: usize>(a: *const $t, b: *const $t, c: *mut $t, k: usize, ldn: usize, acc: bool) {
+                let mut s = [[$zero(); NV]; RR];
+                unsafe {
+                    for kk in 0..k {
+                        let brow = b.add(kk * ldn);
+                        let mut bv = [$zero(); NV];
+                        for (v, x) in bv.iter_mut().enumerate() {
+                            *x = $load(brow.add(L * v));
+                        }
+                        for (r, sr) in s.iter_mut().enumerate() {
+                            let x = $set1(*a.add(r * k + kk));
+                            for (v, sv) in sr.iter_mut().enumerate() {
+                                *sv = $fmadd(x, bv[v], *sv);
+                            }
+                        }
+                    }
+                    for (r, sr) in s.iter().enumerate() {
+                        for (v, sv) in sr.iter().enumerate() {
+                            let p = c.add(r * ldn + L * v);
+                            let out = if acc { $add($load(p), *sv) } else { *sv };
+                            $store(p, out);
+                        }
+                    }
+                }
+            }
+
+            /// `C[i, j] = A[i, :] · B[j, :]`, one register of partial sums per output, then a
+            /// horizontal sum.
+            #[target_feature(enable = "avx512f")]
+            pub(crate) unsafe fn nt(a: *const $t, b: *const $t, c: *mut $t, m: usize, k: usize, n: usize) {
+                unsafe {
+                    for i in 0..m {
+                        let arow = a.add(i * k);
+                        for j in 0..n {
+                            let brow = b.add(j * k);
+                            let mut s = $zero();
+                            for v in 0..k / L {
+                                s = $fmadd($load(arow.add(L * v)), $load(brow.add(L * v)), s);
+                            }
+                            *c.add(i * n + j) = $reduce(s);
+                        }
+                    }
+                }
+            }
+
+            /// `C (p x q) += Aᵀ B`: column blocks of at most four registers, rows of `C` in blocks of `R`.
+            #[target_feature(enable = "avx512f")]
+            pub(crate) unsafe fn tn(a: *const $t, b: *const $t, c: *mut $t, m: usize, p: usize, q: usize) {
+                let mut j0 = 0;
+                while j0 < q {
+                    let nv = ((q - j0) / L).min(4);
+                    unsafe {
+                        match nv {
+                            4 => tn_cols::<4>(a, b.add(j0), c.add(j0), m, p, q),
+                            3 => tn_cols::<3>(a, b.add(j0), c.add(j0), m, p, q),
+                            2 => tn_cols::<2>(a, b.add(j0), c.add(j0), m, p, q),
+                            _ => tn_cols::<1>(a, b.add(j0), c.add(j0), m, p, q),
+                        }
+                    }
+                    j0 += L * nv;
+                }
+            }
+
+            #[target_feature(enable = "avx512f")]
+            unsafe fn tn_cols<const NV: usize>(a: *const $t, b: *const $t, c: *mut $t, m: usize, p: usize, q: usize) {
+                let mut j = 0;
+                unsafe {
+                    while j + R <= p {
+                        tn_block::<NV, R>(a.add(j), b, c.add(j * q), m, p, q);
+                        j += R;
+                    }
+                    let (a, c) = (a.add(j), c.add(j * q));
+                    match p - j {
+                        5 => tn_block::<NV, 5>(a, b, c, m, p, q),
+                        4 => tn_block::<NV, 4>(a, b, c, m, p, q),
+                        3 => tn_block::<NV, 3>(a, b, c, m, p, q),
+                        2 => tn_block::<NV, 2>(a, b, c, m, p, q),
+                        1 => tn_block::<NV, 1>(a, b, c, m, p, q),
+                        _ => {}
+                    }
+                }
+            }
+
+            /// `RR` rows of `C` by `NV` registers of columns: `C[r, :] += Σ_i A[i, r] B[i, :]`, where
+            /// `a` points at column `r = 0` of `A` (row stride `p`) and `b` at `B`'s first column in the
+            /// block (row stride `q`).
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn tn_block<const NV: usize, const RR: usize>(a: *const $t, b: *const $t, c: *mut $t, m: usize, p: usize, q: usize) {
+                let mut s = [[$zero(); NV]; RR];
+                unsafe {
+                    for i in 0..m {
+                        let brow = b.add(i * q);
+                        let mut bv = [$zero(); NV];
+                        for (v, x) in bv.iter_mut().enumerate() {
+                            *x = $load(brow.add(L * v));
+                        }
+                        let arow = a.add(i * p);
+                        for (r, sr) in s.iter_mut().enumerate() {
+                            let x = $set1(*arow.add(r));
+                            for (v, sv) in sr.iter_mut().enumerate() {
+                                *sv = $fmadd(x, bv[v], *sv);
+                            }
+                        }
+                    }
+                    for (r, sr) in s.iter().enumerate() {
+                        for (v, sv) in sr.iter().enumerate() {
+                            let ptr = c.add(r * q + L * v);
+                            $store(ptr, $add($load(ptr), *sv));
+                        }
+                    }
+                }
+            }
+        }
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use std::arch::x86_64::*;
-
-    /// Rows of the left operand per register block.
-    const R: usize = 6;
-
-    /// Column blocks of at most four registers (64 floats); `n % 16 == 0`.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn nn(a: *const f32, b: *const f32, c: *mut f32, m: usize, k: usize, n: usize, acc: bool) {
-        let mut j0 = 0;
-        while j0 < n {
-            let nv = ((n - j0) / 16).min(4);
-            unsafe {
-                match nv {
-                    4 => nn_cols::<4>(a, b.add(j0), c.add(j0), m, k, n, acc),
-                    3 => nn_cols::<3>(a, b.add(j0), c.add(j0), m, k, n, acc),
-                    2 => nn_cols::<2>(a, b.add(j0), c.add(j0), m, k, n, acc),
-                    _ => nn_cols::<1>(a, b.add(j0), c.add(j0), m, k, n, acc),
-                }
-            }
-            j0 += 16 * nv;
-        }
-    }
-
-    /// `NV * 16` columns of `C`, every row, in blocks of `R` rows.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn nn_cols<const NV: usize>(a: *const f32, b: *const f32, c: *mut f32, m: usize, k: usize, ldn: usize, acc: bool) {
-        let mut i = 0;
-        unsafe {
-            while i + R <= m {
-                nn_block::<NV, R>(a.add(i * k), b, c.add(i * ldn), k, ldn, acc);
-                i += R;
-            }
-            let (a, c) = (a.add(i * k), c.add(i * ldn));
-            match m - i {
-                5 => nn_block::<NV, 5>(a, b, c, k, ldn, acc),
-                4 => nn_block::<NV, 4>(a, b, c, k, ldn, acc),
-                3 => nn_block::<NV, 3>(a, b, c, k, ldn, acc),
-                2 => nn_block::<NV, 2>(a, b, c, k, ldn, acc),
-                1 => nn_block::<NV, 1>(a, b, c, k, ldn, acc),
-                _ => {}
-            }
-        }
-    }
-
-    /// `RR` rows by `NV` registers of columns: `C[r, :] (+)= Σ_k A[r, k] B[k, :]`.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn nn_block<const NV: usize, const RR: usize>(a: *const f32, b: *const f32, c: *mut f32, k: usize, ldn: usize, acc: bool) {
-        let mut s = [[_mm512_setzero_ps(); NV]; RR];
-        unsafe {
-            for kk in 0..k {
-                let brow = b.add(kk * ldn);
-                let mut bv = [_mm512_setzero_ps(); NV];
-                for (v, x) in bv.iter_mut().enumerate() {
-                    *x = _mm512_loadu_ps(brow.add(16 * v));
-                }
-                for (r, sr) in s.iter_mut().enumerate() {
-                    let x = _mm512_set1_ps(*a.add(r * k + kk));
-                    for (v, sv) in sr.iter_mut().enumerate() {
-                        *sv = _mm512_fmadd_ps(x, bv[v], *sv);
-                    }
-                }
-            }
-            for (r, sr) in s.iter().enumerate() {
-                for (v, sv) in sr.iter().enumerate() {
-                    let p = c.add(r * ldn + 16 * v);
-                    let out = if acc { _mm512_add_ps(_mm512_loadu_ps(p), *sv) } else { *sv };
-                    _mm512_storeu_ps(p, out);
-                }
-            }
-        }
-    }
-
-    /// `C[i, j] = A[i, :] · B[j, :]`, one register of partial sums per output, then a
-    /// horizontal sum.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn nt(a: *const f32, b: *const f32, c: *mut f32, m: usize, k: usize, n: usize) {
-        unsafe {
-            for i in 0..m {
-                let arow = a.add(i * k);
-                for j in 0..n {
-                    let brow = b.add(j * k);
-                    let mut s = _mm512_setzero_ps();
-                    for v in 0..k / 16 {
-                        s = _mm512_fmadd_ps(_mm512_loadu_ps(arow.add(16 * v)), _mm512_loadu_ps(brow.add(16 * v)), s);
-                    }
-                    *c.add(i * n + j) = _mm512_reduce_add_ps(s);
-                }
-            }
-        }
-    }
-
-    /// `C (p x q) += Aᵀ B`: column blocks of at most four registers, rows of `C` in blocks of `R`.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tn(a: *const f32, b: *const f32, c: *mut f32, m: usize, p: usize, q: usize) {
-        let mut j0 = 0;
-        while j0 < q {
-            let nv = ((q - j0) / 16).min(4);
-            unsafe {
-                match nv {
-                    4 => tn_cols::<4>(a, b.add(j0), c.add(j0), m, p, q),
-                    3 => tn_cols::<3>(a, b.add(j0), c.add(j0), m, p, q),
-                    2 => tn_cols::<2>(a, b.add(j0), c.add(j0), m, p, q),
-                    _ => tn_cols::<1>(a, b.add(j0), c.add(j0), m, p, q),
-                }
-            }
-            j0 += 16 * nv;
-        }
-    }
-
-    #[target_feature(enable = "avx512f")]
-    unsafe fn tn_cols<const NV: usize>(a: *const f32, b: *const f32, c: *mut f32, m: usize, p: usize, q: usize) {
-        let mut j = 0;
-        unsafe {
-            while j + R <= p {
-                tn_block::<NV, R>(a.add(j), b, c.add(j * q), m, p, q);
-                j += R;
-            }
-            let (a, c) = (a.add(j), c.add(j * q));
-            match p - j {
-                5 => tn_block::<NV, 5>(a, b, c, m, p, q),
-                4 => tn_block::<NV, 4>(a, b, c, m, p, q),
-                3 => tn_block::<NV, 3>(a, b, c, m, p, q),
-                2 => tn_block::<NV, 2>(a, b, c, m, p, q),
-                1 => tn_block::<NV, 1>(a, b, c, m, p, q),
-                _ => {}
-            }
-        }
-    }
-
-    /// `RR` rows of `C` by `NV` registers of columns: `C[r, :] += Σ_i A[i, r] B[i, :]`, where
-    /// `a` points at column `r = 0` of `A` (row stride `p`) and `b` at `B`'s first column in the
-    /// block (row stride `q`).
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn tn_block<const NV: usize, const RR: usize>(a: *const f32, b: *const f32, c: *mut f32, m: usize, p: usize, q: usize) {
-        let mut s = [[_mm512_setzero_ps(); NV]; RR];
-        unsafe {
-            for i in 0..m {
-                let brow = b.add(i * q);
-                let mut bv = [_mm512_setzero_ps(); NV];
-                for (v, x) in bv.iter_mut().enumerate() {
-                    *x = _mm512_loadu_ps(brow.add(16 * v));
-                }
-                let arow = a.add(i * p);
-                for (r, sr) in s.iter_mut().enumerate() {
-                    let x = _mm512_set1_ps(*arow.add(r));
-                    for (v, sv) in sr.iter_mut().enumerate() {
-                        *sv = _mm512_fmadd_ps(x, bv[v], *sv);
-                    }
-                }
-            }
-            for (r, sr) in s.iter().enumerate() {
-                for (v, sv) in sr.iter().enumerate() {
-                    let ptr = c.add(r * q + 16 * v);
-                    _mm512_storeu_ps(ptr, _mm512_add_ps(_mm512_loadu_ps(ptr), *sv));
-                }
-            }
-        }
-    }
+    avx512_kernels!(
+        f32k,
+        f32,
+        16,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps,
+        _mm512_reduce_add_ps
+    );
+    avx512_kernels!(
+        f64k,
+        f64,
+        8,
+        _mm512_setzero_pd,
+        _mm512_loadu_pd,
+        _mm512_storeu_pd,
+        _mm512_set1_pd,
+        _mm512_fmadd_pd,
+        _mm512_add_pd,
+        _mm512_reduce_add_pd
+    );
 }
 
 #[cfg(test)]
@@ -336,6 +422,45 @@ mod tests {
             let mut c = vec![f32::NAN; m * n];
             assert!(nt_narrow(&a, &b, &mut c, m, k, n));
             close(&c, &want, k);
+        }
+    }
+
+    #[test]
+    fn double_precision_kernels_match_triple_loops() {
+        if !avx512() {
+            eprintln!("skipped: no AVX-512F on this CPU (the callers fall back to a general GEMM)");
+            return;
+        }
+        let v64 = |len: usize, seed: usize| -> Vec<f64> { values(len, seed).iter().map(|&v| v as f64 + 1e-3 * (seed as f64)).collect() };
+        let naive = |a: &[f64], b: &[f64], m: usize, k: usize, n: usize| -> Vec<f64> {
+            (0..m * n).map(|e| (0..k).map(|kk| a[(e / n) * k + kk] * b[kk * n + e % n]).sum()).collect()
+        };
+        // f64 sums of up to 100 products: 1e-13 relative to the terms' scale is a few ulp each.
+        let close64 = |got: &[f64], want: &[f64]| {
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() <= 1e-13 * (1.0 + w.abs()), "{g} vs {w}");
+            }
+        };
+        for &(m, k, n) in &[(13, 3, 64), (7, 8, 8), (17, 64, 40), (5, 5, 72)] {
+            let (a, b) = (v64(m * k, 1), v64(k * n, 2));
+            let mut c = vec![f64::NAN; m * n];
+            assert!(nn_f64(&a, &b, &mut c, m, k, n, false));
+            close64(&c, &naive(&a, &b, m, k, n));
+        }
+        for &(m, p, q) in &[(100, 64, 64), (9, 3, 16), (31, 13, 24)] {
+            let (a, b) = (v64(m * p, 3), v64(m * q, 4));
+            let at: Vec<f64> = (0..p * m).map(|x| a[(x % m) * p + x / m]).collect();
+            let want: Vec<f64> = naive(&at, &b, p, m, q).iter().map(|w| w + 0.5).collect();
+            let mut c = vec![0.5; p * q];
+            assert!(tn_accumulate_f64(&a, &b, &mut c, m, p, q));
+            close64(&c, &want);
+        }
+        for &(m, k, n) in &[(37, 64, 2), (5, 8, 3)] {
+            let (a, b) = (v64(m * k, 5), v64(n * k, 6));
+            let bt: Vec<f64> = (0..k * n).map(|x| b[(x % n) * k + x / n]).collect();
+            let mut c = vec![f64::NAN; m * n];
+            assert!(nt_narrow_f64(&a, &b, &mut c, m, k, n));
+            close64(&c, &naive(&a, &bt, m, k, n));
         }
     }
 

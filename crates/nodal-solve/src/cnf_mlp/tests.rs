@@ -107,6 +107,19 @@ fn reverse_pass_matches_central_differences() {
     check_vjp(hutch);
 }
 
+/// Widths that are multiples of 8 run the f64 unpacked kernels of `thin_gemm` (wide hidden
+/// layers, the narrow first layer's transposed weight gradient, the narrow last layer's dot
+/// products) where the CPU has AVX-512F: the same central-difference check.
+#[test]
+fn reverse_pass_on_the_unpacked_kernels_matches_central_differences() {
+    const WIDE: [usize; 4] = [3, 16, 8, 2];
+    for mode in [CnfMode::Augmented { kinetic: true, jacobian: true }, CnfMode::Plain] {
+        let mut s = 13;
+        let p = (0..CnfMlp::<f64>::num_params_for(&WIDE)).map(|_| 0.6 * lcg(&mut s)).collect();
+        check_vjp(CnfMlp::new(&WIDE, p, mode).unwrap());
+    }
+}
+
 #[test]
 fn bad_shapes_are_refused() {
     assert!(CnfMlp::<f32>::new(&[3, 4, 3], vec![0.0; 31], CnfMode::Plain).is_none());
