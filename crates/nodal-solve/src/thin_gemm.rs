@@ -4,15 +4,17 @@
 //! A general GEMM (matrixmultiply) copies both operands into panels before multiplying. For a
 //! `1536 x 64` by `64 x 64` product that copy costs about half as much as the arithmetic: in the
 //! fused CNF network it took 24% of a training step against 50% for the multiply-adds. Here the
-//! right-hand operand's rows (at most 64 floats = four AVX-512 registers per row) are read in
-//! place, and a block of `R` left-hand rows accumulates in `R x 4` registers:
+//! right-hand operand's rows (at most four AVX-512 registers per row and column block: 64 f32
+//! or 32 f64) are read in place, and a block of `R = 6` left-hand rows accumulates in `R x 4`
+//! registers. With `L` lanes (16 for f32, 8 for f64):
 //!
 //! ```text
-//! nn:  C[i, :] (+)= Σ_k A[i, k] B[k, :]        C = A B,   B row-major k x n, n % 16 == 0
-//! tn:  C[j, :]  += Σ_i A[i, j] B[i, :]         C += Aᵀ B, A row-major m x p, B m x q, q % 16 == 0
+//! nn:  C[i, :] (+)= Σ_k A[i, k] B[k, :]        C = A B,   B row-major k x n, n % L == 0
+//! tn:  C[j, :]  += Σ_i A[i, j] B[i, :]         C += Aᵀ B, A row-major m x p, B m x q, q % L == 0
+//! nt:  C[i, j]   = A[i, :] · B[j, :]           C = A Bᵀ,  k % L == 0, n <= 8 (narrow outputs)
 //! ```
 //!
-//! Both use AVX-512F when the CPU has it (checked at run time) and otherwise report that they did
+//! All use AVX-512F when the CPU has it (checked at run time) and otherwise report that they did
 //! nothing, so the caller falls back to a general GEMM. Sums run in a fixed order, so results are
 //! deterministic (they differ from a packed GEMM's by rounding only).
 
