@@ -22,6 +22,7 @@ pub trait Scalar:
     + SubAssign
     + MulAssign
     + Sum
+    + crate::thin_gemm::ThinElement
     + 'static
 {
     /// Zero.
@@ -66,18 +67,18 @@ pub trait Scalar:
     /// through the unpacked kernels of [`crate::thin_gemm`]; `false` (nothing touched) where
     /// they do not apply, so the caller uses [`Scalar::gemm`].
     #[allow(clippy::too_many_arguments)]
-    fn thin_nn(_a: &[Self], _b: &[Self], _c: &mut [Self], _m: usize, _k: usize, _n: usize, _accumulate: bool) -> bool {
-        false
+    fn thin_nn(a: &[Self], b: &[Self], c: &mut [Self], m: usize, k: usize, n: usize, accumulate: bool) -> bool {
+        crate::thin_gemm::nn(a, b, c, m, k, n, accumulate)
     }
     /// `C = A Bᵀ` for a narrow `C` (`A` `m x k`, `B` `n x k`) through
     /// [`crate::thin_gemm::nt_narrow`]; `false` where it does not apply.
-    fn thin_nt_narrow(_a: &[Self], _b: &[Self], _c: &mut [Self], _m: usize, _k: usize, _n: usize) -> bool {
-        false
+    fn thin_nt_narrow(a: &[Self], b: &[Self], c: &mut [Self], m: usize, k: usize, n: usize) -> bool {
+        crate::thin_gemm::nt_narrow(a, b, c, m, k, n)
     }
     /// `C += Aᵀ B` (`A` `m x p`, `B` `m x q`, `C` `p x q`, contiguous row-major) through
     /// [`crate::thin_gemm`]; `false` where it does not apply.
-    fn thin_tn_accumulate(_a: &[Self], _b: &[Self], _c: &mut [Self], _m: usize, _p: usize, _q: usize) -> bool {
-        false
+    fn thin_tn_accumulate(a: &[Self], b: &[Self], c: &mut [Self], m: usize, p: usize, q: usize) -> bool {
+        crate::thin_gemm::tn_accumulate(a, b, c, m, p, q)
     }
 }
 
@@ -104,15 +105,6 @@ impl Scalar for f32 {
     #[inline(always)]
     fn tanh_fast(self) -> Self {
         crate::fastmath::tanh_f32(self)
-    }
-    fn thin_nn(a: &[Self], b: &[Self], c: &mut [Self], m: usize, k: usize, n: usize, accumulate: bool) -> bool {
-        crate::thin_gemm::nn(a, b, c, m, k, n, accumulate)
-    }
-    fn thin_nt_narrow(a: &[Self], b: &[Self], c: &mut [Self], m: usize, k: usize, n: usize) -> bool {
-        crate::thin_gemm::nt_narrow(a, b, c, m, k, n)
-    }
-    fn thin_tn_accumulate(a: &[Self], b: &[Self], c: &mut [Self], m: usize, p: usize, q: usize) -> bool {
-        crate::thin_gemm::tn_accumulate(a, b, c, m, p, q)
     }
     unsafe fn gemm(
         m: usize,
@@ -157,15 +149,6 @@ impl Scalar for f64 {
     #[inline(always)]
     fn tanh_fast(self) -> Self {
         crate::fastmath::tanh_f64(self)
-    }
-    fn thin_nn(a: &[Self], b: &[Self], c: &mut [Self], m: usize, k: usize, n: usize, accumulate: bool) -> bool {
-        crate::thin_gemm::nn_f64(a, b, c, m, k, n, accumulate)
-    }
-    fn thin_nt_narrow(a: &[Self], b: &[Self], c: &mut [Self], m: usize, k: usize, n: usize) -> bool {
-        crate::thin_gemm::nt_narrow_f64(a, b, c, m, k, n)
-    }
-    fn thin_tn_accumulate(a: &[Self], b: &[Self], c: &mut [Self], m: usize, p: usize, q: usize) -> bool {
-        crate::thin_gemm::tn_accumulate_f64(a, b, c, m, p, q)
     }
     unsafe fn gemm(
         m: usize,

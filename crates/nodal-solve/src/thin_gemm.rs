@@ -18,111 +18,102 @@
 //! nothing, so the caller falls back to a general GEMM. Sums run in a fixed order, so results are
 //! deterministic (they differ from a packed GEMM's by rounding only).
 
+/// The element types the kernels exist for (`f32`, 16 lanes; `f64`, 8 lanes). Sealed: the
+/// methods are the raw kernels, called only after the checks of the public functions.
+pub trait ThinElement: Copy + private::Sealed {
+    /// Lanes per AVX-512 register.
+    const LANES: usize;
+    #[doc(hidden)]
+    unsafe fn raw_nn(a: *const Self, b: *const Self, c: *mut Self, m: usize, k: usize, n: usize, accumulate: bool);
+    #[doc(hidden)]
+    unsafe fn raw_tn(a: *const Self, b: *const Self, c: *mut Self, m: usize, p: usize, q: usize);
+    #[doc(hidden)]
+    unsafe fn raw_nt(a: *const Self, b: *const Self, c: *mut Self, m: usize, k: usize, n: usize);
+}
+
+mod private {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+macro_rules! thin_element {
+    ($t:ty, $lanes:expr, $module:ident) => {
+        impl ThinElement for $t {
+            const LANES: usize = $lanes;
+            unsafe fn raw_nn(a: *const Self, b: *const Self, c: *mut Self, m: usize, k: usize, n: usize, accumulate: bool) {
+                // SAFETY: the caller checked the CPU and the slice lengths.
+                #[cfg(target_arch = "x86_64")]
+                unsafe {
+                    x86::$module::nn(a, b, c, m, k, n, accumulate)
+                }
+            }
+            unsafe fn raw_tn(a: *const Self, b: *const Self, c: *mut Self, m: usize, p: usize, q: usize) {
+                // SAFETY: as above.
+                #[cfg(target_arch = "x86_64")]
+                unsafe {
+                    x86::$module::tn(a, b, c, m, p, q)
+                }
+            }
+            unsafe fn raw_nt(a: *const Self, b: *const Self, c: *mut Self, m: usize, k: usize, n: usize) {
+                // SAFETY: as above.
+                #[cfg(target_arch = "x86_64")]
+                unsafe {
+                    x86::$module::nt(a, b, c, m, k, n)
+                }
+            }
+        }
+    };
+}
+thin_element!(f32, 16, f32k);
+thin_element!(f64, 8, f64k);
+
 /// `C = A B` (or `C += A B` with `accumulate`) for row-major `A` (`m x k`, row stride `k`), `B`
 /// (`k x n`, row stride `n`) and `C` (`m x n`, row stride `n`). Returns `false`, touching
-/// nothing, when the shape or the CPU does not suit the kernel (`n % 16 != 0`, or no AVX-512F).
-pub fn nn(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize, accumulate: bool) -> bool {
+/// nothing, when the shape or the CPU does not suit the kernel (`n % LANES != 0`, or no
+/// AVX-512F).
+pub fn nn<T: ThinElement>(a: &[T], b: &[T], c: &mut [T], m: usize, k: usize, n: usize, accumulate: bool) -> bool {
     if m == 0 || n == 0 {
         return true;
     }
-    if n % 16 != 0 || !avx512() {
+    if n % T::LANES != 0 || !avx512() {
         return false;
     }
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "thin_gemm::nn: slices shorter than the shape");
-    #[cfg(target_arch = "x86_64")]
     // SAFETY: AVX-512F is present (checked above); the asserted lengths cover every access.
-    unsafe {
-        x86::f32k::nn(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, k, n, accumulate)
-    };
+    unsafe { T::raw_nn(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, k, n, accumulate) };
     true
 }
 
 /// `C += Aᵀ B` for row-major `A` (`m x p`), `B` (`m x q`) and `C` (`p x q`), all with row stride
-/// equal to their width. Returns `false`, touching nothing, when `q % 16 != 0` or the CPU lacks
-/// AVX-512F.
-pub fn tn_accumulate(a: &[f32], b: &[f32], c: &mut [f32], m: usize, p: usize, q: usize) -> bool {
+/// equal to their width. Returns `false`, touching nothing, when `q % LANES != 0` or the CPU
+/// lacks AVX-512F.
+pub fn tn_accumulate<T: ThinElement>(a: &[T], b: &[T], c: &mut [T], m: usize, p: usize, q: usize) -> bool {
     if m == 0 || p == 0 || q == 0 {
         return true;
     }
-    if q % 16 != 0 || !avx512() {
+    if q % T::LANES != 0 || !avx512() {
         return false;
     }
     assert!(a.len() >= m * p && b.len() >= m * q && c.len() >= p * q, "thin_gemm::tn_accumulate: slices shorter than the shape");
-    #[cfg(target_arch = "x86_64")]
     // SAFETY: AVX-512F is present (checked above); the asserted lengths cover every access.
-    unsafe {
-        x86::f32k::tn(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, p, q)
-    };
+    unsafe { T::raw_tn(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, p, q) };
     true
 }
 
 /// `C = A Bᵀ` for row-major `A` (`m x k`), `B` (`n x k`) and `C` (`m x n`): a few dot products
 /// per row, for outputs too narrow for [`nn`] (a flow's last layer, `n = d`). Returns `false`,
-/// touching nothing, unless `k % 16 == 0`, `n <= 8` and the CPU has AVX-512F.
-pub fn nt_narrow(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) -> bool {
+/// touching nothing, unless `k % LANES == 0`, `n <= 8` and the CPU has AVX-512F.
+pub fn nt_narrow<T: ThinElement>(a: &[T], b: &[T], c: &mut [T], m: usize, k: usize, n: usize) -> bool {
     if m == 0 || n == 0 {
         return true;
     }
-    if k % 16 != 0 || n > 8 || !avx512() {
+    if k % T::LANES != 0 || n > 8 || !avx512() {
         return false;
     }
     assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n, "thin_gemm::nt_narrow: slices shorter than the shape");
-    #[cfg(target_arch = "x86_64")]
     // SAFETY: AVX-512F is present (checked above); the asserted lengths cover every access.
-    unsafe {
-        x86::f32k::nt(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, k, n)
-    };
-    true
-}
-
-/// [`nn`] in double precision (`n % 8 == 0`).
-pub fn nn_f64(a: &[f64], b: &[f64], c: &mut [f64], m: usize, k: usize, n: usize, accumulate: bool) -> bool {
-    if m == 0 || n == 0 {
-        return true;
-    }
-    if n % 8 != 0 || !avx512() {
-        return false;
-    }
-    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "thin_gemm::nn_f64: slices shorter than the shape");
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX-512F is present (checked above); the asserted lengths cover every access.
-    unsafe {
-        x86::f64k::nn(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, k, n, accumulate)
-    };
-    true
-}
-
-/// [`tn_accumulate`] in double precision (`q % 8 == 0`).
-pub fn tn_accumulate_f64(a: &[f64], b: &[f64], c: &mut [f64], m: usize, p: usize, q: usize) -> bool {
-    if m == 0 || p == 0 || q == 0 {
-        return true;
-    }
-    if q % 8 != 0 || !avx512() {
-        return false;
-    }
-    assert!(a.len() >= m * p && b.len() >= m * q && c.len() >= p * q, "thin_gemm::tn_accumulate_f64: slices shorter than the shape");
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX-512F is present (checked above); the asserted lengths cover every access.
-    unsafe {
-        x86::f64k::tn(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, p, q)
-    };
-    true
-}
-
-/// [`nt_narrow`] in double precision (`k % 8 == 0`, `n <= 8`).
-pub fn nt_narrow_f64(a: &[f64], b: &[f64], c: &mut [f64], m: usize, k: usize, n: usize) -> bool {
-    if m == 0 || n == 0 {
-        return true;
-    }
-    if k % 8 != 0 || n > 8 || !avx512() {
-        return false;
-    }
-    assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n, "thin_gemm::nt_narrow_f64: slices shorter than the shape");
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX-512F is present (checked above); the asserted lengths cover every access.
-    unsafe {
-        x86::f64k::nt(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, k, n)
-    };
+    unsafe { T::raw_nt(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, k, n) };
     true
 }
 
@@ -446,7 +437,7 @@ mod tests {
         for &(m, k, n) in &[(13, 3, 64), (7, 8, 8), (17, 64, 40), (5, 5, 72)] {
             let (a, b) = (v64(m * k, 1), v64(k * n, 2));
             let mut c = vec![f64::NAN; m * n];
-            assert!(nn_f64(&a, &b, &mut c, m, k, n, false));
+            assert!(nn(&a, &b, &mut c, m, k, n, false));
             close64(&c, &naive(&a, &b, m, k, n));
         }
         for &(m, p, q) in &[(100, 64, 64), (9, 3, 16), (31, 13, 24)] {
@@ -454,14 +445,14 @@ mod tests {
             let at: Vec<f64> = (0..p * m).map(|x| a[(x % m) * p + x / m]).collect();
             let want: Vec<f64> = naive(&at, &b, p, m, q).iter().map(|w| w + 0.5).collect();
             let mut c = vec![0.5; p * q];
-            assert!(tn_accumulate_f64(&a, &b, &mut c, m, p, q));
+            assert!(tn_accumulate(&a, &b, &mut c, m, p, q));
             close64(&c, &want);
         }
         for &(m, k, n) in &[(37, 64, 2), (5, 8, 3)] {
             let (a, b) = (v64(m * k, 5), v64(n * k, 6));
             let bt: Vec<f64> = (0..k * n).map(|x| b[(x % n) * k + x / n]).collect();
             let mut c = vec![f64::NAN; m * n];
-            assert!(nt_narrow_f64(&a, &b, &mut c, m, k, n));
+            assert!(nt_narrow(&a, &b, &mut c, m, k, n));
             close64(&c, &naive(&a, &bt, m, k, n));
         }
     }
