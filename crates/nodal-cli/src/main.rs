@@ -18,6 +18,7 @@ mod plot_homeomorphism_cmd;
 mod plot_mnist_cmd;
 mod plot_reconstruction_cmd;
 mod regularise_cmd;
+mod sde_solve;
 mod solve_cmd;
 mod sweep_cmd;
 mod train_cmd;
@@ -44,7 +45,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Solve an MLP problem file and print the solution (and gradients) as JSON.
+    /// Solve an MLP problem file (ODE, or SDE with --scheme) and print the solution (and
+    /// gradients) as JSON.
     Solve(solve_cmd::SolveArgs),
     /// Train a model and write metrics, weights and figures.
     #[command(subcommand)]

@@ -14,9 +14,16 @@ pub struct SolveArgs {
     problem: PathBuf,
     /// Also compute gradients of the loss (sum of squares of all ys): backprop, checkpoint,
     /// checkpoint:M (a checkpoint every M steps), adjoint (y reconstructed backwards) or
-    /// adjoint-checkpointed[:M] (y re-solved forwards from a checkpoint every M steps).
-    #[arg(long, value_parser = parse_grad)]
-    grad: Option<GradMethod>,
+    /// adjoint-checkpointed[:M] (y re-solved forwards from a checkpoint every M steps). SDE
+    /// problems: backprop, checkpoint[:M], adjoint (reversible_heun: its exact reversible
+    /// adjoint; other schemes: the continuous stochastic adjoint).
+    #[arg(long)]
+    grad: Option<String>,
+    /// SDE problems (files with Brownian increments `dW` or a diffusion `V`): the step formula,
+    /// one of euler_maruyama, milstein_ito, milstein_ito_commutative, milstein_ito_diag,
+    /// milstein_strat, euler_heun, heun, midpoint, reversible_heun.
+    #[arg(long)]
+    scheme: Option<String>,
     /// With --grad adjoint: warn (on stderr) when the reverse-time reconstruction of y drifts
     /// further than this from the forward solution (relative; `backward_stats.reconstruction_error`).
     #[arg(long, default_value_t = 1e-3)]
@@ -40,20 +47,25 @@ pub fn parse_grad(s: &str) -> Result<GradMethod, String> {
 /// per-sample mode (JSON printed, with each row's status in `row_status`; a failed row's
 /// outputs after its failure are NaN, written as `null`).
 pub fn run(a: SolveArgs, memory_limit: u64) -> CliResult {
-    let problem = Problem::from_file(&a.problem).map_err(Failure::input)?;
+    let text = nodal::io::read_text_capped(&a.problem, nodal::io::MAX_JSON_BYTES, "a problem file").map_err(Failure::input)?;
+    if a.scheme.is_some() || nodal_formats::sde_problem::SdeProblem::looks_like_sde(&text) {
+        return crate::sde_solve::run(&a.problem, a.scheme.as_deref(), a.grad.as_deref(), a.pretty, memory_limit);
+    }
+    let grad = a.grad.as_deref().map(parse_grad).transpose().map_err(Failure::Input)?;
+    let problem = Problem::from_json_str(&text, &a.problem.display().to_string()).map_err(Failure::input)?;
     if !(a.reconstruction_warn > 0.0) {
         return Err(Failure::Input(format!("--reconstruction-warn must be > 0 (got {})", a.reconstruction_warn)));
     }
-    if a.t_grads && a.grad.is_none() {
+    if a.t_grads && grad.is_none() {
         return Err(Failure::Input("--t-grads needs --grad".into()));
     }
-    let est = problem.estimated_bytes(a.grad.is_some());
+    let est = problem.estimated_bytes(grad.is_some());
     crate::budget::check(
         &format!("{} ({} times x {} rows x {} dims)", a.problem.display(), problem.t.len(), problem.y0.len(), problem.dim()),
         est,
         memory_limit,
     )?;
-    let r = run_problem(&problem, a.grad, a.t_grads, memory_limit as usize).map_err(Failure::input)?;
+    let r = run_problem(&problem, grad, a.t_grads, memory_limit as usize).map_err(Failure::input)?;
     emit_json(&r.json, a.pretty)?;
     if let Some(drift) = r.json["backward_stats"]["reconstruction_error"].as_f64().filter(|d| !(*d <= a.reconstruction_warn)) {
         note(&format!(

@@ -11,3 +11,4 @@
 pub mod idx;
 pub mod io;
 pub mod problem;
+pub mod sde_problem;

@@ -34,6 +34,7 @@ pub mod per_sample;
 pub mod regularise;
 pub mod save_at;
 pub mod scalar;
+pub mod sde;
 pub mod solution;
 pub mod state;
 pub mod stats;

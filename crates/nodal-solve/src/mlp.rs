@@ -415,7 +415,7 @@ impl<T: Scalar> Mlp<T> {
     }
 
     /// VJP; when `dy` is given also writes `f(y)` (sharing the hidden activations).
-    fn vjp_into(&mut self, y: &[T], a: &[T], mut dy: Option<&mut [T]>, adj_y: &mut [T], adj_p: &mut [T]) {
+    pub(crate) fn vjp_into(&mut self, y: &[T], a: &[T], mut dy: Option<&mut [T]>, adj_y: &mut [T], adj_p: &mut [T]) {
         self.refresh_transposes();
         let (dim, hidden) = (self.dim, self.hidden);
         let batch = y.len() / dim;
