@@ -198,6 +198,13 @@ impl<T: Scalar> BrownianPath<T> for SeededBrownian {
         self.check_range(t)?;
         let (lo, hi, sign) = if s <= t { (s, t, 1.0) } else { (t, s, -1.0) };
         let snap = self.tol;
+        // A fixed-step solve on the cell grid: one cell, drawn straight into `out`.
+        if let (Ok(a), Ok(b)) = (locate(self.t0, self.h, self.cells, snap, lo), locate(self.t0, self.h, self.cells, snap, hi)) {
+            if b == a + 1 {
+                fill_parallel(self.seed, stream(a, 0, 0), sign * self.h.sqrt(), out);
+                return Ok(());
+            }
+        }
         let n = self.cell_buf.len();
         let mut total = vec_take(&mut self.total, n);
         total.iter_mut().for_each(|v| *v = 0.0);
@@ -284,6 +291,19 @@ impl<T: Scalar> BrownianPath<T> for SeededBrownian {
         write_out(k, &kk, 1.0);
         Ok(())
     }
+}
+
+/// [`fill_normals`] split over two rayon tasks when there are many entries (each entry's value
+/// depends only on its address, so the split changes nothing).
+fn fill_parallel<T: Scalar>(seed: u64, stream: [u32; 2], scale: f64, out: &mut [T]) {
+    const SPLIT: usize = 1 << 14;
+    if out.len() < SPLIT || rayon::current_num_threads() < 2 {
+        fill_normals(seed, stream, 0, scale, out);
+        return;
+    }
+    let half = (out.len() / 2) & !15;
+    let (a, b) = out.split_at_mut(half);
+    rayon::join(|| fill_normals(seed, stream, 0, scale, a), || fill_normals(seed, stream, half as u64, scale, b));
 }
 
 fn vec_take(v: &mut Vec<f64>, n: usize) -> Vec<f64> {

@@ -50,18 +50,18 @@ pub struct NeuralSde<T: Scalar> {
     s: Vec<T>,
     dz: Vec<T>,
     aux: Vec<T>,
+    /// `V` transposed.
+    vt: Vec<T>,
+    /// Per-chunk diffusion-parameter gradients.
+    part: Vec<Vec<T>>,
 }
 
-/// `1 / (1 + exp(-x))`, computed without overflow.
-#[inline]
+/// `1 / (1 + exp(-x)) = (1 + tanh(x / 2)) / 2`, through the vectorisable `tanh` of
+/// [`crate::fastmath`] (no overflow for any `x`).
+#[inline(always)]
 fn sigmoid<T: Scalar>(x: T) -> T {
-    let v = x.to_f64();
-    T::from_f64(if v >= 0.0 {
-        1.0 / (1.0 + (-v).exp())
-    } else {
-        let e = v.exp();
-        e / (1.0 + e)
-    })
+    let half = T::from_f64(0.5);
+    half + half * (half * x).tanh_fast()
 }
 
 impl<T: Scalar> NeuralSde<T> {
@@ -80,7 +80,7 @@ impl<T: Scalar> NeuralSde<T> {
         if matches!(kind, Diffusion::GeneralSigmoid { channels: 0 } | Diffusion::Additive { channels: 0 }) {
             return Err(SdeError::InvalidArgument("a diffusion needs at least one Brownian channel".into()));
         }
-        Ok(Self { drift, kind, diffusion_params, dim, z: vec![], g: vec![], s: vec![], dz: vec![], aux: vec![] })
+        Ok(Self { drift, kind, diffusion_params, dim, z: vec![], g: vec![], s: vec![], dz: vec![], aux: vec![], vt: vec![], part: vec![] })
     }
 
     /// Number of diffusion parameters for `kind` at `dim`.
@@ -100,55 +100,56 @@ impl<T: Scalar> NeuralSde<T> {
         }
     }
 
-    /// `z = Y V^T + c`, `g = sigmoid(z)`, `s = g (1 - g)` for the sigmoid diffusions.
+    /// `z = Y V^T + c`, `g = sigmoid(z)`, `s = g (1 - g)` for the sigmoid diffusions, row
+    /// chunks over the rayon pool on large batches.
     fn sigmoid_layer(&mut self, y: &[T]) {
         let (d, w) = (self.dim, self.width());
         let rows = y.len() / d;
         let (v, c) = self.diffusion_params.split_at(w * d);
+        // V transposed (d x w), the right operand of the unpacked product.
+        self.vt.resize(d * w, T::ZERO);
+        for j in 0..w {
+            for i in 0..d {
+                self.vt[i * w + j] = v[j * d + i];
+            }
+        }
         self.z.resize(rows * w, T::ZERO);
         self.g.resize(rows * w, T::ZERO);
         self.s.resize(rows * w, T::ZERO);
-        for r in 0..rows {
-            self.z[r * w..(r + 1) * w].copy_from_slice(c);
-        }
-        if d * w >= 256 && rows >= 8 {
-            // SAFETY: row-major Y (rows x d), V^T read through strides (d x w), z (rows x w).
-            unsafe {
-                T::gemm(
-                    rows,
-                    d,
-                    w,
-                    T::ONE,
-                    y.as_ptr(),
-                    d as isize,
-                    1,
-                    v.as_ptr(),
-                    1,
-                    d as isize,
-                    T::ONE,
-                    self.z.as_mut_ptr(),
-                    w as isize,
-                    1,
-                )
-            };
-        } else {
-            for r in 0..rows {
-                let yr = &y[r * d..(r + 1) * d];
-                for j in 0..w {
-                    let vr = &v[j * d..(j + 1) * d];
-                    let mut acc = T::ZERO;
-                    for i in 0..d {
-                        acc += vr[i] * yr[i];
+        let vt = &self.vt;
+        let layer = |yc: &[T], zc: &mut [T], gc: &mut [T], sc: &mut [T]| {
+            let r = yc.len() / d;
+            if !T::thin_nn(yc, vt, zc, r, d, w, false) {
+                for (yr, zr) in yc.chunks(d).zip(zc.chunks_mut(w)) {
+                    for (j, zj) in zr.iter_mut().enumerate() {
+                        let vr = &v[j * d..(j + 1) * d];
+                        *zj = vr.iter().zip(yr).map(|(a, b)| *a * *b).sum();
                     }
-                    self.z[r * w + j] += acc;
                 }
             }
+            for (zr, (gr, sr)) in zc.chunks_mut(w).zip(gc.chunks_mut(w).zip(sc.chunks_mut(w))) {
+                for j in 0..w {
+                    let g = sigmoid(zr[j] + c[j]);
+                    zr[j] += c[j];
+                    gr[j] = g;
+                    sr[j] = g * (T::ONE - g);
+                }
+            }
+        };
+        let chunks = parallel_chunks(rows, d * w);
+        if chunks == 1 {
+            layer(y, &mut self.z, &mut self.g, &mut self.s);
+            return;
         }
-        for i in 0..rows * w {
-            let g = sigmoid(self.z[i]);
-            self.g[i] = g;
-            self.s[i] = g * (T::ONE - g);
-        }
+        let per = rows.div_ceil(chunks);
+        rayon::scope(|sc| {
+            for (((yc, zc), gc), scc) in
+                y.chunks(per * d).zip(self.z.chunks_mut(per * w)).zip(self.g.chunks_mut(per * w)).zip(self.s.chunks_mut(per * w))
+            {
+                let layer = &layer;
+                sc.spawn(move |_| layer(yc, zc, gc, scc));
+            }
+        });
     }
 
     /// Back through the sigmoid layer: with `dz` (rows x w) the cotangent of `z`,
@@ -158,49 +159,62 @@ impl<T: Scalar> NeuralSde<T> {
         let rows = y.len() / d;
         let off = self.drift.params.len();
         let (v, _) = self.diffusion_params.split_at(w * d);
-        let (gv, gc) = adj_p[off..].split_at_mut(w * d);
-        let dz = &self.dz;
-        if d * w >= 256 && rows >= 8 {
-            // SAFETY: dz (rows x w) times V (w x d) into adj_y (rows x d); dz^T Y into gv.
-            unsafe {
-                T::gemm(
-                    rows,
-                    w,
-                    d,
-                    T::ONE,
-                    dz.as_ptr(),
-                    w as isize,
-                    1,
-                    v.as_ptr(),
-                    d as isize,
-                    1,
-                    T::ZERO,
-                    adj_y.as_mut_ptr(),
-                    d as isize,
-                    1,
-                );
-                T::gemm(w, rows, d, T::ONE, dz.as_ptr(), 1, w as isize, y.as_ptr(), d as isize, 1, T::ONE, gv.as_mut_ptr(), d as isize, 1);
-            }
-        } else {
-            adj_y.iter_mut().for_each(|x| *x = T::ZERO);
-            for r in 0..rows {
-                let yr = &y[r * d..(r + 1) * d];
-                for j in 0..w {
-                    let g = dz[r * w + j];
-                    let vr = &v[j * d..(j + 1) * d];
-                    for i in 0..d {
-                        adj_y[r * d + i] += g * vr[i];
-                        gv[j * d + i] += g * yr[i];
+        let chunks = parallel_chunks(rows, d * w);
+        let per = rows.div_ceil(chunks);
+        self.part.resize(chunks, Vec::new());
+        let back = |yc: &[T], dzc: &[T], ac: &mut [T], part: &mut Vec<T>| {
+            let r = yc.len() / d;
+            part.clear();
+            part.resize(w * d + w, T::ZERO);
+            let (gv, gc) = part.split_at_mut(w * d);
+            if !T::thin_nn(dzc, v, ac, r, w, d, false) {
+                for (dzr, ar) in dzc.chunks(w).zip(ac.chunks_mut(d)) {
+                    ar.iter_mut().for_each(|x| *x = T::ZERO);
+                    for (j, g) in dzr.iter().enumerate() {
+                        for (a, vv) in ar.iter_mut().zip(&v[j * d..(j + 1) * d]) {
+                            *a += *g * *vv;
+                        }
                     }
                 }
             }
+            if !T::thin_tn_accumulate(dzc, yc, gv, r, w, d) {
+                for (dzr, yr) in dzc.chunks(w).zip(yc.chunks(d)) {
+                    for (j, g) in dzr.iter().enumerate() {
+                        for (gvv, yv) in gv[j * d..(j + 1) * d].iter_mut().zip(yr) {
+                            *gvv += *g * *yv;
+                        }
+                    }
+                }
+            }
+            for dzr in dzc.chunks(w) {
+                for (a, b) in gc.iter_mut().zip(dzr) {
+                    *a += *b;
+                }
+            }
+        };
+        let dz = &self.dz;
+        if chunks == 1 {
+            back(y, dz, adj_y, &mut self.part[0]);
+        } else {
+            rayon::scope(|sc| {
+                for (((yc, dzc), ac), part) in y.chunks(per * d).zip(dz.chunks(per * w)).zip(adj_y.chunks_mut(per * d)).zip(self.part.iter_mut()) {
+                    let back = &back;
+                    sc.spawn(move |_| back(yc, dzc, ac, part));
+                }
+            });
         }
-        for r in 0..rows {
-            for j in 0..w {
-                gc[j] += dz[r * w + j];
+        for part in &self.part[..chunks] {
+            for (a, b) in adj_p[off..].iter_mut().zip(part) {
+                *a += *b;
             }
         }
     }
+}
+
+/// Row chunks for a layer of `width` multiply-adds per row: one per pool thread above about
+/// 2^17 multiply-adds in total, else one.
+fn parallel_chunks(rows: usize, width: usize) -> usize {
+    if rows * width >= 1 << 17 { rayon::current_num_threads().clamp(1, rows.max(1)) } else { 1 }
 }
 
 impl<T: Scalar> SdeTerms<T> for NeuralSde<T> {
