@@ -3,6 +3,7 @@
 //! a saved stop, [`budget`] refuses requests over the memory limit.
 
 mod bench_cmd;
+mod bench_sde_cmd;
 mod budget;
 mod cnf_cmd;
 mod eval_cmd;
@@ -58,6 +59,9 @@ enum Command {
     Sweep(sweep_cmd::SweepArgs),
     /// Measure solve throughput on the shared benchmark configurations.
     Bench(bench_cmd::BenchArgs),
+    /// Time neural-SDE solves and gradients on the anchors' sde_bench.py configurations
+    /// (JSON lines).
+    BenchSde(bench_sde_cmd::BenchSdeArgs),
     /// Peak memory of one MNIST training step (memory vs depth and solver steps).
     Memory(memory_cmd::MemoryArgs),
     /// Plain vs regularised training side by side (kinetic, Jacobian, second-order penalties).
@@ -132,6 +136,7 @@ fn main() -> ExitCode {
         Command::Eval(EvalTask::Cnf(a)) => cnf_cmd::eval(a),
         Command::Sweep(a) => sweep_cmd::run(a),
         Command::Bench(a) => bench_cmd::run(a, limit),
+        Command::BenchSde(a) => bench_sde_cmd::run(a, limit),
         Command::Memory(a) => memory_cmd::run(a, limit),
         Command::Regularise(a) => regularise_cmd::run(a),
         Command::Plot(PlotTask::Trajectories(a)) => plot_cmd::run(a),

@@ -13,6 +13,11 @@ use crate::scalar::Scalar;
 /// Work (batch x hidden x dim multiply-adds) above which a call splits rows across threads.
 const PARALLEL_WORK: usize = 1 << 17;
 
+/// Above [`SMALL_DIM`], batches of at most this many rows evaluate the layers as dot products
+/// with the weight rows: no transposed copies of the weights (whose refresh on every call
+/// would cost more than the products themselves).
+const TINY_ROWS: usize = 2;
+
 /// Widths up to this use hand-written loops instead of `gemm` (whose packing dominates when one
 /// side of the product is this thin).
 const SMALL_DIM: usize = 4;
@@ -142,6 +147,14 @@ fn hidden_layer<T: Scalar>(y: &[T], w1: &[T], w1t: &[T], b1: &[T], act: &mut Vec
                 axpy_slice(a, y[r * dim + i], &w1t[i * hidden..(i + 1) * hidden]);
             }
         }
+    } else if rows <= TINY_ROWS {
+        // Contiguous dot products with the rows of W1 (no transpose needed).
+        for r in 0..rows {
+            let yr = &y[r * dim..(r + 1) * dim];
+            for (j, a) in act[r * hidden..(r + 1) * hidden].iter_mut().enumerate() {
+                *a += dot(&w1[j * dim..(j + 1) * dim], yr);
+            }
+        }
     } else if !T::thin_nn(y, w1t, act, rows, dim, hidden, true) {
         unsafe {
             T::gemm(
@@ -179,6 +192,15 @@ fn output_layer<T: Scalar>(act: &[T], w2: &[T], w2t: &[T], b2: &[T], out: &mut [
         }
         return;
     }
+    if rows <= TINY_ROWS {
+        for r in 0..rows {
+            let a = &act[r * hidden..(r + 1) * hidden];
+            for i in 0..dim {
+                out[r * dim + i] = b2[i] + dot(a, &w2[i * hidden..(i + 1) * hidden]);
+            }
+        }
+        return;
+    }
     for r in 0..rows {
         out[r * dim..(r + 1) * dim].copy_from_slice(b2);
     }
@@ -208,13 +230,23 @@ fn output_layer<T: Scalar>(act: &[T], w2: &[T], w2t: &[T], b2: &[T], out: &mut [
 /// Backward through one chunk: given `act` (tanh activations) and cotangent `a`, write
 /// `adj_y = ((a W2) * (1 - act^2)) W1` and accumulate the parameter gradient into `grad`.
 #[allow(clippy::too_many_arguments)]
-fn backward_chunk<T: Scalar>(y: &[T], a: &[T], params: &[T], sc: &mut Scratch<T>, adj_y: &mut [T], rows: usize, dim: usize, hidden: usize) {
+fn backward_chunk<T: Scalar>(
+    y: &[T],
+    a: &[T],
+    params: &[T],
+    sc: &mut Scratch<T>,
+    adj_y: &mut [T],
+    g: &mut [T],
+    rows: usize,
+    dim: usize,
+    hidden: usize,
+) {
     let (o_b1, o_w2, o_b2) = (hidden * dim, hidden * dim + hidden, 2 * hidden * dim + hidden);
     let w1 = &params[..o_b1];
     let w2 = &params[o_w2..o_b2];
     sc.dh.resize(rows * hidden, T::ZERO);
     if dim <= SMALL_DIM {
-        backward_small(y, a, params, sc, adj_y, rows, dim, hidden);
+        backward_small(y, a, params, sc, adj_y, g, rows, dim, hidden);
         return;
     }
     // dA = a W2   (rows x hidden)
@@ -262,7 +294,6 @@ fn backward_chunk<T: Scalar>(y: &[T], a: &[T], params: &[T], sc: &mut Scratch<T>
             );
         }
     }
-    let g = &mut sc.grad;
     // gW1 += dH^T y  (hidden x dim)
     if !T::thin_tn_accumulate(&sc.dh, y, &mut g[..o_b1], rows, hidden, dim) {
         unsafe {
@@ -319,7 +350,17 @@ fn backward_chunk<T: Scalar>(y: &[T], a: &[T], params: &[T], sc: &mut Scratch<T>
 
 /// [`backward_chunk`] for widths up to [`SMALL_DIM`]: plain vectorised loops, no `gemm`.
 #[allow(clippy::too_many_arguments)]
-fn backward_small<T: Scalar>(y: &[T], a: &[T], params: &[T], sc: &mut Scratch<T>, adj_y: &mut [T], rows: usize, dim: usize, hidden: usize) {
+fn backward_small<T: Scalar>(
+    y: &[T],
+    a: &[T],
+    params: &[T],
+    sc: &mut Scratch<T>,
+    adj_y: &mut [T],
+    g: &mut [T],
+    rows: usize,
+    dim: usize,
+    hidden: usize,
+) {
     let (o_b1, o_w2, o_b2) = (hidden * dim, hidden * dim + hidden, 2 * hidden * dim + hidden);
     let w1 = &params[..o_b1];
     let w2 = &params[o_w2..o_b2];
@@ -348,7 +389,6 @@ fn backward_small<T: Scalar>(y: &[T], a: &[T], params: &[T], sc: &mut Scratch<T>
         }
     }
     sc.w1col = w1t_row;
-    let g = &mut sc.grad;
     for j in 0..hidden {
         for i in 0..dim {
             g[j * dim + i] += sc.gw1t[i * hidden + j];
@@ -387,8 +427,15 @@ impl<T: Scalar> Mlp<T> {
         }
     }
 
+    /// Refresh the transposed weights unless this batch takes the dot-product path.
+    fn prepare(&mut self, rows: usize) {
+        if self.dim <= SMALL_DIM || rows > TINY_ROWS {
+            self.refresh_transposes();
+        }
+    }
+
     pub(crate) fn forward_into(&mut self, y: &[T], dy: &mut [T]) {
-        self.refresh_transposes();
+        self.prepare(y.len() / self.dim);
         let (dim, hidden) = (self.dim, self.hidden);
         let batch = y.len() / dim;
         let (o_b1, o_w2, o_b2) = self.offsets();
@@ -416,7 +463,7 @@ impl<T: Scalar> Mlp<T> {
 
     /// VJP; when `dy` is given also writes `f(y)` (sharing the hidden activations).
     pub(crate) fn vjp_into(&mut self, y: &[T], a: &[T], mut dy: Option<&mut [T]>, adj_y: &mut [T], adj_p: &mut [T]) {
-        self.refresh_transposes();
+        self.prepare(y.len() / self.dim);
         let (dim, hidden) = (self.dim, self.hidden);
         let batch = y.len() / dim;
         let (o_b1, o_w2, o_b2) = self.offsets();
@@ -426,20 +473,30 @@ impl<T: Scalar> Mlp<T> {
         let rows_per = batch.div_ceil(chunks);
         let params = &self.params;
         let (w1, b1, w2, b2) = (&params[..o_b1], &params[o_b1..o_w2], &params[o_w2..o_b2], &params[o_b2..]);
-        let work = |yc: &[T], ac: &[T], dc: Option<&mut [T]>, adj: &mut [T], sc: &mut Scratch<T>| {
+        // `grad`: where the chunk's parameter gradient accumulates (the caller's `adj_p` when
+        // there is one chunk, else the chunk's private buffer).
+        let work = |yc: &[T], ac: &[T], dc: Option<&mut [T]>, adj: &mut [T], sc: &mut Scratch<T>, grad: Option<&mut [T]>| {
             let rows = yc.len() / dim;
-            sc.grad.clear();
-            sc.grad.resize(np, T::ZERO);
             hidden_layer(yc, w1, w1t, b1, &mut sc.act, rows, dim, hidden);
             if let Some(dc) = dc {
                 output_layer(&sc.act, w2, w2t, b2, dc, rows, dim, hidden);
             }
-            backward_chunk(yc, ac, params, sc, adj, rows, dim, hidden);
+            match grad {
+                Some(g) => backward_chunk(yc, ac, params, sc, adj, g, rows, dim, hidden),
+                None => {
+                    let mut g = std::mem::take(&mut sc.grad);
+                    g.clear();
+                    g.resize(np, T::ZERO);
+                    backward_chunk(yc, ac, params, sc, adj, &mut g, rows, dim, hidden);
+                    sc.grad = g;
+                }
+            }
         };
-        let used = if chunks == 1 {
-            work(y, a, dy.as_deref_mut(), adj_y, &mut self.scratch[0]);
-            1
-        } else {
+        if chunks == 1 {
+            work(y, a, dy.as_deref_mut(), adj_y, &mut self.scratch[0], Some(adj_p));
+            return;
+        }
+        let used = {
             let step = rows_per * dim;
             let mut dy_chunks: Vec<Option<&mut [T]>> = match dy.as_deref_mut() {
                 Some(d) => d.chunks_mut(step).map(Some).collect(),
@@ -452,7 +509,7 @@ impl<T: Scalar> Mlp<T> {
                 {
                     let dc = dc.take();
                     let work = &work;
-                    s.spawn(move |_| work(yc, ac, dc, adj, sc));
+                    s.spawn(move |_| work(yc, ac, dc, adj, sc, None));
                 }
             });
             n

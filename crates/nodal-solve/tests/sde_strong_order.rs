@@ -9,7 +9,7 @@
 //! slope of log2(error) on log2(dt). Bounds: Euler-Maruyama in [0.4, 0.65], the order-1
 //! schemes in [0.85, 1.15] (the anchors measured 0.51-0.53 and 0.97-0.99 with 4096 paths).
 
-use nodal_solve::sde::{BrownianPath, MilsteinForm, Noise, SdeError, SdeGrid, SdeTerms, SeededBrownian, Scheme, sde_solve};
+use nodal_solve::sde::{BrownianPath, MilsteinForm, Noise, Scheme, SdeError, SdeGrid, SdeTerms, SeededBrownian, sde_solve};
 
 /// Scalar linear SDE `dX = a X dt + b X dW` per row, or additive `dX = f(X) dt + s dW`.
 struct Linear {
@@ -155,8 +155,10 @@ fn sra1_is_strong_order_one_and_a_half_on_additive_noise() {
     let reference = solve(Scheme::Sra1, 13);
     let levels: Vec<i32> = (3..=8).collect();
     for (scheme, lo, hi) in [(Scheme::Sra1, 1.35, 1.65), (Scheme::EulerMaruyama, 0.85, 1.15)] {
-        let errors: Vec<f64> =
-            levels.iter().map(|k| solve(scheme, *k).iter().zip(&reference).map(|(a, b)| (a - b).abs()).sum::<f64>() / paths as f64).collect();
+        let errors: Vec<f64> = levels
+            .iter()
+            .map(|k| solve(scheme, *k).iter().zip(&reference).map(|(a, b)| (a - b).abs()).sum::<f64>() / paths as f64)
+            .collect();
         let order = slope(&levels, &errors);
         println!("{}: strong order {order:.3} on additive noise, errors {errors:.3?}", scheme.name());
         assert!((lo..=hi).contains(&order), "{}: order {order} outside [{lo}, {hi}]", scheme.name());

@@ -18,6 +18,7 @@ pub mod cnf;
 pub mod deq;
 pub mod jvp;
 pub mod neural_ode;
+pub mod sde;
 pub mod tensor_state;
 #[cfg(test)]
 mod testing;

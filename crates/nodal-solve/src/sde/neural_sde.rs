@@ -197,7 +197,9 @@ impl<T: Scalar> NeuralSde<T> {
             back(y, dz, adj_y, &mut self.part[0]);
         } else {
             rayon::scope(|sc| {
-                for (((yc, dzc), ac), part) in y.chunks(per * d).zip(dz.chunks(per * w)).zip(adj_y.chunks_mut(per * d)).zip(self.part.iter_mut()) {
+                for (((yc, dzc), ac), part) in
+                    y.chunks(per * d).zip(dz.chunks(per * w)).zip(adj_y.chunks_mut(per * d)).zip(self.part.iter_mut())
+                {
                     let back = &back;
                     sc.spawn(move |_| back(yc, dzc, ac, part));
                 }
