@@ -72,9 +72,10 @@ fn sde_input_errors_exit_2_with_one_line_each() {
         assert!(err.contains(needle) && err.trim().lines().count() == 1, "{args:?}: {err}");
         assert!(out.stdout.is_empty());
     }
-    // A diverging diffusion: huge increments make the state non-finite -> exit 1, typed error.
+    // A step so large that the state overflows: exit 1 with the typed error (time, step).
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(FILE).unwrap()).unwrap();
-    v["problem"]["weights"]["b2"] = serde_json::json!([1e300, 1e300, 1e300]);
+    v["problem"]["dt"] = serde_json::json!(1e307);
+    v["problem"]["weights"]["b2"] = serde_json::json!([10.0, 10.0, 10.0]);
     let f = std::env::temp_dir().join(format!("nodal-sde-diverge-{}.json", std::process::id()));
     std::fs::write(&f, v.to_string()).unwrap();
     let out = nodal(&["solve", f.to_str().unwrap(), "--scheme", "euler_maruyama"]);
