@@ -40,7 +40,13 @@ fn rows<T: Scalar>(v: &[T], dim: usize) -> Value {
     Value::Array(v.chunks(dim).map(|r| Value::Array(r.iter().map(|x| json!(x.to_f64())).collect())).collect())
 }
 
-fn solve_typed<T: Scalar>(p: &SdeProblem, scheme: Scheme, grad: Option<SdeGradMethod>, memory_limit: usize) -> Result<Value, SdeError> {
+fn solve_typed<T: Scalar>(
+    p: &SdeProblem,
+    scheme: Scheme,
+    grad: Option<SdeGradMethod>,
+    tol: Option<(f64, f64)>,
+    memory_limit: usize,
+) -> Result<Value, SdeError> {
     let (d, h) = (p.dim(), p.hidden());
     let mut terms = NeuralSde::<T>::new(d, h, p.drift_params(), Diffusion::DiagonalSigmoid, p.diffusion_params())?;
     let grid = SdeGrid { t0: p.t0, dt: p.dt, steps: p.n_steps };
@@ -50,14 +56,25 @@ fn solve_typed<T: Scalar>(p: &SdeProblem, scheme: Scheme, grad: Option<SdeGradMe
     };
     let y0 = p.flat_y0::<T>();
     let start = Instant::now();
+    // Adaptive: the accepted steps become the grid that gradients replay.
+    let mut adaptive_stats = None;
+    let (steps, out_steps): (Box<dyn SdeSteps>, Vec<usize>) = match tol {
+        None => (Box::new(grid), p.out_steps.clone()),
+        Some((rtol, atol)) => {
+            let out_times: Vec<f64> = p.out_steps.iter().map(|k| grid.time(*k)).collect();
+            let sol = sde_solve_adaptive(&mut terms, path.as_mut(), p.t0, &out_times, &y0, &AdaptiveOptions::new(rtol, atol, p.dt))?;
+            adaptive_stats = Some(json!({"accepted": sol.accepted, "rejected": sol.rejected, "rtol": rtol, "atol": atol}));
+            (Box::new(sol.times), sol.out_steps)
+        }
+    };
     let (ys, grads, stats) = match grad {
         None => {
-            let s = sde_solve(&mut terms, path.as_mut(), scheme, &grid, &y0, &p.out_steps)?;
+            let s = sde_solve(&mut terms, path.as_mut(), scheme, steps.as_ref(), &y0, &out_steps)?;
             (s.ys, None, s.stats)
         }
         Some(method) => {
             let mut cot = |ys: &[Vec<T>]| ys.iter().map(|y| y.iter().map(|v| T::from_f64(2.0) * *v).collect()).collect();
-            let g = sde_gradient(&mut terms, path.as_mut(), scheme, &grid, &y0, &p.out_steps, method, memory_limit, &mut cot)?;
+            let g = sde_gradient(&mut terms, path.as_mut(), scheme, steps.as_ref(), &y0, &out_steps, method, memory_limit, &mut cot)?;
             let stats = g.stats;
             let (o1, o2, o3, o4, o5) = (h * d, h * d + h, 2 * h * d + h, 2 * h * d + h + d, 2 * h * d + h + d + d * d);
             let pp = &g.params;
@@ -81,6 +98,9 @@ fn solve_typed<T: Scalar>(p: &SdeProblem, scheme: Scheme, grad: Option<SdeGradMe
         "stats": {"steps": stats.steps, "backward_steps": stats.backward_steps, "stored_states": stats.stored_states},
         "seconds": seconds,
     });
+    if let Some(a) = adaptive_stats {
+        out["adaptive"] = a;
+    }
     if let Some((grads, method)) = grads {
         out["grads"] = grads;
         out["grad_method"] = json!(match method {
@@ -97,7 +117,7 @@ fn solve_typed<T: Scalar>(p: &SdeProblem, scheme: Scheme, grad: Option<SdeGradMe
 
 /// Run an SDE problem file. Exit codes as for ODE problems: 2 for unusable input (file,
 /// field, scheme, gradient method), 1 when the solve fails (non-finite state).
-pub fn run(path: &Path, scheme: Option<&str>, grad: Option<&str>, pretty: bool, memory_limit: u64) -> CliResult {
+pub fn run(path: &Path, scheme: Option<&str>, grad: Option<&str>, tol: Option<(f64, f64)>, pretty: bool, memory_limit: u64) -> CliResult {
     let problem = SdeProblem::from_file(path).map_err(Failure::input)?;
     let scheme_name =
         scheme.ok_or_else(|| Failure::Input(format!("{} is an SDE problem: pass --scheme NAME ({})", path.display(), scheme_names())))?;
@@ -105,10 +125,22 @@ pub fn run(path: &Path, scheme: Option<&str>, grad: Option<&str>, pretty: bool, 
         Failure::Input(format!("unknown SDE scheme {scheme_name:?}: use one of {} (sra1 needs additive noise)", scheme_names()))
     })?;
     let grad = grad.map(|g| parse_sde_grad(g, scheme)).transpose().map_err(Failure::Input)?;
+    if tol.is_some() && scheme != Scheme::Heun {
+        return Err(Failure::Input(format!(
+            "adaptive steps (--rtol/--atol) use the heun scheme with its embedded Euler estimate, not {}",
+            scheme.name()
+        )));
+    }
+    if tol.is_some() && problem.dw.is_some() {
+        return Err(Failure::Input(format!(
+            "{}: adaptive steps need a Brownian path queryable at any time; this file stores increments on a fixed grid (drop dW to use a seeded path)",
+            path.display()
+        )));
+    }
     let result = if problem.dtype == "float32" {
-        solve_typed::<f32>(&problem, scheme, grad, memory_limit as usize)
+        solve_typed::<f32>(&problem, scheme, grad, tol, memory_limit as usize)
     } else {
-        solve_typed::<f64>(&problem, scheme, grad, memory_limit as usize)
+        solve_typed::<f64>(&problem, scheme, grad, tol, memory_limit as usize)
     };
     match result {
         Ok(v) => emit_json(&v, pretty),

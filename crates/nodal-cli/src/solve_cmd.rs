@@ -24,6 +24,14 @@ pub struct SolveArgs {
     /// milstein_strat, euler_heun, heun, midpoint, reversible_heun.
     #[arg(long)]
     scheme: Option<String>,
+    /// SDE problems: adaptive steps (Heun with its embedded Euler-Maruyama estimate, `--scheme
+    /// heun`) to this relative tolerance, from a first step of the file's `dt`; outputs at the
+    /// times of `out_steps`. Needs `--atol` too.
+    #[arg(long)]
+    rtol: Option<f64>,
+    /// SDE problems: absolute tolerance of adaptive steps (with `--rtol`).
+    #[arg(long)]
+    atol: Option<f64>,
     /// With --grad adjoint: warn (on stderr) when the reverse-time reconstruction of y drifts
     /// further than this from the forward solution (relative; `backward_stats.reconstruction_error`).
     #[arg(long, default_value_t = 1e-3)]
@@ -49,7 +57,15 @@ pub fn parse_grad(s: &str) -> Result<GradMethod, String> {
 pub fn run(a: SolveArgs, memory_limit: u64) -> CliResult {
     let text = nodal::io::read_text_capped(&a.problem, nodal::io::MAX_JSON_BYTES, "a problem file").map_err(Failure::input)?;
     if a.scheme.is_some() || nodal_formats::sde_problem::SdeProblem::looks_like_sde(&text) {
-        return crate::sde_solve::run(&a.problem, a.scheme.as_deref(), a.grad.as_deref(), a.pretty, memory_limit);
+        let tol = match (a.rtol, a.atol) {
+            (Some(r), Some(t)) => Some((r, t)),
+            (None, None) => None,
+            _ => return Err(Failure::Input("adaptive SDE steps need both --rtol and --atol".into())),
+        };
+        return crate::sde_solve::run(&a.problem, a.scheme.as_deref(), a.grad.as_deref(), tol, a.pretty, memory_limit);
+    }
+    if a.rtol.is_some() || a.atol.is_some() {
+        return Err(Failure::Input(format!("--rtol/--atol are for SDE problems; {} sets rtol and atol in the file", a.problem.display())));
     }
     let grad = a.grad.as_deref().map(parse_grad).transpose().map_err(Failure::Input)?;
     let problem = Problem::from_json_str(&text, &a.problem.display().to_string()).map_err(Failure::input)?;

@@ -3,7 +3,9 @@
 //!
 //! `cargo run --release -p nodal-solve --example sde_timing -- [dim] [hidden] [batch] [scheme]`
 
-use nodal_solve::sde::{BrownianPath, Diffusion, NeuralSde, Scheme, SdeGradMethod, SdeGrid, SeededBrownian, sde_gradient, sde_solve};
+use nodal_solve::sde::{
+    BrownianPath, Diffusion, NeuralSde, Scheme, SdeGradMethod, SdeGrid, SdeSteps, SeededBrownian, sde_gradient, sde_solve,
+};
 use std::time::Instant;
 
 fn seeded(n: usize, seed: u64, scale: f32) -> Vec<f32> {

@@ -23,7 +23,7 @@ use super::brownian::BrownianPath;
 use super::error::SdeError;
 use super::gradient::{SdeGradient, check_cotangents};
 use super::scheme::Scheme;
-use super::solve::{SdeGrid, SdeStats, check_finite, sde_solve};
+use super::solve::{SdeStats, SdeSteps, check_finite, sde_solve};
 use super::terms::{Calculus, MilsteinForm, Noise, SdeTerms};
 use crate::scalar::Scalar;
 
@@ -133,7 +133,7 @@ pub(crate) fn continuous_adjoint<T: Scalar>(
     terms: &mut dyn SdeTerms<T>,
     path: &mut dyn BrownianPath<T>,
     scheme: Scheme,
-    grid: &SdeGrid,
+    grid: &dyn SdeSteps,
     y0: &[T],
     out_steps: &[usize],
     rows: usize,
@@ -162,7 +162,6 @@ pub(crate) fn continuous_adjoint<T: Scalar>(
     let mut dw = vec![T::ZERO; m];
     let last = *out_steps.last().unwrap();
     let mut out_idx = out_steps.len();
-    let h = grid.dt;
     let half = T::from_f64(0.5);
     for k in (0..last).rev() {
         if out_idx > 0 && out_steps[out_idx - 1] == k + 1 {
@@ -172,6 +171,7 @@ pub(crate) fn continuous_adjoint<T: Scalar>(
             }
         }
         let (t1, t0) = (grid.time(k + 1), grid.time(k));
+        let h = grid.h(k);
         path.increment(t1, t0, &mut dw)?;
         match back {
             Scheme::Heun => {

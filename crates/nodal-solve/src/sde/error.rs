@@ -39,6 +39,24 @@ pub enum SdeError {
         /// Step size.
         dt: f64,
     },
+    /// An adaptive step fell below its minimum (the solution is likely blowing up).
+    #[error("adaptive SDE step size underflow at t = {t:e}: step {h:e} is below the minimum {min:e}")]
+    StepSizeUnderflow {
+        /// Time reached.
+        t: f64,
+        /// The step proposed.
+        h: f64,
+        /// The minimum.
+        min: f64,
+    },
+    /// An adaptive solve took its maximum number of steps.
+    #[error("adaptive SDE solve reached its maximum of {max_steps} steps at t = {t:e}")]
+    MaxSteps {
+        /// Time reached.
+        t: f64,
+        /// The limit.
+        max_steps: usize,
+    },
     /// Sizes of the state, the noise, the parameters or a buffer disagree.
     #[error("shape mismatch: {0}")]
     Shape(String),

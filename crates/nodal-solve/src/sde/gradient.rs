@@ -18,7 +18,7 @@ use super::adjoint::continuous_adjoint;
 use super::brownian::BrownianPath;
 use super::error::SdeError;
 use super::scheme::Scheme;
-use super::solve::{Noise, SdeGrid, SdeStats, check_finite, check_problem};
+use super::solve::{Noise, SdeStats, SdeSteps, check_finite, check_problem};
 use super::step::StepKernel;
 use super::terms::SdeTerms;
 use crate::scalar::Scalar;
@@ -61,7 +61,7 @@ pub fn sde_gradient<T: Scalar>(
     terms: &mut dyn SdeTerms<T>,
     path: &mut dyn BrownianPath<T>,
     scheme: Scheme,
-    grid: &SdeGrid,
+    grid: &dyn SdeSteps,
     y0: &[T],
     out_steps: &[usize],
     method: SdeGradMethod,
@@ -69,6 +69,11 @@ pub fn sde_gradient<T: Scalar>(
     cotangents: &mut dyn FnMut(&[Vec<T>]) -> Vec<Vec<T>>,
 ) -> Result<SdeGradient<T>, SdeError> {
     let rows = check_problem(terms, path, scheme, grid, y0, out_steps)?;
+    if scheme == Scheme::Sri {
+        return Err(SdeError::Unsupported(
+            "gradients through sri steps are not implemented (forward solves only); use milstein_ito or euler_maruyama".into(),
+        ));
+    }
     let n = y0.len();
     let last = *out_steps.last().unwrap();
     let pair = if scheme == Scheme::ReversibleHeun { 2 } else { 1 };
@@ -115,7 +120,7 @@ pub fn sde_gradient<T: Scalar>(
             checkpoints.push((y.clone(), z.clone()));
         }
         noise.fill(path, grid, k)?;
-        kernel.step(terms, grid.time(k), grid.dt, &noise.w, noise.k(), &mut y, &mut z)?;
+        kernel.step(terms, grid.time(k), grid.h(k), &noise.w, noise.k(), &mut y, &mut z)?;
         check_finite(&y, grid, k + 1)?;
         if next < out_steps.len() && out_steps[next] == k + 1 {
             ys.push(y.clone());
@@ -141,7 +146,7 @@ pub fn sde_gradient<T: Scalar>(
             kernel.reset();
             for k in start..end - 1 {
                 noise.fill(path, grid, k)?;
-                kernel.step(terms, grid.time(k), grid.dt, &noise.w, noise.k(), &mut sy, &mut sz)?;
+                kernel.step(terms, grid.time(k), grid.h(k), &noise.w, noise.k(), &mut sy, &mut sz)?;
                 segment.push((sy.clone(), sz.clone()));
                 recomputed += 1;
             }
@@ -155,7 +160,7 @@ pub fn sde_gradient<T: Scalar>(
             }
             noise.fill(path, grid, k)?;
             let (sy, sz) = &segment[k - start];
-            kernel.step_back(terms, grid.time(k), grid.dt, &noise.w, noise.k(), sy, sz, &mut ay, &mut az, &mut ap)?;
+            kernel.step_back(terms, grid.time(k), grid.h(k), &noise.w, noise.k(), sy, sz, &mut ay, &mut az, &mut ap)?;
         }
     }
     if out_idx > 0 {
@@ -187,7 +192,7 @@ pub(crate) fn check_cotangents<T: Scalar>(ybar: &[Vec<T>], ys: &[Vec<T>]) -> Res
 fn reversible<T: Scalar>(
     terms: &mut dyn SdeTerms<T>,
     path: &mut dyn BrownianPath<T>,
-    grid: &SdeGrid,
+    grid: &dyn SdeSteps,
     y0: &[T],
     out_steps: &[usize],
     rows: usize,
@@ -207,7 +212,7 @@ fn reversible<T: Scalar>(
     }
     for k in 0..last {
         noise.fill(path, grid, k)?;
-        kernel.step(terms, grid.time(k), grid.dt, &noise.w, None, &mut y, &mut z)?;
+        kernel.step(terms, grid.time(k), grid.h(k), &noise.w, None, &mut y, &mut z)?;
         check_finite(&y, grid, k + 1)?;
         if next < out_steps.len() && out_steps[next] == k + 1 {
             ys.push(y.clone());
@@ -228,8 +233,8 @@ fn reversible<T: Scalar>(
             }
         }
         noise.fill(path, grid, k)?;
-        kernel.unstep(terms, grid.time(k), grid.dt, &noise.w, &mut y, &mut z);
-        kernel.step_back(terms, grid.time(k), grid.dt, &noise.w, None, &y, &z, &mut ay, &mut az, &mut ap)?;
+        kernel.unstep(terms, grid.time(k), grid.h(k), &noise.w, &mut y, &mut z);
+        kernel.step_back(terms, grid.time(k), grid.h(k), &noise.w, None, &y, &z, &mut ay, &mut az, &mut ap)?;
     }
     if out_idx > 0 {
         for (a, b) in ay.iter_mut().zip(&ybar[0]) {

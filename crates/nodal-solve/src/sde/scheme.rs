@@ -13,6 +13,7 @@
 //! | `heun` | Stratonovich | `yb = y + f h + G(y) w`; `y' = y + (f(y) + f(yb)) h / 2 + (G(y) + G(yb)) w / 2` | 0.5 (1 commutative) |
 //! | `midpoint` | Stratonovich | `yb = y + f h / 2 + G(y) w / 2`; `y' = y + f(yb) h + G(yb) w` | 0.5 (1 commutative) |
 //! | `reversible_heun` | Stratonovich | two states, `z' = 2y - z + f(z) h + G(z) w`; `y' = y + (f(z) + f(z')) h / 2 + (G(z) + G(z')) w / 2` (Kidger et al. 2021) | 0.5 (1 commutative); algebraically reversible |
+//! | `sri` | Ito (diagonal, scalar or additive noise) | Rößler's SRI (2010), four stages, see [`super::sri`] | 1.5; forward only |
 //! | `sra1` | either (additive noise) | Rößler's SRA1 (2010): `H = y + 3/4 f h + 3/2 G K / h`; `y' = y + (f(y) / 3 + 2 f(H) / 3) h + G w`, with `K = ∫ (W(s) - W(t)) ds` | 1.5 (additive noise) |
 //!
 //! Milstein on diagonal noise needs derivatives of `g`: the three forms coincide only when
@@ -39,10 +40,12 @@ pub enum Scheme {
     ReversibleHeun,
     /// Rößler's SRA1 for additive noise.
     Sra1,
+    /// Rößler's SRI (strong order 1.5, Ito, diagonal noise); forward solves only.
+    Sri,
 }
 
 /// Every scheme with its name, in the order of the module docs.
-pub const SCHEMES: [(&str, Scheme); 10] = [
+pub const SCHEMES: [(&str, Scheme); 11] = [
     ("euler_maruyama", Scheme::EulerMaruyama),
     ("milstein_ito", Scheme::MilsteinIto(MilsteinForm::Transposed)),
     ("milstein_ito_commutative", Scheme::MilsteinIto(MilsteinForm::Commutative)),
@@ -53,6 +56,7 @@ pub const SCHEMES: [(&str, Scheme); 10] = [
     ("midpoint", Scheme::Midpoint),
     ("reversible_heun", Scheme::ReversibleHeun),
     ("sra1", Scheme::Sra1),
+    ("sri", Scheme::Sri),
 ];
 
 impl Scheme {
@@ -72,7 +76,7 @@ impl Scheme {
     /// The calculus the scheme converges to (`None`: both agree, additive noise).
     pub fn calculus(self) -> Option<Calculus> {
         match self {
-            Scheme::EulerMaruyama | Scheme::MilsteinIto(_) => Some(Calculus::Ito),
+            Scheme::EulerMaruyama | Scheme::MilsteinIto(_) | Scheme::Sri => Some(Calculus::Ito),
             Scheme::Sra1 => None,
             _ => Some(Calculus::Stratonovich),
         }
@@ -82,6 +86,7 @@ impl Scheme {
     pub fn drift_evals(self) -> usize {
         match self {
             Scheme::Heun | Scheme::Midpoint | Scheme::Sra1 => 2,
+            Scheme::Sri => 4,
             _ => 1,
         }
     }

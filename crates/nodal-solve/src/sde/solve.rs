@@ -7,6 +7,42 @@ use super::step::{StepKernel, check_scheme};
 use super::terms::SdeTerms;
 use crate::scalar::Scalar;
 
+/// The step boundaries of a solve: `time(0) < time(1) < ... < time(steps())`.
+///
+/// [`SdeGrid`] is the uniform grid of fixed-step solves; [`StepTimes`] any increasing list (the
+/// accepted steps of an adaptive solve, replayed for gradients).
+pub trait SdeSteps {
+    /// Number of steps.
+    fn steps(&self) -> usize;
+    /// Boundary `k` (`0..=steps()`).
+    fn time(&self, k: usize) -> f64;
+    /// Size of step `k`.
+    fn h(&self, k: usize) -> f64 {
+        self.time(k + 1) - self.time(k)
+    }
+    /// A typed error unless the boundaries are finite and strictly increasing.
+    fn validate(&self) -> Result<(), SdeError>;
+}
+
+/// Step boundaries given as a list (strictly increasing, finite, at least two).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepTimes(pub Vec<f64>);
+
+impl SdeSteps for StepTimes {
+    fn steps(&self) -> usize {
+        self.0.len().saturating_sub(1)
+    }
+    fn time(&self, k: usize) -> f64 {
+        self.0[k]
+    }
+    fn validate(&self) -> Result<(), SdeError> {
+        if self.0.len() < 2 || self.0.iter().any(|t| !t.is_finite()) || self.0.windows(2).any(|w| w[1] <= w[0]) {
+            return Err(SdeError::InvalidArgument("step times must be at least two finite, strictly increasing values".into()));
+        }
+        Ok(())
+    }
+}
+
 /// A uniform time grid `t_k = t0 + k dt`, `k = 0..=steps`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SdeGrid {
@@ -19,17 +55,23 @@ pub struct SdeGrid {
 }
 
 impl SdeGrid {
-    /// Time of grid point `k`.
-    pub fn time(&self, k: usize) -> f64 {
-        self.t0 + k as f64 * self.dt
-    }
-
     /// End time.
     pub fn t1(&self) -> f64 {
-        self.time(self.steps)
+        self.t0 + self.steps as f64 * self.dt
     }
+}
 
-    pub(crate) fn validate(&self) -> Result<(), SdeError> {
+impl SdeSteps for SdeGrid {
+    fn steps(&self) -> usize {
+        self.steps
+    }
+    fn time(&self, k: usize) -> f64 {
+        self.t0 + k as f64 * self.dt
+    }
+    fn h(&self, _k: usize) -> f64 {
+        self.dt
+    }
+    fn validate(&self) -> Result<(), SdeError> {
         if !(self.t0.is_finite() && self.dt.is_finite() && self.dt > 0.0) {
             return Err(SdeError::InvalidArgument(format!("SDE grid needs finite t0 and dt > 0 (got t0 = {}, dt = {})", self.t0, self.dt)));
         }
@@ -66,7 +108,7 @@ pub(crate) fn check_problem<T: Scalar>(
     terms: &dyn SdeTerms<T>,
     path: &dyn BrownianPath<T>,
     scheme: Scheme,
-    grid: &SdeGrid,
+    grid: &dyn SdeSteps,
     y0: &[T],
     out_steps: &[usize],
 ) -> Result<usize, SdeError> {
@@ -95,11 +137,11 @@ pub(crate) fn check_problem<T: Scalar>(
             return Err(SdeError::InvalidArgument(format!("output steps must increase strictly (got {} then {})", w[0], w[1])));
         }
     }
-    if *out_steps.last().unwrap() > grid.steps {
+    if *out_steps.last().unwrap() > grid.steps() {
         return Err(SdeError::InvalidArgument(format!(
             "output step {} is beyond the grid's {} steps",
             out_steps.last().unwrap(),
-            grid.steps
+            grid.steps()
         )));
     }
     Ok(rows)
@@ -114,12 +156,12 @@ pub(crate) struct Noise<T> {
 
 impl<T: Scalar> Noise<T> {
     pub fn new(scheme: Scheme, entries: usize) -> Self {
-        let needs_k = scheme == Scheme::Sra1;
+        let needs_k = matches!(scheme, Scheme::Sra1 | Scheme::Sri);
         Self { w: vec![T::ZERO; entries], k: vec![T::ZERO; if needs_k { entries } else { 0 }], needs_k }
     }
 
     /// Fill with the path over step `k` of the grid.
-    pub fn fill(&mut self, path: &mut dyn BrownianPath<T>, grid: &SdeGrid, step: usize) -> Result<(), SdeError> {
+    pub fn fill(&mut self, path: &mut dyn BrownianPath<T>, grid: &dyn SdeSteps, step: usize) -> Result<(), SdeError> {
         let (a, b) = (grid.time(step), grid.time(step + 1));
         if self.needs_k { path.increment_and_time_integral(a, b, &mut self.w, &mut self.k) } else { path.increment(a, b, &mut self.w) }
     }
@@ -129,8 +171,12 @@ impl<T: Scalar> Noise<T> {
     }
 }
 
-pub(crate) fn check_finite<T: Scalar>(y: &[T], grid: &SdeGrid, step: usize) -> Result<(), SdeError> {
-    if y.iter().all(|v| v.is_finite()) { Ok(()) } else { Err(SdeError::NonFinite { t: grid.time(step), step, dt: grid.dt }) }
+pub(crate) fn check_finite<T: Scalar>(y: &[T], grid: &dyn SdeSteps, step: usize) -> Result<(), SdeError> {
+    if y.iter().all(|v| v.is_finite()) {
+        Ok(())
+    } else {
+        Err(SdeError::NonFinite { t: grid.time(step), step, dt: grid.h(step.saturating_sub(1)) })
+    }
 }
 
 /// Solve `dy = f dt + g dW` from `y0` on `grid` with `scheme`, driven by `path`; return the
@@ -139,7 +185,7 @@ pub fn sde_solve<T: Scalar>(
     terms: &mut dyn SdeTerms<T>,
     path: &mut dyn BrownianPath<T>,
     scheme: Scheme,
-    grid: &SdeGrid,
+    grid: &dyn SdeSteps,
     y0: &[T],
     out_steps: &[usize],
 ) -> Result<SdeSolution<T>, SdeError> {
@@ -157,7 +203,7 @@ pub fn sde_solve<T: Scalar>(
     let last = *out_steps.last().unwrap();
     for k in 0..last {
         noise.fill(path, grid, k)?;
-        kernel.step(terms, grid.time(k), grid.dt, &noise.w, noise.k(), &mut y, &mut z)?;
+        kernel.step(terms, grid.time(k), grid.h(k), &noise.w, noise.k(), &mut y, &mut z)?;
         check_finite(&y, grid, k + 1)?;
         if next < out_steps.len() && out_steps[next] == k + 1 {
             ys.push(y.clone());

@@ -9,6 +9,7 @@
 
 use super::error::SdeError;
 use super::scheme::Scheme;
+use super::sri::SriScratch;
 use super::terms::{MilsteinForm, Noise, SdeTerms};
 use crate::scalar::Scalar;
 
@@ -28,6 +29,8 @@ pub(crate) struct StepKernel<T> {
     kw: Vec<T>,
     /// Reversible Heun: `f(z)` at the current `z` is valid (reused from the last step).
     fz_valid: bool,
+    /// SRI's stages.
+    sri: SriScratch<T>,
 }
 
 #[inline]
@@ -63,7 +66,27 @@ pub fn check_scheme<T: Scalar>(scheme: Scheme, terms: &dyn SdeTerms<T>) -> Resul
 impl<T: Scalar> StepKernel<T> {
     pub fn new(scheme: Scheme, n: usize) -> Self {
         let b = || vec![T::ZERO; n];
-        Self { scheme, fa: b(), fb: b(), ga: b(), gb: b(), yb: b(), m: b(), ab: b(), tmp: b(), tmp2: b(), kw: Vec::new(), fz_valid: false }
+        Self {
+            scheme,
+            fa: b(),
+            fb: b(),
+            ga: b(),
+            gb: b(),
+            yb: b(),
+            m: b(),
+            ab: b(),
+            tmp: b(),
+            tmp2: b(),
+            kw: Vec::new(),
+            fz_valid: false,
+            sri: SriScratch::default(),
+        }
+    }
+
+    /// After a Heun step: its Euler-Maruyama predictor `y + f h + G(y) w` (the embedded
+    /// lower-order solution of the adaptive solve).
+    pub fn predictor(&self) -> &[T] {
+        &self.yb
     }
 
     /// Forget cached evaluations (call when a new solve starts).
@@ -157,6 +180,10 @@ impl<T: Scalar> StepKernel<T> {
                 z.copy_from_slice(&self.yb);
                 std::mem::swap(&mut self.fa, &mut self.fb);
                 self.fz_valid = true;
+            }
+            Scheme::Sri => {
+                let k = k.ok_or_else(|| SdeError::Unsupported("sri needs the time integral of W over each step".into()))?;
+                self.sri.step(terms, t, h, w, k, y);
             }
             Scheme::Sra1 => {
                 let k = k.ok_or_else(|| SdeError::Unsupported("sra1 needs the time integral of W over each step".into()))?;
@@ -327,6 +354,9 @@ impl<T: Scalar> StepKernel<T> {
                     az[i] = -self.ab[i] + self.fa[i] + self.ga[i];
                     ay[i] += T::from_f64(2.0) * self.ab[i];
                 }
+            }
+            Scheme::Sri => {
+                return Err(SdeError::Unsupported("gradients through sri steps are not implemented (forward solves only)".into()));
             }
             Scheme::Sra1 => {
                 let k = k.ok_or_else(|| SdeError::Unsupported("sra1 needs the time integral of W over each step".into()))?;
