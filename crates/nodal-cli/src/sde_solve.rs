@@ -7,8 +7,8 @@ use crate::output::emit_json;
 use nodal_formats::sde_problem::SdeProblem;
 use nodal_solve::Scalar;
 use nodal_solve::sde::{
-    BrownianPath, Diffusion, NeuralSde, SCHEMES, Scheme, SdeError, SdeGradMethod, SdeGrid, SeededBrownian, StoredIncrements, sde_gradient,
-    sde_solve,
+    AdaptiveOptions, BrownianPath, Diffusion, NeuralSde, SCHEMES, Scheme, SdeError, SdeGradMethod, SdeGrid, SdeSteps, SeededBrownian,
+    StoredIncrements, sde_gradient, sde_solve, sde_solve_adaptive,
 };
 use serde_json::{Value, json};
 use std::path::Path;
