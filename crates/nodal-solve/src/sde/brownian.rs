@@ -275,9 +275,9 @@ impl<T: Scalar> BrownianPath<T> for SeededBrownian {
         }
         // Per cell: dW ~ N(0, h) and K = h/2 (dW + U / sqrt(3)), U ~ N(0, h) independent
         // (Kloeden and Platen 1992, eq. 10.4.3 with the space-time area's variance h^3 / 12).
-        let mut w = vec![0.0; n];
-        let mut kk = vec![0.0; n];
-        let mut u = vec![0.0; n];
+        // Scratch: running W, running K, the cell's second normal.
+        let (mut w, mut kk, mut u) = (std::mem::take(&mut self.left), std::mem::take(&mut self.right), std::mem::take(&mut self.mid));
+        w.iter_mut().chain(kk.iter_mut()).for_each(|v| *v = 0.0);
         for j in a..b {
             self.draw_cell(j);
             fill_normals(self.seed, stream(j, 0, 2), 0, self.h.sqrt(), &mut u);
@@ -289,6 +289,7 @@ impl<T: Scalar> BrownianPath<T> for SeededBrownian {
         }
         write_out(dw, &w, 1.0);
         write_out(k, &kk, 1.0);
+        (self.left, self.right, self.mid) = (w, kk, u);
         Ok(())
     }
 }

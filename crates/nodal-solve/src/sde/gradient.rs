@@ -18,7 +18,7 @@ use super::adjoint::continuous_adjoint;
 use super::brownian::BrownianPath;
 use super::error::SdeError;
 use super::scheme::Scheme;
-use super::solve::{Noise, SdeStats, SdeSteps, check_finite, check_problem};
+use super::solve::{Noise, SdeStats, SdeSteps, check_problem, forward};
 use super::step::StepKernel;
 use super::terms::SdeTerms;
 use crate::scalar::Scalar;
@@ -109,24 +109,12 @@ pub fn sde_gradient<T: Scalar>(
     let mut checkpoints: Vec<(Vec<T>, Vec<T>)> = Vec::with_capacity(last.div_ceil(every));
     let mut y = y0.to_vec();
     let mut z = if pair == 2 { y0.to_vec() } else { Vec::new() };
-    let mut ys = Vec::with_capacity(out_steps.len());
-    let mut next = 0;
-    if out_steps[0] == 0 {
-        ys.push(y.clone());
-        next = 1;
-    }
-    for k in 0..last {
+    let mut keep = |k: usize, y: &[T], z: &[T]| {
         if k % every == 0 {
-            checkpoints.push((y.clone(), z.clone()));
+            checkpoints.push((y.to_vec(), z.to_vec()));
         }
-        noise.fill(path, grid, k)?;
-        kernel.step(terms, grid.time(k), grid.h(k), &noise.w, noise.k(), &mut y, &mut z)?;
-        check_finite(&y, grid, k + 1)?;
-        if next < out_steps.len() && out_steps[next] == k + 1 {
-            ys.push(y.clone());
-            next += 1;
-        }
-    }
+    };
+    let ys = forward(terms, path, grid, &mut kernel, &mut noise, &mut y, &mut z, out_steps, &mut keep)?;
     let ybar = cotangents(&ys);
     check_cotangents(&ybar, &ys)?;
     // Backward, segment by segment.
@@ -204,21 +192,7 @@ fn reversible<T: Scalar>(
     let mut noise = Noise::new(scheme, rows * terms.channels());
     let (mut y, mut z) = (y0.to_vec(), y0.to_vec());
     let last = *out_steps.last().unwrap();
-    let mut ys = Vec::with_capacity(out_steps.len());
-    let mut next = 0;
-    if out_steps[0] == 0 {
-        ys.push(y.clone());
-        next = 1;
-    }
-    for k in 0..last {
-        noise.fill(path, grid, k)?;
-        kernel.step(terms, grid.time(k), grid.h(k), &noise.w, None, &mut y, &mut z)?;
-        check_finite(&y, grid, k + 1)?;
-        if next < out_steps.len() && out_steps[next] == k + 1 {
-            ys.push(y.clone());
-            next += 1;
-        }
-    }
+    let ys = forward(terms, path, grid, &mut kernel, &mut noise, &mut y, &mut z, out_steps, &mut |_, _, _| {})?;
     let ybar = cotangents(&ys);
     check_cotangents(&ybar, &ys)?;
     let mut ay = vec![T::ZERO; n];

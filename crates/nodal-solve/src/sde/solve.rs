@@ -179,6 +179,40 @@ pub(crate) fn check_finite<T: Scalar>(y: &[T], grid: &dyn SdeSteps, step: usize)
     }
 }
 
+/// The forward loop every solve and gradient shares: steps `y` (and `z`, reversible Heun's
+/// second state) in place through the first `out_steps.last()` steps, calling `before_step(k, y,
+/// z)` before step `k` (where gradients keep checkpoints), and returns the outputs.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward<T: Scalar>(
+    terms: &mut dyn SdeTerms<T>,
+    path: &mut dyn BrownianPath<T>,
+    grid: &dyn SdeSteps,
+    kernel: &mut StepKernel<T>,
+    noise: &mut Noise<T>,
+    y: &mut [T],
+    z: &mut [T],
+    out_steps: &[usize],
+    before_step: &mut dyn FnMut(usize, &[T], &[T]),
+) -> Result<Vec<Vec<T>>, SdeError> {
+    let mut ys = Vec::with_capacity(out_steps.len());
+    let mut next = 0;
+    if out_steps[0] == 0 {
+        ys.push(y.to_vec());
+        next = 1;
+    }
+    for k in 0..*out_steps.last().unwrap() {
+        before_step(k, y, z);
+        noise.fill(path, grid, k)?;
+        kernel.step(terms, grid.time(k), grid.h(k), &noise.w, noise.k(), y, z)?;
+        check_finite(y, grid, k + 1)?;
+        if next < out_steps.len() && out_steps[next] == k + 1 {
+            ys.push(y.to_vec());
+            next += 1;
+        }
+    }
+    Ok(ys)
+}
+
 /// Solve `dy = f dt + g dW` from `y0` on `grid` with `scheme`, driven by `path`; return the
 /// states after each of `out_steps` steps (strictly increasing, `0` = `y0`).
 pub fn sde_solve<T: Scalar>(
@@ -194,21 +228,7 @@ pub fn sde_solve<T: Scalar>(
     let mut noise = Noise::new(scheme, rows * terms.channels());
     let mut y = y0.to_vec();
     let mut z = if scheme == Scheme::ReversibleHeun { y0.to_vec() } else { Vec::new() };
-    let mut ys = Vec::with_capacity(out_steps.len());
-    let mut next = 0;
-    if out_steps[0] == 0 {
-        ys.push(y.clone());
-        next = 1;
-    }
+    let ys = forward(terms, path, grid, &mut kernel, &mut noise, &mut y, &mut z, out_steps, &mut |_, _, _| {})?;
     let last = *out_steps.last().unwrap();
-    for k in 0..last {
-        noise.fill(path, grid, k)?;
-        kernel.step(terms, grid.time(k), grid.h(k), &noise.w, noise.k(), &mut y, &mut z)?;
-        check_finite(&y, grid, k + 1)?;
-        if next < out_steps.len() && out_steps[next] == k + 1 {
-            ys.push(y.clone());
-            next += 1;
-        }
-    }
     Ok(SdeSolution { ys, stats: SdeStats { steps: last, backward_steps: 0, stored_states: 1 } })
 }

@@ -44,6 +44,7 @@ pub(crate) struct SriScratch<T> {
     ones: Vec<T>,
     kh: Vec<T>,
     out: Vec<T>,
+    y0: Vec<T>,
 }
 
 impl<T: Scalar> SriScratch<T> {
@@ -62,10 +63,11 @@ impl<T: Scalar> SriScratch<T> {
         self.kh.extend(k.iter().map(|v| *v * T::from_f64(1.0 / h)));
         self.weight.resize(m, T::ZERO);
         self.out.resize(n, T::ZERO);
-        let y0 = y.to_vec();
+        self.y0.clear();
+        self.y0.extend_from_slice(y);
         for s in 0..STAGES {
-            self.h0[s].copy_from_slice(&y0);
-            self.h1[s].copy_from_slice(&y0);
+            self.h0[s].copy_from_slice(&self.y0);
+            self.h1[s].copy_from_slice(&self.y0);
             for j in 0..s {
                 let (a0, b0, a1, b1) = (T::from_f64(A0[s][j] * h), T::from_f64(B0[s][j]), T::from_f64(A1[s][j] * h), T::from_f64(B1[s][j]));
                 for i in 0..n {
