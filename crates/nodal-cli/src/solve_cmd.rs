@@ -21,7 +21,8 @@ pub struct SolveArgs {
     grad: Option<String>,
     /// SDE problems (files with Brownian increments `dW` or a diffusion `V`): the step formula,
     /// one of euler_maruyama, milstein_ito, milstein_ito_commutative, milstein_ito_diag,
-    /// milstein_strat, euler_heun, heun, midpoint, reversible_heun.
+    /// milstein_strat, euler_heun, heun, midpoint, reversible_heun, or sri (Rößler's order-1.5
+    /// scheme: files without `dW` (a seeded path gives its time integrals), forward only).
     #[arg(long)]
     scheme: Option<String>,
     /// SDE problems: adaptive steps (Heun with its embedded Euler-Maruyama estimate, `--scheme
