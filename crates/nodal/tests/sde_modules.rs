@@ -8,7 +8,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use nodal::neural_ode::OdeFunc;
-use nodal::sde::ModuleSde;
+use nodal::sde::{ModuleSde, module_sde};
 use nodal::solve::sde::{Scheme, SdeError, SdeGradMethod, SdeGrid, StoredIncrements, sde_gradient, sde_solve};
 use serde_json::Value;
 
@@ -59,14 +59,14 @@ fn linear(w: &Value, b: &Value, dev: &Device) -> Linear {
     l
 }
 
-fn setup() -> (Value, ModuleSde<Drift, Diffusion>, StoredIncrements<f64>, SdeGrid, Vec<f64>) {
+fn setup() -> (Value, ModuleSde<f64, Drift, Diffusion>, StoredIncrements<f64>, SdeGrid, Vec<f64>) {
     let file: Value = serde_json::from_str(&std::fs::read_to_string(FILE).unwrap()).unwrap();
     let p = &file["problem"];
     let w = &p["weights"];
     let dev = Device::flex();
     let drift = Drift { l1: linear(&w["W1"], &w["b1"], &dev), l2: linear(&w["W2"], &w["b2"], &dev) };
     let diffusion = Diffusion { l: linear(&w["V"], &w["c"], &dev) };
-    let terms = ModuleSde::new(&drift, &diffusion, &dev, 3);
+    let terms = module_sde(&drift, &diffusion, &dev, 3);
     let dw: Vec<Vec<f64>> = p["dW"].as_array().unwrap().iter().map(flat).collect();
     let dt = p["dt"].as_f64().unwrap();
     let path = StoredIncrements::new(0.0, dt, 4, 3, dw).unwrap();

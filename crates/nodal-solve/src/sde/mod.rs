@@ -3,7 +3,8 @@
 //! - [`terms`]: the contract with the equation ([`SdeTerms`]): drift, the diffusion times an
 //!   increment, their vector-Jacobian products, optional Milstein corrections; noise shapes
 //!   (diagonal, scalar, additive, general) and Ito / Stratonovich.
-//! - [`neural_sde`]: a fused MLP drift with sigmoid or additive diffusions.
+//! - [`neural_sde`]: a fused MLP drift with sigmoid or additive diffusions;
+//!   [`dynamics_sde`]: any drift and diffusion [`crate::VjpDynamics`] as terms.
 //! - [`brownian`]: seeded O(1)-memory paths queried in any order, and stored increments, on a
 //!   [`counter_rng`] (Philox and ziggurat normals).
 //! - [`scheme`] and the step formulas: Euler-Maruyama, three Ito Milstein forms, Stratonovich
@@ -16,6 +17,7 @@ pub mod adaptive;
 pub mod adjoint;
 pub mod brownian;
 pub mod counter_rng;
+pub mod dynamics_sde;
 pub mod error;
 pub mod gradient;
 pub mod neural_sde;
@@ -27,6 +29,7 @@ pub mod terms;
 
 pub use adaptive::{AdaptiveOptions, AdaptiveSolution, sde_solve_adaptive};
 pub use brownian::{BrownianPath, SeededBrownian, StoredIncrements};
+pub use dynamics_sde::DynamicsSde;
 pub use error::SdeError;
 pub use gradient::{DEFAULT_SDE_MAX_MEMORY, SdeGradMethod, SdeGradient, sde_gradient};
 pub use neural_sde::{Diffusion, NeuralSde};

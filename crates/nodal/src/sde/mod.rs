@@ -4,4 +4,4 @@
 
 mod module_sde;
 
-pub use module_sde::ModuleSde;
+pub use module_sde::{ModuleSde, module_sde};
