@@ -257,6 +257,20 @@ impl TryFrom<String> for BatchMode {
     }
 }
 
+/// The problem object of a JSON text: a reference file's `problem` field (its other fields are
+/// skipped unread), or the whole text when there is none. Shared by the ODE and SDE formats.
+pub(crate) fn problem_object<P: serde::de::DeserializeOwned>(text: &str, origin: &str) -> Result<P, ProblemError> {
+    #[derive(Deserialize)]
+    struct Wrapped<P> {
+        problem: Option<P>,
+    }
+    let jerr = |source| ProblemError::Json { path: origin.to_string(), source };
+    match serde_json::from_str::<Wrapped<P>>(text).map_err(jerr)? {
+        Wrapped { problem: Some(p) } => Ok(p),
+        Wrapped { problem: None } => serde_json::from_str::<P>(text).map_err(jerr),
+    }
+}
+
 impl Problem {
     /// Read a problem from a JSON file (a whole reference file or a bare problem object), at
     /// most [`MAX_JSON_BYTES`](crate::io::MAX_JSON_BYTES) long.
@@ -267,17 +281,7 @@ impl Problem {
 
     /// Parse and validate; `origin` names the source in errors.
     pub fn from_json_str(text: &str, origin: &str) -> Result<Self, ProblemError> {
-        /// A reference file: the problem sits under `problem` (other fields are skipped unread).
-        #[derive(Deserialize)]
-        struct Wrapped {
-            problem: Option<Problem>,
-        }
-        let jerr = |source| ProblemError::Json { path: origin.to_string(), source };
-        let text = quote_nan_tokens(text);
-        let p = match serde_json::from_str::<Wrapped>(&text).map_err(jerr)? {
-            Wrapped { problem: Some(p) } => p,
-            Wrapped { problem: None } => serde_json::from_str::<Problem>(&text).map_err(jerr)?,
-        };
+        let p: Problem = problem_object(&quote_nan_tokens(text), origin)?;
         p.validate(origin)?;
         Ok(p)
     }

@@ -82,15 +82,7 @@ impl SdeProblem {
 
     /// Parse and validate; `origin` names the source in errors.
     pub fn from_json_str(text: &str, origin: &str) -> Result<Self, ProblemError> {
-        #[derive(Deserialize)]
-        struct Wrapped {
-            problem: Option<SdeProblem>,
-        }
-        let jerr = |source| ProblemError::Json { path: origin.to_string(), source };
-        let p = match serde_json::from_str::<Wrapped>(text).map_err(jerr)? {
-            Wrapped { problem: Some(p) } => p,
-            Wrapped { problem: None } => serde_json::from_str::<SdeProblem>(text).map_err(jerr)?,
-        };
+        let p: SdeProblem = crate::problem::problem_object(text, origin)?;
         p.validate(origin)?;
         Ok(p)
     }

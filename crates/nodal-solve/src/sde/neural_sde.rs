@@ -371,7 +371,7 @@ impl<T: Scalar> SdeTerms<T> for NeuralSde<T> {
     fn milstein_vjp(
         &mut self,
         form: MilsteinForm,
-        t: f64,
+        _t: f64,
         y: &[T],
         dw: &[T],
         ito_dt: T,
@@ -385,7 +385,9 @@ impl<T: Scalar> SdeTerms<T> for NeuralSde<T> {
                 adj_y.iter_mut().for_each(|x| *x = T::ZERO);
                 return Ok(());
             }
-            Diffusion::GeneralSigmoid { .. } => return self.milstein(form, t, y, dw, ito_dt, adj_y),
+            Diffusion::GeneralSigmoid { .. } => {
+                return Err(SdeError::Unsupported("Milstein corrections are implemented for diagonal and additive noise only".into()));
+            }
             Diffusion::DiagonalSigmoid => {}
         }
         self.sigmoid_layer(y);
