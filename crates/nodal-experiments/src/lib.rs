@@ -12,9 +12,11 @@ pub use nodal::solve;
 
 pub mod cnf;
 pub mod flat_optim;
+pub mod latent_sde;
 pub mod mnist;
 pub mod problem;
 pub mod reconstruction;
+pub mod seeded_init;
 pub mod shapes;
 pub mod spiral;
 pub mod toy;

@@ -17,6 +17,7 @@ pub use nodal_solve as solve;
 pub mod cnf;
 pub mod deq;
 pub mod jvp;
+pub mod module_weights;
 pub mod neural_ode;
 pub mod sde;
 pub mod tensor_state;

@@ -22,7 +22,7 @@
 //! The ODE block's state is the flattened feature map `[B, 64 * 6 * 6]` (the [`NeuralOde`] state
 //! is 2-D); the dynamics reshapes it to `[B, 64, 6, 6]` and back.
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::{Module, ModuleMapper, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
@@ -35,8 +35,7 @@ use nodal_solve::grad::GradMethod;
 use nodal_solve::regularise::Penalty;
 use nodal_solve::tableau::{DOPRI5, RK4};
 use nodal_solve::{SolveError, SolveOptions};
-use rand::{Rng, SeedableRng};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use rand::Rng;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -200,12 +199,12 @@ impl ModelConfig {
     /// `seed`: the same seed gives the same weights whatever else runs in the process (burn's
     /// own initialisers draw from one process-wide generator).
     pub fn init_seeded(&self, device: &Device, seed: u64) -> MnistNet {
-        let mut m = SeededInit { rng: rand::rngs::StdRng::seed_from_u64(seed), path: Vec::new(), fan_in: 1 };
-        let mut net = self.init(device).map(&mut m);
+        let mut m = crate::seeded_init::SeededUniform::new(seed);
+        let mut net = m.apply(self.init(device));
         // The DEQ cell's convolutions start small, N(0, 0.01^2) (Bai et al.'s choice), so that
         // the untrained cell is a contraction and the first solves converge.
         if let Some(deq) = net.deq.take() {
-            let mut normal = SeededNormal { rng: m.rng, path: Vec::new(), std: 0.01 };
+            let mut normal = SeededNormal { rng: m.into_rng(), path: Vec::new(), std: 0.01 };
             net.deq = Some(deq.map(&mut normal));
         }
         net
@@ -268,40 +267,6 @@ impl ModuleMapper for SeededNormal {
                 (self.std * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
             })
             .collect();
-        p.map(move |t| {
-            let (dev, dt, rg) = (t.device(), t.dtype(), t.is_require_grad());
-            let nt = Tensor::<D>::from_data(TensorData::new(vals, shape), (&dev, dt));
-            if rg { nt.require_grad() } else { nt }
-        })
-    }
-}
-
-/// Redraws every weight and bias uniformly in `+-1/sqrt(fan_in)` (PyTorch's default for
-/// convolutions and linear layers), in visiting order; leaves norm parameters alone.
-struct SeededInit {
-    rng: rand::rngs::StdRng,
-    path: Vec<String>,
-    fan_in: usize,
-}
-
-impl ModuleMapper for SeededInit {
-    fn enter_module(&mut self, name: &str, _container: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _name: &str, _container: &str) {
-        self.path.pop();
-    }
-    fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let shape = p.lazy_shape();
-        let dims = shape.as_slice().to_vec();
-        match self.path.last().map(String::as_str) {
-            // Conv weights are [out, in, kh, kw]; linear weights [in, out] (burn's layout).
-            Some("weight") => self.fan_in = if D == 4 { dims[1] * dims[2] * dims[3] } else { dims[0] },
-            Some("bias") => {}
-            _ => return p,
-        }
-        let bound = 1.0 / (self.fan_in.max(1) as f64).sqrt();
-        let vals: Vec<f32> = (0..shape.num_elements()).map(|_| self.rng.gen_range(-bound..bound) as f32).collect();
         p.map(move |t| {
             let (dev, dt, rg) = (t.device(), t.dtype(), t.is_require_grad());
             let nt = Tensor::<D>::from_data(TensorData::new(vals, shape), (&dev, dt));
@@ -606,145 +571,32 @@ impl MnistNet {
     }
 }
 
-/// Collects parameters by dotted path (`stem.conv1.weight`, `blocks.0.norm1.gamma`, ...).
-struct Collect {
-    path: Vec<String>,
-    out: Vec<(String, Vec<usize>, Vec<f32>, u64)>,
-}
-
-impl ModuleVisitor for Collect {
-    fn enter_module(&mut self, name: &str, _container: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _name: &str, _container: &str) {
-        self.path.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-        let t = p.val();
-        let shape = t.dims().to_vec();
-        let vals = t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
-        self.out.push((self.path.join("."), shape, vals, p.id.val()));
-    }
-}
-
 /// All parameters of a model as one f32 vector, in visiting order (for tests and checksums).
 pub fn flat_params(model: &MnistNet) -> Vec<f32> {
-    let mut c = Collect { path: Vec::new(), out: Vec::new() };
-    model.visit(&mut c);
-    c.out.into_iter().flat_map(|(_, _, v, _)| v).collect()
-}
-
-/// Replaces parameters by path from a safetensors file; records the first problem.
-struct Assign<'a> {
-    path: Vec<String>,
-    st: &'a SafeTensors<'a>,
-    ids: Option<HashMap<String, u64>>,
-    error: Option<String>,
-    used: usize,
-}
-
-impl ModuleMapper for Assign<'_> {
-    fn enter_module(&mut self, name: &str, _container: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _name: &str, _container: &str) {
-        self.path.pop();
-    }
-    fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let name = self.path.join(".");
-        let shape = p.lazy_shape();
-        let view = match self.st.tensor(&name) {
-            Ok(v) => v,
-            Err(_) => {
-                self.error.get_or_insert(format!("missing tensor `{name}`"));
-                return p;
-            }
-        };
-        if view.dtype() != Dtype::F32 || view.shape() != shape.as_slice() {
-            self.error.get_or_insert(format!(
-                "tensor `{name}` is {:?} {:?}, expected F32 {:?}",
-                view.dtype(),
-                view.shape(),
-                shape.as_slice()
-            ));
-            return p;
-        }
-        self.used += 1;
-        let vals: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        if let Some(i) = vals.iter().position(|x| !x.is_finite()) {
-            self.error.get_or_insert(format!("tensor `{name}` holds a non-finite value ({}) at flat index {i}", vals[i]));
-            return p;
-        }
-        let id = self.ids.as_ref().and_then(|m| m.get(&name)).map(|&v| ParamId::from(v)).unwrap_or(p.id);
-        let old = p.val();
-        let (dev, dt, rg) = (old.device(), old.dtype(), old.is_require_grad());
-        let t = Tensor::<D>::from_data(TensorData::new(vals, shape), (&dev, dt));
-        Param::initialized(id, if rg { t.require_grad() } else { t })
-    }
+    nodal::module_weights::flat_params(model)
 }
 
 /// Metadata key of the model name in a weights file.
-pub const META_MODEL: &str = "model";
-/// Metadata key of the parameter ids (JSON map name -> id; checkpoints only).
-const META_IDS: &str = "param_ids";
+pub const META_MODEL: &str = nodal::module_weights::META_MODEL;
 
 /// Save the weights of `model` as f32 safetensors, named by path, with `meta` (plus the model
 /// name) as metadata; `keep_ids` also stores burn's parameter ids so that a saved optimizer
 /// state can be re-attached on resume. Atomic.
 pub fn save_weights(model: &MnistNet, path: &Path, meta: &[(&str, String)], keep_ids: bool) -> Result<(), FileError> {
-    let mut c = Collect { path: Vec::new(), out: Vec::new() };
-    model.visit(&mut c);
-    let bytes: Vec<Vec<u8>> = c.out.iter().map(|(_, _, v, _)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
-    let fmt = |reason: String| FileError::Format { path: path.to_path_buf(), reason };
-    let mut views = Vec::with_capacity(bytes.len());
-    for ((name, shape, _, _), b) in c.out.iter().zip(&bytes) {
-        views.push((name.clone(), TensorView::new(Dtype::F32, shape.clone(), b).map_err(|e| fmt(format!("{name}: {e}")))?));
-    }
-    let mut m: HashMap<String, String> = meta.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-    m.insert(META_MODEL.into(), model.kind.name().into());
-    if keep_ids {
-        let ids: HashMap<&str, u64> = c.out.iter().map(|(n, _, _, id)| (n.as_str(), *id)).collect();
-        m.insert(META_IDS.into(), serde_json::to_string(&ids).map_err(|e| fmt(e.to_string()))?);
-    }
-    let data = safetensors::serialize(views, &Some(m)).map_err(|e| fmt(e.to_string()))?;
-    nodal::io::write_atomic(path, &data)
+    nodal::module_weights::save_module(model, model.kind.name(), path, meta, keep_ids)
 }
 
 /// The metadata of a weights file (includes [`META_MODEL`]).
 pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>, FileError> {
-    let bytes = nodal::io::read_capped(path, nodal::io::MAX_WEIGHTS_BYTES, "a weights file")?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| FileError::Format { path: path.to_path_buf(), reason: format!("not a safetensors file: {e}") })?;
-    Ok(meta.metadata().clone().unwrap_or_default())
+    nodal::module_weights::read_metadata(path)
 }
 
 /// Load weights saved by [`save_weights`] into `model` (same architecture; every tensor must be
 /// present with its shape, and the file's model name must match). Parameter ids are restored
 /// when the file has them, keeping a saved optimizer state valid.
 pub fn load_weights(model: MnistNet, path: &Path) -> Result<MnistNet, FileError> {
-    let bytes = nodal::io::read_capped(path, nodal::io::MAX_WEIGHTS_BYTES, "a weights file")?;
-    let fmt = |reason: String| FileError::Format { path: path.to_path_buf(), reason };
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| fmt(format!("not a safetensors file: {e}")))?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| fmt(e.to_string()))?;
-    let meta = meta.metadata().clone().unwrap_or_default();
-    if let Some(name) = meta.get(META_MODEL) {
-        if name != model.kind.name() {
-            return Err(fmt(format!("holds a `{name}` model, not `{}`", model.kind.name())));
-        }
-    }
-    let ids = match meta.get(META_IDS) {
-        Some(s) => Some(serde_json::from_str(s).map_err(|e| fmt(format!("bad {META_IDS}: {e}")))?),
-        None => None,
-    };
-    let mut a = Assign { path: Vec::new(), st: &st, ids, error: None, used: 0 };
-    let model = model.map(&mut a);
-    if let Some(e) = a.error {
-        return Err(fmt(e));
-    }
-    if a.used != st.len() {
-        return Err(fmt(format!("has {} tensors, the `{}` model {}", st.len(), model.kind.name(), a.used)));
-    }
-    Ok(model)
+    let name = model.kind.name();
+    nodal::module_weights::load_module(model, name, path)
 }
 
 /// Pixels (`u8`, `n * 784`) to an `[n, 1, 28, 28]` tensor scaled to `[0, 1]`.
@@ -758,6 +610,7 @@ pub fn images_tensor(pixels: &[u8], device: &Device) -> Tensor<4> {
 mod tests {
     use super::*;
     use burn::tensor::Distribution;
+    use rand::SeedableRng;
 
     fn dev() -> Device {
         Device::flex()
