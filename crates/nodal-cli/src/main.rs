@@ -10,12 +10,14 @@ mod eval_cmd;
 mod failure;
 mod figure;
 mod interrupt;
+mod latent_sde_cmd;
 mod memory_cmd;
 mod mnist_cmd;
 mod output;
 mod plot;
 mod plot_cmd;
 mod plot_homeomorphism_cmd;
+mod plot_latent_sde;
 mod plot_mnist_cmd;
 mod plot_reconstruction_cmd;
 mod regularise_cmd;
@@ -95,6 +97,9 @@ enum TrainTask {
     Cnf(cnf_cmd::TrainCnfArgs),
     /// A continuous normalising flow on 14 x 14 MNIST with conv dynamics (bits per dimension).
     CnfMnist(cnf_cmd::TrainCnfMnistArgs),
+    /// A latent SDE (Li et al. 2020) on noisy stochastic Lorenz paths: ELBO with the path KL as
+    /// an extra state; data, posterior and prior sample figures.
+    LatentSde(latent_sde_cmd::TrainLatentSdeArgs),
 }
 
 #[derive(Subcommand)]
@@ -131,6 +136,7 @@ fn main() -> ExitCode {
         Command::Train(TrainTask::Mnist(a)) => mnist_cmd::train(a),
         Command::Train(TrainTask::Cnf(a)) => cnf_cmd::train(a),
         Command::Train(TrainTask::CnfMnist(a)) => cnf_cmd::train_mnist(a),
+        Command::Train(TrainTask::LatentSde(a)) => latent_sde_cmd::train(a),
         Command::Eval(EvalTask::Spiral(a)) => eval_cmd::run(a),
         Command::Eval(EvalTask::Mnist(a)) => mnist_cmd::eval(a),
         Command::Eval(EvalTask::Cnf(a)) => cnf_cmd::eval(a),

@@ -406,6 +406,11 @@ impl LatentSdeTrainer {
         evaluate(&self.net.clone().valid(), &self.data.test, &self.cfg)
     }
 
+    /// Held-out figures of the networks this run started from (the seed's initialisation).
+    pub fn evaluate_untrained(&self) -> Result<Evaluation, LatentSdeError> {
+        evaluate(&LatentSdeNet::new(self.cfg.widths, self.cfg.seed, &Device::flex()), &self.data.test, &self.cfg)
+    }
+
     /// Sample paths for figures: `series` test series (noisy and clean), `per_series` posterior
     /// samples of each, and `prior` prior samples.
     pub fn samples(&self, series: usize, per_series: usize, prior: usize) -> Result<Samples, LatentSdeError> {

@@ -300,13 +300,14 @@ impl<'a> Posterior<'a> {
         let ctx = (0..steps).map(|i| ctx.clone().slice([0..rows, i..i + 1, 0..c]).squeeze_dim(1)).collect();
         Self { net, ctx, ts }
     }
-    /// Index of the observation interval that holds `t` (times within a rounding error of
-    /// `t_{i+1}` belong to the next interval).
-    fn interval(&self, t: f64) -> usize {
-        let span = self.ts[self.ts.len() - 1] - self.ts[0];
-        let tol = 1e-9 * span.abs().max(1.0);
-        self.ts.partition_point(|&s| s <= t + tol).saturating_sub(1).min(self.ts.len() - 1)
-    }
+}
+
+/// Index of the observation interval of `ts` that holds `t` (`i` for `t_i <= t < t_{i+1}`; times
+/// within a rounding error of `t_{i+1}` belong to the next interval; clamped to the last time).
+pub(crate) fn interval(ts: &[f64], t: f64) -> usize {
+    let span = ts[ts.len() - 1] - ts[0];
+    let tol = 1e-9 * span.abs().max(1.0);
+    ts.partition_point(|&s| s <= t + tol).saturating_sub(1).min(ts.len() - 1)
 }
 
 impl PosteriorPrior for Posterior<'_> {
@@ -314,7 +315,7 @@ impl PosteriorPrior for Posterior<'_> {
         self.net.latent()
     }
     fn drifts_diffusion(&self, t: f64, z: Tensor<2>) -> (Tensor<2>, Tensor<2>, Tensor<2>) {
-        let c = self.ctx[self.interval(t)].clone();
+        let c = self.ctx[interval(self.ts, t)].clone();
         let f = self.net.posterior_drift.forward(Tensor::cat(vec![z.clone(), c], 1));
         let h = self.net.prior_drift.forward(z.clone());
         (f, h, self.net.diffusion.forward(z))
