@@ -10,7 +10,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use nodal::io::{read_text_capped, write_atomic};
 use nodal::solve::sde::Scheme;
-use nodal_experiments::latent_sde::{Evaluation, IterRecord, LatentSdeConfig, LatentSdeTrainer, MAX_ITERS, SolveSetup, Widths};
+use nodal_experiments::latent_sde::{Activation, Evaluation, IterRecord, LatentSdeConfig, LatentSdeTrainer, MAX_ITERS, SolveSetup, Widths};
 use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,10 @@ fn parse_scheme(s: &str) -> Result<Scheme, String> {
         Some(sc) if nodal::sde::TENSOR_SCHEMES.contains(&sc) => Ok(sc),
         _ => Err(format!("unknown or unsupported scheme {s:?}: use euler_maruyama, heun or midpoint")),
     }
+}
+
+fn parse_activation(s: &str) -> Result<Activation, String> {
+    Activation::parse(s).ok_or_else(|| format!("unknown activation {s:?}: use tanh or softplus"))
 }
 
 /// Arguments of `nodal train latent-sde`.
@@ -58,6 +62,9 @@ pub struct TrainLatentSdeArgs {
     /// Hidden width of the drifts and the GRU.
     #[arg(long, default_value_t = 64)]
     hidden: usize,
+    /// Hidden activation of the drifts and the diffusion: tanh or softplus.
+    #[arg(long, value_parser = parse_activation, default_value = "tanh")]
+    activation: Activation,
     /// Training series.
     #[arg(long, default_value_t = 1024)]
     n_train: usize,
@@ -89,7 +96,13 @@ pub struct TrainLatentSdeArgs {
 impl TrainLatentSdeArgs {
     fn config(&self) -> LatentSdeConfig {
         LatentSdeConfig {
-            widths: Widths { latent: self.latent, context: self.context, hidden: self.hidden, ..Widths::default() },
+            widths: Widths {
+                latent: self.latent,
+                context: self.context,
+                hidden: self.hidden,
+                activation: self.activation,
+                ..Widths::default()
+            },
             n_train: self.n_train,
             n_test: self.n_test,
             points: self.points,
@@ -224,7 +237,7 @@ pub fn train(a: TrainLatentSdeArgs) -> CliResult {
                  "alpha": cfg.system.alpha, "train_series": cfg.n_train, "test_series": cfg.n_test, "points": cfg.points,
                  "noise_std": cfg.noise_std, "standardise_mean": tr.data.norm.mean, "standardise_std": tr.data.norm.std},
         "model": {"latent": cfg.widths.latent, "context": cfg.widths.context, "hidden": cfg.widths.hidden,
-                  "diffusion_hidden": cfg.widths.diffusion_hidden, "parameters": nodal::module_weights::param_count(&tr.net)},
+                  "diffusion_hidden": cfg.widths.diffusion_hidden, "activation": cfg.widths.activation.name(), "parameters": nodal::module_weights::param_count(&tr.net)},
         "solver": {"scheme": cfg.setup.scheme.name(), "substeps": cfg.setup.substeps, "gradient": "backprop through the unrolled solve (burn autodiff)"},
         "training": {"iters": done, "resumed_at": start_iter, "seed": cfg.seed, "batch": cfg.batch, "lr": cfg.lr, "lr_decay": cfg.lr_decay,
                      "kl_anneal": cfg.kl_anneal},

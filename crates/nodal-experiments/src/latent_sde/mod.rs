@@ -19,7 +19,7 @@ pub mod model;
 mod tests;
 
 pub use data::{OBS_DIM, Observations, Standardise, StochasticLorenz};
-pub use model::{Elbo, LatentSdeNet, SolveSetup, Widths};
+pub use model::{Activation, Elbo, LatentSdeNet, SolveSetup, Widths};
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -149,11 +149,12 @@ impl LatentSdeConfig {
     fn fingerprint(&self) -> String {
         let w = &self.widths;
         format!(
-            "widths {}/{}/{}/{}, data {} train {} test {} points noise {}, batch {}, lr {} decay {}, kl_anneal {}, scheme {} x{}, seed {}",
+            "widths {}/{}/{}/{} {}, data {} train {} test {} points noise {}, batch {}, lr {} decay {}, kl_anneal {}, scheme {} x{}, seed {}",
             w.latent,
             w.context,
             w.hidden,
             w.diffusion_hidden,
+            w.activation.name(),
             self.n_train,
             self.n_test,
             self.points,
@@ -469,7 +470,17 @@ impl LatentSdeTrainer {
         let n = &self.data.norm;
         let meta = [
             ("iters", self.iter.to_string()),
-            ("widths", format!("latent {} context {} hidden {} diffusion_hidden {}", w.latent, w.context, w.hidden, w.diffusion_hidden)),
+            (
+                "widths",
+                format!(
+                    "latent {} context {} hidden {} diffusion_hidden {} activation {}",
+                    w.latent,
+                    w.context,
+                    w.hidden,
+                    w.diffusion_hidden,
+                    w.activation.name()
+                ),
+            ),
             ("standardise_mean", format!("{:?}", n.mean)),
             ("standardise_std", format!("{:?}", n.std)),
             ("scheme", format!("{} x{}", self.cfg.setup.scheme.name(), self.cfg.setup.substeps)),

@@ -10,7 +10,7 @@ use nodal::solve::sde::SdeSteps;
 /// A run small enough for a unit test.
 fn tiny() -> LatentSdeConfig {
     LatentSdeConfig {
-        widths: Widths { latent: 2, context: 4, hidden: 8, diffusion_hidden: 4 },
+        widths: Widths { latent: 2, context: 4, hidden: 8, diffusion_hidden: 4, activation: Activation::Tanh },
         n_train: 16,
         n_test: 8,
         points: 6,
@@ -149,7 +149,7 @@ fn settings_out_of_range_are_refused() {
 #[test]
 fn training_lowers_the_held_out_negative_elbo() {
     let cfg = LatentSdeConfig {
-        widths: Widths { latent: 3, context: 8, hidden: 16, diffusion_hidden: 4 },
+        widths: Widths { latent: 3, context: 8, hidden: 16, diffusion_hidden: 4, activation: Activation::Softplus },
         n_train: 64,
         n_test: 32,
         points: 20,
