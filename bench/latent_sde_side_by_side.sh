@@ -27,7 +27,7 @@ LINES="$TMP/lines.jsonl"
 for act in tanh softplus; do
   for r in $(seq "$ROUNDS"); do
     rm -rf "$TMP/run"
-    "$NODAL" train latent-sde --iters "$ITERS" --activation "$act" --no-fig --quiet --out "$TMP/run" > /dev/null
+    "$NODAL" train latent-sde --iters "$ITERS" --activation "$act" --no-fig --quiet --out "$TMP/run" > /dev/null 2>&1
     python3 - "$TMP/run/metrics.jsonl" "$act" "$r" >> "$LINES" <<'PY'
 import json, sys
 ms = sorted(json.loads(l)["ms"] for l in open(sys.argv[1]).readlines()[3:])

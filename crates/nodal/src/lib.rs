@@ -14,6 +14,7 @@ pub use burn;
 pub use nodal_formats::io;
 pub use nodal_solve as solve;
 
+pub mod activation;
 pub mod cnf;
 pub mod deq;
 pub mod jvp;

@@ -14,6 +14,7 @@
 //! names them last, each atomically, so an interruption at any moment leaves a consistent one.
 
 pub mod data;
+pub mod encoder;
 pub mod model;
 #[cfg(test)]
 mod tests;

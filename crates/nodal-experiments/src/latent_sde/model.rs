@@ -18,8 +18,8 @@
 //! [`nodal::sde::PathKl`], and burn's autodiff through the unrolled solve for every gradient.
 
 use super::data::OBS_DIM;
+use super::encoder::Encoder;
 use burn::module::{Module, Param};
-use burn::nn::gru::{Gru, GruConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{sigmoid, softplus};
 use burn::tensor::{DType, Device, Tensor, TensorData};
@@ -78,7 +78,7 @@ impl Activation {
     /// Applied elementwise.
     pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
-            Self::Tanh => x.tanh(),
+            Self::Tanh => nodal::activation::tanh(x),
             Self::Softplus => softplus(x, 1.0),
         }
     }
@@ -159,10 +159,8 @@ impl DiagonalDiffusion {
 /// Every network of the latent SDE.
 #[derive(Module, Debug)]
 pub struct LatentSdeNet {
-    /// GRU over the reversed observations.
-    pub encoder: Gru,
-    /// GRU state to context.
-    pub context: Linear,
+    /// GRU over the reversed observations, and its map to contexts.
+    pub encoder: Encoder,
     /// Context at `t_0` to the mean and log standard deviation of `q(z_0)`.
     pub qz0: Linear,
     /// Posterior drift `f([z, c])`.
@@ -229,8 +227,7 @@ impl LatentSdeNet {
     pub fn new(w: Widths, seed: u64, device: &Device) -> Self {
         let (l, c, h) = (w.latent, w.context, w.hidden);
         let mut init = crate::seeded_init::SeededUniform::new(seed);
-        let encoder = init.apply(GruConfig::new(OBS_DIM, h, true).init(device));
-        let context = init.apply(LinearConfig::new(h, c).init(device));
+        let encoder = init.apply(Encoder::new(OBS_DIM, h, c, device));
         let qz0 = init.apply(LinearConfig::new(c, 2 * l).init(device));
         let posterior_drift = init.apply(Mlp::new(&[l + c, h, h, l], w.activation, device));
         let prior_drift = init.apply(Mlp::new(&[l, h, h, l], w.activation, device));
@@ -238,7 +235,6 @@ impl LatentSdeNet {
         let diffusion = DiagonalDiffusion::new(l, w.diffusion_hidden, w.activation, init.rng(), device);
         Self {
             encoder,
-            context,
             qz0,
             posterior_drift,
             prior_drift,
@@ -254,17 +250,18 @@ impl LatentSdeNet {
         self.pz0_mean.val().dims()[1]
     }
 
-    /// Context `[rows, T, context]` of observations `[rows, T, OBS_DIM]`: the GRU reads them
-    /// from the last time to the first, so `c_i` depends on `x_i, ..., x_{T-1}`.
-    pub fn encode(&self, xs: Tensor<3>) -> Tensor<3> {
-        let h = self.encoder.forward(xs.flip([1]), None);
-        self.context.forward(h).flip([1])
+    /// Contexts `c_0, ..., c_{T-1}` (`[rows, context]` each) of observations
+    /// `[rows, T, OBS_DIM]`: the GRU reads them from the last time to the first, so `c_i`
+    /// depends on `x_i, ..., x_{T-1}`.
+    pub fn encode(&self, xs: &Tensor<3>) -> Vec<Tensor<2>> {
+        let [rows, steps, d] = xs.dims();
+        let per_time: Vec<Tensor<2>> = (0..steps).map(|t| xs.clone().slice([0..rows, t..t + 1, 0..d]).squeeze_dim(1)).collect();
+        self.encoder.forward(&per_time)
     }
 
-    /// Mean and log standard deviation of `q(z_0)` from the context.
-    fn qz0_params(&self, ctx: &Tensor<3>) -> (Tensor<2>, Tensor<2>) {
-        let [rows, _, c] = ctx.dims();
-        let c0: Tensor<2> = ctx.clone().slice([0..rows, 0..1, 0..c]).squeeze_dim(1);
+    /// Mean and log standard deviation of `q(z_0)` from the context at `t_0`.
+    fn qz0_params(&self, c0: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let rows = c0.dims()[0];
         let p = self.qz0.forward(c0);
         let l = self.latent();
         (p.clone().slice([0..rows, 0..l]), p.slice([0..rows, l..2 * l]))
@@ -285,10 +282,10 @@ impl LatentSdeNet {
         kl_weight: f64,
     ) -> Result<Elbo, SdeError> {
         let [rows, steps, _] = xs.dims();
-        let ctx = self.encode(xs.clone());
-        let (mu, logstd) = self.qz0_params(&ctx);
+        let ctx = self.encode(&xs);
+        let (mu, logstd) = self.qz0_params(ctx[0].clone());
         let z0 = mu.clone() + logstd.clone().exp() * eps;
-        let posterior = Posterior::new(self, &ctx, ts);
+        let posterior = Posterior { net: self, ctx, ts };
         let kl_terms = PathKl::new(&posterior);
         let out: Vec<usize> = (1..steps).map(|i| i * setup.substeps).collect();
         let ys = sde_solve_tensor(&kl_terms, path, setup.scheme, &step_times(ts, setup.substeps), kl_terms.initial(z0.clone()), &out)?;
@@ -339,14 +336,6 @@ struct Posterior<'a> {
     net: &'a LatentSdeNet,
     ctx: Vec<Tensor<2>>,
     ts: &'a [f64],
-}
-
-impl<'a> Posterior<'a> {
-    fn new(net: &'a LatentSdeNet, ctx: &Tensor<3>, ts: &'a [f64]) -> Self {
-        let [rows, steps, c] = ctx.dims();
-        let ctx = (0..steps).map(|i| ctx.clone().slice([0..rows, i..i + 1, 0..c]).squeeze_dim(1)).collect();
-        Self { net, ctx, ts }
-    }
 }
 
 /// Index of the observation interval of `ts` that holds `t` (`i` for `t_i <= t < t_{i+1}`; times
