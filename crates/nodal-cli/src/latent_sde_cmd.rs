@@ -1,4 +1,4 @@
-//! `nodal train latent-sde`: a latent SDE (Li et al. 2020) on noisy stochastic Lorenz paths,
+//! `nodal train latent-sde` and `nodal eval latent-sde`: a latent SDE (Li et al. 2020) on noisy stochastic Lorenz paths,
 //! with metrics, checkpoints, weights, a summary and figures (see
 //! `nodal_experiments::latent_sde`).
 
@@ -10,7 +10,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use nodal::io::{read_text_capped, write_atomic};
 use nodal::solve::sde::Scheme;
-use nodal_experiments::latent_sde::{Activation, Evaluation, IterRecord, LatentSdeConfig, LatentSdeTrainer, MAX_ITERS, SolveSetup, Widths};
+use nodal_experiments::latent_sde::{
+    Activation, Evaluation, IterRecord, LatentSdeConfig, LatentSdeTrainer, MAX_ITERS, SolveSetup, TrainedModel, Widths, evaluate, samples,
+};
 use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -172,7 +174,12 @@ pub fn train(a: TrainLatentSdeArgs) -> CliResult {
     let start_iter = tr.resume(&a.out).map_err(Failure::input)?;
     let metrics_path = a.out.join("metrics.jsonl");
     let mut hist = if start_iter > 0 {
-        note(&format!("resuming at iteration {} of {} from {}", start_iter + 1, a.iters, a.out.join("checkpoint.json").display()));
+        let ck = a.out.join("checkpoint.json");
+        if start_iter < a.iters {
+            note(&format!("resuming at iteration {} of {} from {}", start_iter + 1, a.iters, ck.display()));
+        } else {
+            note(&format!("{} holds all {} iterations: writing the outputs", ck.display(), a.iters));
+        }
         resume_metrics(&metrics_path, start_iter)?
     } else {
         Vec::new()
@@ -270,4 +277,51 @@ pub fn train(a: TrainLatentSdeArgs) -> CliResult {
         return Err(interrupt.failure("interrupted while finishing; every output was written".into()));
     }
     Ok(())
+}
+
+/// Arguments of `nodal eval latent-sde`.
+#[derive(Args)]
+pub struct EvalLatentSdeArgs {
+    /// Weights written by `nodal train latent-sde` (model.safetensors); the settings, the data
+    /// seed and the standardisation are read from its metadata.
+    #[arg(long)]
+    weights: PathBuf,
+    /// Write summary.json, samples.png and posterior.png into this folder.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Held-out figures of trained weights on their run's test series (regenerated from the seed),
+/// printed as JSON; with `--out`, also the summary and the sample figures.
+pub fn eval(a: EvalLatentSdeArgs) -> CliResult {
+    let m = TrainedModel::load(&a.weights).map_err(Failure::input)?;
+    let test = m.test_set().map_err(Failure::compute)?;
+    let e = evaluate(&m.net, &test, &m.cfg).map_err(Failure::compute)?;
+    let summary = json!({
+        "task": "latent-sde",
+        "weights": a.weights.display().to_string(),
+        "iters": m.iters,
+        "seed": m.cfg.seed,
+        "test_series": m.cfg.n_test,
+        "scheme": m.cfg.setup.scheme.name(),
+        "substeps": m.cfg.setup.substeps,
+        "test": evaluation_json(&e),
+    });
+    if let Some(out) = &a.out {
+        std::fs::create_dir_all(out).map_err(|e| Failure::Output(format!("{}: {e}", out.display())))?;
+        let pretty = serde_json::to_string_pretty(&summary).map_err(Failure::output)?;
+        write_atomic(&out.join("summary.json"), pretty.as_bytes()).map_err(Failure::file)?;
+        let s = samples(&m.net, &test, &m.cfg, 12, 8, 12).map_err(Failure::compute)?;
+        let tag = format!("{} iterations, test -ELBO {:.0}", m.iters, e.neg_elbo);
+        plot_latent_sde::samples(
+            &out.join("samples.png"),
+            &s,
+            &format!("latent SDE on stochastic Lorenz: data, posterior and prior ({tag})"),
+        )
+        .map_err(Failure::Output)?;
+        plot_latent_sde::posterior(&out.join("posterior.png"), &s, &format!("posterior samples of one held-out series ({tag})"))
+            .map_err(Failure::Output)?;
+        note(&format!("wrote {}/{{summary.json, samples.png, posterior.png}}", out.display()));
+    }
+    emit_json(&summary, false)
 }

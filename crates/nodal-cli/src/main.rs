@@ -110,6 +110,9 @@ enum EvalTask {
     Mnist(mnist_cmd::MnistEvalArgs),
     /// Test NLL of CNF weights on held-out samples of a toy density (exact trace).
     Cnf(cnf_cmd::EvalCnfArgs),
+    /// Held-out ELBO, reconstruction and prior statistics of latent-SDE weights (their run's
+    /// test series, regenerated from the seed in the weights), with sample figures.
+    LatentSde(latent_sde_cmd::EvalLatentSdeArgs),
 }
 
 fn main() -> ExitCode {
@@ -140,6 +143,7 @@ fn main() -> ExitCode {
         Command::Eval(EvalTask::Spiral(a)) => eval_cmd::run(a),
         Command::Eval(EvalTask::Mnist(a)) => mnist_cmd::eval(a),
         Command::Eval(EvalTask::Cnf(a)) => cnf_cmd::eval(a),
+        Command::Eval(EvalTask::LatentSde(a)) => latent_sde_cmd::eval(a),
         Command::Sweep(a) => sweep_cmd::run(a),
         Command::Bench(a) => bench_cmd::run(a, limit),
         Command::BenchSde(a) => bench_sde_cmd::run(a, limit),

@@ -56,7 +56,7 @@ pub fn posterior(path: &Path, s: &Samples, title: &str) -> PlotResult {
     let panels: Vec<Panel> = (0..3)
         .map(|k| {
             let mut p = Panel::new(
-                format!("{}: observations (grey dots), noiseless path (black), {n} posterior samples (vermillion)", COORDS[k]),
+                format!("{}: observations (grey), noiseless (black), {n} posterior samples", COORDS[k]),
                 Axis::linear("t"),
                 Axis::linear(format!("{} (standardised)", COORDS[k])),
             );
@@ -79,13 +79,47 @@ pub fn posterior(path: &Path, s: &Samples, title: &str) -> PlotResult {
     figure(path, title, (1950, 600), 1, 3, &panels)
 }
 
-/// Negative ELBO per series (log axis) and the two KL terms against iteration.
+/// `[lo, hi]` covering `v` after its first tenth (the first iterations, where the untrained
+/// networks' values are orders of magnitude larger, are left above the frame).
+fn settled_range(v: &[f64]) -> (f64, f64) {
+    let tail = &v[v.len() / 10..];
+    let (lo, hi) = tail.iter().filter(|x| x.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = 0.05 * (hi - lo).max(1e-9);
+    (lo - pad, hi + pad)
+}
+
+/// Medians of `v` over blocks of `block` iterations, at each block's last iteration.
+fn block_medians(hist: &[IterRecord], block: usize, v: impl Fn(&IterRecord) -> f64) -> Vec<(f64, f64)> {
+    hist.chunks(block)
+        .map(|c| {
+            let mut xs: Vec<f64> = c.iter().map(&v).collect();
+            xs.sort_by(f64::total_cmp);
+            (c[c.len() - 1].iter as f64, xs[xs.len() / 2])
+        })
+        .collect()
+}
+
+/// Negative ELBO per series and the two KL terms against iteration (medians over blocks, about
+/// 200 points per line), each axis fitted to the iterations after the first tenth.
 pub fn training(path: &Path, hist: &[IterRecord], title: &str) -> PlotResult {
-    let it = |r: &IterRecord| r.iter as f64;
-    let mut elbo = Panel::new("negative ELBO per series (unweighted KL)", Axis::linear("iteration").integer(), Axis::log("-ELBO"));
-    elbo.lines.push(Line::series(0, hist.iter().map(|r| (it(r), r.neg_elbo.max(1e-9))).collect()).label("-ELBO"));
-    let mut kl = Panel::new("KL terms per series", Axis::linear("iteration").integer(), Axis::linear("KL (nats)").with_zero());
-    kl.lines.push(Line::series(1, hist.iter().map(|r| (it(r), r.kl_path)).collect()).label("path KL (extra state)"));
-    kl.lines.push(Line::series(2, hist.iter().map(|r| (it(r), r.kl_z0)).collect()).label("KL of z0"));
+    let block = hist.len().div_ceil(200).max(1);
+    let xl = if block > 1 { format!("iteration (median of each block of {block})") } else { "iteration".to_string() };
+    let elbo_pts = block_medians(hist, block, |r| r.neg_elbo);
+    let (lo, hi) = settled_range(&elbo_pts.iter().map(|p| p.1).collect::<Vec<_>>());
+    let first = hist.first().map_or(f64::NAN, |r| r.neg_elbo);
+    let mut elbo = Panel::new(
+        format!("negative ELBO per series (unweighted KL; iteration 1: {first:.0}, above the frame)"),
+        Axis::linear(xl.clone()).integer(),
+        Axis::linear("-ELBO (nats)").range(lo, hi),
+    );
+    elbo.lines.push(Line::new(elbo_pts, palette::series(0).0, 2).label("-ELBO"));
+    let (path_kl, kl_z0) = (block_medians(hist, block, |r| r.kl_path), block_medians(hist, block, |r| r.kl_z0));
+    let (_, hi) = settled_range(&path_kl.iter().chain(&kl_z0).map(|p| p.1).collect::<Vec<_>>());
+    let mut kl = Panel::new("KL terms per series", Axis::linear(xl).integer(), Axis::linear("KL (nats)").range(0.0, hi.max(1e-6)));
+    kl.lines.push(Line::new(path_kl, palette::series(1).0, 2).label("path KL (extra state)"));
+    kl.lines.push(Line::new(kl_z0, palette::series(2).0, 2).label("KL of z0"));
     figure(path, title, (1600, 640), 1, 2, &[elbo, kl])
 }

@@ -53,6 +53,11 @@ fn a_small_run_writes_everything_and_a_longer_one_resumes() {
         assert!(summary["test"][key].as_f64().is_some_and(f64::is_finite), "test.{key}: {}", summary["test"]);
         assert!(summary["test_untrained"][key].as_f64().is_some_and(f64::is_finite), "test_untrained.{key}");
     }
+    // Evaluating the saved weights gives the summary's held-out figures again.
+    let e = nodal(&["eval", "latent-sde", "--weights", out.join("model.safetensors").to_str().unwrap()]);
+    assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
+    let e: Value = serde_json::from_slice(&e.stdout).unwrap();
+    assert_eq!(e["test"], summary["test"]);
     // Five iterations in the same folder: resumes at 3, metrics hold one line per iteration.
     args[3] = "5";
     let r = nodal(&args);
@@ -91,4 +96,27 @@ fn bad_options_fail_with_exit_code_2_and_write_nothing() {
         assert!(err.contains(needle), "{extra:?}: {err}");
         assert!(!out.exists(), "{extra:?}: the output folder was created");
     }
+}
+
+/// `nodal eval latent-sde` on the committed weights (2000 iterations of the default command)
+/// rebuilds their run's held-out series from the metadata and reproduces the committed summary's
+/// held-out figures (the same seeds give the same z0 samples and Brownian paths; the tolerance
+/// allows for another summation order in a multithreaded matrix product).
+#[test]
+fn eval_reproduces_the_committed_latent_sde_summary() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/latent-sde-lorenz");
+    let weights = format!("{dir}/model.safetensors");
+    let r = nodal(&["eval", "latent-sde", "--weights", &weights]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let got: Value = serde_json::from_slice(&r.stdout).unwrap();
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(format!("{dir}/summary.json")).unwrap()).unwrap();
+    assert_eq!(got["iters"], 2000);
+    for key in ["neg_elbo", "log_lik", "kl_z0", "kl_path", "recon_rmse", "prior_mean_gap", "prior_std_gap"] {
+        let (g, w) = (got["test"][key].as_f64().unwrap(), want["test"][key].as_f64().unwrap());
+        assert!((g - w).abs() <= 1e-3 * w.abs().max(1.0), "{key}: eval {g}, committed summary {w}");
+    }
+    // The trained model is far from the untrained one on every figure.
+    let (t, u) = (&want["test"], &want["test_untrained"]);
+    assert!(t["recon_rmse"].as_f64().unwrap() < 0.05 * u["recon_rmse"].as_f64().unwrap());
+    assert!(t["prior_mean_gap"].as_f64().unwrap() < 0.1 * u["prior_mean_gap"].as_f64().unwrap());
 }

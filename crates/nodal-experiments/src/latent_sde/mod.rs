@@ -465,28 +465,88 @@ impl LatentSdeTrainer {
         Ok(ck.iter)
     }
 
-    /// Save the final weights (metadata: iterations, data standardisation, widths).
+    /// Save the final weights with the settings needed to use them again as metadata (see
+    /// [`TrainedModel::load`]).
     pub fn save_weights(&self, path: &Path) -> Result<(), LatentSdeError> {
-        let w = &self.cfg.widths;
-        let n = &self.data.norm;
+        let (c, w, n) = (&self.cfg, &self.cfg.widths, &self.data.norm);
         let meta = [
             ("iters", self.iter.to_string()),
-            (
-                "widths",
-                format!(
-                    "latent {} context {} hidden {} diffusion_hidden {} activation {}",
-                    w.latent,
-                    w.context,
-                    w.hidden,
-                    w.diffusion_hidden,
-                    w.activation.name()
-                ),
-            ),
-            ("standardise_mean", format!("{:?}", n.mean)),
-            ("standardise_std", format!("{:?}", n.std)),
-            ("scheme", format!("{} x{}", self.cfg.setup.scheme.name(), self.cfg.setup.substeps)),
+            ("latent", w.latent.to_string()),
+            ("context", w.context.to_string()),
+            ("hidden", w.hidden.to_string()),
+            ("diffusion_hidden", w.diffusion_hidden.to_string()),
+            ("activation", w.activation.name().to_string()),
+            ("scheme", c.setup.scheme.name().to_string()),
+            ("substeps", c.setup.substeps.to_string()),
+            ("points", c.points.to_string()),
+            ("noise_std", c.noise_std.to_string()),
+            ("seed", c.seed.to_string()),
+            ("n_test", c.n_test.to_string()),
+            ("standardise_mean", serde_json::to_string(&n.mean).unwrap_or_default()),
+            ("standardise_std", serde_json::to_string(&n.std).unwrap_or_default()),
         ];
         Ok(save_module(&self.net, MODEL_NAME, path, &meta, false)?)
+    }
+}
+
+/// Final weights and the settings stored with them.
+pub struct TrainedModel {
+    /// The networks (plain device).
+    pub net: LatentSdeNet,
+    /// The run's settings as far as evaluation needs them (widths, solver, data, seed).
+    pub cfg: LatentSdeConfig,
+    /// The standardisation of the run's training data.
+    pub norm: Standardise,
+    /// Iterations trained.
+    pub iters: usize,
+}
+
+impl TrainedModel {
+    /// Load weights written by [`LatentSdeTrainer::save_weights`]; every setting is read from
+    /// the file's metadata and checked (a missing or malformed one names its key).
+    pub fn load(path: &Path) -> Result<Self, LatentSdeError> {
+        let meta = nodal::module_weights::read_metadata(path)?;
+        let bad = |reason: String| LatentSdeError::File(FileError::Format { path: path.to_path_buf(), reason });
+        let get = |k: &str| meta.get(k).ok_or_else(|| bad(format!("metadata lacks `{k}` (not a latent-SDE weights file?)")));
+        fn parse<T: std::str::FromStr>(v: &str, k: &str) -> Result<T, String> {
+            v.parse().map_err(|_| format!("metadata `{k}` = {v:?} is malformed"))
+        }
+        let num = |k: &str| -> Result<usize, LatentSdeError> { parse(get(k)?, k).map_err(bad) };
+        let arr = |k: &str| -> Result<[f64; OBS_DIM], LatentSdeError> {
+            serde_json::from_str(get(k)?).map_err(|e| bad(format!("metadata `{k}`: {e}")))
+        };
+        let activation = Activation::parse(get("activation")?).ok_or_else(|| bad("metadata `activation` is unknown".into()))?;
+        let scheme = Scheme::by_name(get("scheme")?).ok_or_else(|| bad("metadata `scheme` is unknown".into()))?;
+        let widths = Widths {
+            latent: num("latent")?,
+            context: num("context")?,
+            hidden: num("hidden")?,
+            diffusion_hidden: num("diffusion_hidden")?,
+            activation,
+        };
+        let cfg = LatentSdeConfig {
+            widths,
+            points: num("points")?,
+            n_test: num("n_test")?,
+            noise_std: parse(get("noise_std")?, "noise_std").map_err(bad)?,
+            seed: parse(get("seed")?, "seed").map_err(bad)?,
+            setup: SolveSetup { scheme, substeps: num("substeps")? },
+            ..LatentSdeConfig::default()
+        };
+        let cfg = LatentSdeConfig { n_train: cfg.n_train.max(1), batch: cfg.batch.min(cfg.n_train), ..cfg };
+        cfg.validate().map_err(|e| bad(format!("metadata: {e}")))?;
+        let norm = Standardise { mean: arr("standardise_mean")?, std: arr("standardise_std")? };
+        let net = load_module(LatentSdeNet::new(widths, 0, &Device::flex()), MODEL_NAME, path)?;
+        Ok(Self { net, cfg, norm, iters: num("iters")? })
+    }
+
+    /// The run's held-out series: simulated from `seed + 1000`, standardised with the training
+    /// statistics stored in the weights.
+    pub fn test_set(&self) -> Result<Observations, LatentSdeError> {
+        let c = &self.cfg;
+        let (ts, raw) =
+            data::simulate(&c.system, c.n_test, c.points, c.seed + 1000).map_err(|source| LatentSdeError::Solve { iter: 0, source })?;
+        Ok(data::observe(ts, &raw, &self.norm, c.noise_std, c.seed + 1000))
     }
 }
 
@@ -601,10 +661,4 @@ pub fn samples(
     let mut path = SeededBrownian::new(mix(cfg.seed, 11, 0), t0, t1, prior_rows, l, cell).map_err(err)?;
     let p = net.sample_prior(&test.ts, eps, &mut path, cfg.setup).map_err(err)?;
     Ok(Samples { ts: test.ts.clone(), data, clean, posterior: to_paths(e.recon), per_series, prior: to_paths(p) })
-}
-
-/// Load final weights written by [`LatentSdeTrainer::save_weights`] into networks of `widths`.
-pub fn load_weights(path: &Path, widths: Widths) -> Result<LatentSdeNet, LatentSdeError> {
-    let net = LatentSdeNet::new(widths, 0, &Device::flex());
-    Ok(load_module(net, MODEL_NAME, path)?)
 }

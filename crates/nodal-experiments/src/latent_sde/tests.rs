@@ -122,10 +122,19 @@ fn weights_round_trip_and_refuse_other_widths() {
     tr.step().unwrap();
     let path = dir.join("model.safetensors");
     tr.save_weights(&path).unwrap();
-    let back = load_weights(&path, tr.cfg.widths).unwrap();
-    assert_eq!(flat_params(&back), flat_params(&tr.net));
-    let wider = Widths { hidden: 9, ..tr.cfg.widths };
-    assert!(matches!(load_weights(&path, wider), Err(LatentSdeError::File(_))));
+    let back = TrainedModel::load(&path).unwrap();
+    assert_eq!(flat_params(&back.net), flat_params(&tr.net));
+    assert_eq!(
+        (back.cfg.widths, back.cfg.setup, back.cfg.points, back.cfg.seed, back.iters),
+        (tr.cfg.widths, tr.cfg.setup, tr.cfg.points, tr.cfg.seed, 1)
+    );
+    assert_eq!(back.norm, tr.data.norm);
+    // The held-out set rebuilt from the metadata is the run's own.
+    assert_eq!(back.test_set().unwrap().xs, tr.data.test.xs);
+    // Weights of another model kind are refused with the file named.
+    let other = dir.join("other.safetensors");
+    nodal::module_weights::save_module(&tr.net, "spiral", &other, &[], false).unwrap();
+    assert!(matches!(TrainedModel::load(&other), Err(LatentSdeError::File(_))));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
