@@ -282,6 +282,12 @@ impl LatentSdeNet {
         kl_weight: f64,
     ) -> Result<Elbo, SdeError> {
         let [rows, steps, _] = xs.dims();
+        if steps < 2 || ts.len() != steps {
+            return Err(SdeError::InvalidArgument(format!(
+                "a latent-SDE batch needs at least two observation times, one per entry of ts (got {steps} times and {} entries)",
+                ts.len()
+            )));
+        }
         let ctx = self.encode(&xs);
         let (mu, logstd) = self.qz0_params(ctx[0].clone());
         let z0 = mu.clone() + logstd.clone().exp() * eps;
@@ -289,14 +295,12 @@ impl LatentSdeNet {
         let kl_terms = PathKl::new(&posterior);
         let out: Vec<usize> = (1..steps).map(|i| i * setup.substeps).collect();
         let ys = sde_solve_tensor(&kl_terms, path, setup.scheme, &step_times(ts, setup.substeps), kl_terms.initial(z0.clone()), &out)?;
+        let mut kl_path = z0.zeros_like().slice([0..rows, 0..1]);
         let mut zs = vec![z0];
-        let mut kl_path = None;
-        for (k, y) in ys.into_iter().enumerate() {
+        for y in ys {
             let (z, l) = kl_terms.split(y);
             zs.push(z);
-            if k + 2 == steps {
-                kl_path = Some(l);
-            }
+            kl_path = l;
         }
         let z: Tensor<3> = Tensor::stack(zs, 1);
         let recon = self.decoder.forward(z);
@@ -306,7 +310,7 @@ impl LatentSdeNet {
         let var_ratio = (logstd.clone() - pls.clone()).mul_scalar(2.0).exp();
         let mean_term = (mu - pm).powi_scalar(2) / pls.clone().mul_scalar(2.0).exp();
         let kl_z0 = ((var_ratio + mean_term).sub_scalar(1.0).mul_scalar(0.5) + pls - logstd).sum().div_scalar(rows as f64);
-        let kl_path = kl_path.expect("at least two observation times").sum().div_scalar(rows as f64);
+        let kl_path = kl_path.sum().div_scalar(rows as f64);
         let loss = (kl_z0.clone() + kl_path.clone()).mul_scalar(kl_weight) - log_lik.clone();
         Ok(Elbo { log_lik: scalar(log_lik), kl_z0: scalar(kl_z0), kl_path: scalar(kl_path), loss, recon })
     }

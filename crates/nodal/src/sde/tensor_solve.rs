@@ -111,7 +111,13 @@ fn step<T: TensorSdeTerms + ?Sized>(terms: &T, scheme: Scheme, t: f64, h: f64, y
 
 /// Increments as a tensor of the state's element type on its device (constants of the graph).
 fn increment_tensor(dw: &[f64], rows: usize, dim: usize, device: &Device, dtype: DType) -> Tensor<2> {
-    Tensor::<2>::from_data(TensorData::new(dw.to_vec(), [rows, dim]), (device, DType::F64)).cast(dtype)
+    match dtype {
+        DType::F32 => {
+            Tensor::<2>::from_data(TensorData::new(dw.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [rows, dim]), (device, DType::F32))
+        }
+        DType::F64 => Tensor::<2>::from_data(TensorData::new(dw.to_vec(), [rows, dim]), (device, DType::F64)),
+        _ => Tensor::<2>::from_data(TensorData::new(dw.to_vec(), [rows, dim]), (device, DType::F64)).cast(dtype),
+    }
 }
 
 fn check_finite(y: &Tensor<2>, t: f64, step: usize, dt: f64) -> Result<(), SdeError> {
