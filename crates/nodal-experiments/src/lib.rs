@@ -2,7 +2,8 @@
 //!
 //! The experiments behind nodal's command line, built on the `nodal` library: torchdiffeq's
 //! spiral demo ([`spiral`]), the MNIST models of Chen et al. 2018 ([`mnist`]), the toy flows of
-//! Dupont et al. 2019 ([`toy`]), shape morphing by homeomorphisms ([`shapes`]) and the shared reference problem files ([`problem`]). burn's
+//! Dupont et al. 2019 ([`toy`]), shape morphing by homeomorphisms ([`shapes`]), a latent SDE on stochastic Lorenz paths
+//! ([`latent_sde`]) and the shared reference problem files ([`problem`]). burn's
 //! optimisers update the fused MLP's flat parameters through [`flat_optim`].
 
 #![deny(missing_docs)]

@@ -3,8 +3,9 @@
 //! Neural differential equations on burn: [`neural_ode::NeuralOde`] turns any burn module into
 //! a layer whose output is the solution of `dy/dt = f(y(t), t, theta)`, joining burn's autodiff
 //! graph as one node (exact gradients through the solver, checkpointing or the continuous
-//! adjoint); [`tensor_state`] makes burn tensors a solver state; [`io`] reads and writes weights
-//! atomically. The numerics live in the pure crate [`nodal_solve`], re-exported here as
+//! adjoint); [`sde`] makes burn modules neural SDEs (the solver core's schemes and gradients, or
+//! solves on burn tensors with the path KL of latent SDEs); [`tensor_state`] makes burn tensors a
+//! solver state; [`io`] and [`module_weights`] read and write weights atomically. The numerics live in the pure crate [`nodal_solve`], re-exported here as
 //! [`solve`]; the experiments the command line runs (spiral, MNIST, toys, problem files) are in
 //! the `nodal-experiments` crate.
 
