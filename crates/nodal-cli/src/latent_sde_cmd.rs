@@ -7,7 +7,6 @@ use crate::interrupt::Interrupt;
 use crate::output::{emit_json, note};
 use crate::plot_latent_sde;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use nodal::io::{read_text_capped, write_atomic};
 use nodal::solve::sde::Scheme;
 use nodal_experiments::latent_sde::{
@@ -187,19 +186,8 @@ pub fn train(a: TrainLatentSdeArgs) -> CliResult {
     // The untrained networks' held-out figures, for the summary (same seed: the same networks
     // whether or not the run was resumed).
     let untrained = tr.evaluate_untrained().map_err(Failure::compute)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(start_iter > 0)
-        .write(true)
-        .truncate(start_iter == 0)
-        .open(&metrics_path)
-        .map_err(|e| Failure::Output(format!("{}: {e}", metrics_path.display())))?;
-    let mut metrics = std::io::BufWriter::new(file);
-    let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(a.iters as u64) };
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} iters  {msg}  [{elapsed} < {eta}]") {
-        bar.set_style(style);
-    }
-    bar.set_position(start_iter as u64);
+    let mut metrics = crate::output::open_metrics(&metrics_path, start_iter > 0)?;
+    let bar = crate::output::iteration_bar(a.iters, start_iter, a.quiet);
     let every = a.checkpoint_every as usize;
     while tr.iter() < a.iters {
         if interrupt.requested() {

@@ -34,3 +34,25 @@ pub fn ignore_sigxfsz() {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
+
+/// The progress bar of a training loop: `done` of `total` iterations, hidden with `--quiet`.
+pub fn iteration_bar(total: usize, done: usize, quiet: bool) -> indicatif::ProgressBar {
+    let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(total as u64) };
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} iters  {msg}  [{elapsed} < {eta}]") {
+        bar.set_style(style);
+    }
+    bar.set_position(done as u64);
+    bar
+}
+
+/// A run's `metrics.jsonl`, opened for appending when the run resumes and emptied otherwise.
+pub fn open_metrics(path: &std::path::Path, resuming: bool) -> Result<std::io::BufWriter<std::fs::File>, Failure> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(resuming)
+        .write(true)
+        .truncate(!resuming)
+        .open(path)
+        .map_err(|e| Failure::Output(format!("{}: {e}", path.display())))?;
+    Ok(std::io::BufWriter::new(file))
+}

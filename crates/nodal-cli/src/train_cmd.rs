@@ -5,7 +5,6 @@ use crate::interrupt::Interrupt;
 use crate::output::{emit_json, note};
 use crate::plot;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use nodal::io::{MAX_JSON_BYTES, read_text_capped, write_atomic};
 use nodal::solve::Dynamics;
 use nodal::solve::grad::GradMethod;
@@ -188,19 +187,8 @@ pub fn run(a: TrainArgs, memory_limit: u64) -> CliResult {
     if start_iter > 0 {
         note(&format!("resuming at iteration {} of {} from {}", start_iter + 1, a.iters, files.checkpoint.display()));
     }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(start_iter > 0)
-        .write(true)
-        .truncate(start_iter == 0)
-        .open(&files.metrics)
-        .map_err(|e| Failure::Output(format!("{}: {e}", files.metrics.display())))?;
-    let mut metrics = std::io::BufWriter::new(file);
-    let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(a.iters as u64) };
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} iters  {msg}  [{elapsed} < {eta}]") {
-        bar.set_style(style);
-    }
-    bar.set_position(start_iter as u64);
+    let mut metrics = crate::output::open_metrics(&files.metrics, start_iter > 0)?;
+    let bar = crate::output::iteration_bar(a.iters, start_iter, a.quiet);
     let every = a.checkpoint_every as usize;
     while tr.iter() < a.iters {
         if interrupt.requested() {
