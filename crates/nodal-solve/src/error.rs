@@ -27,6 +27,17 @@ pub enum SolveError {
         /// The first step proposed.
         h: f64,
     },
+    /// An implicit method could not compute a step down to the minimum step size (or at the
+    /// fixed step size): its Newton iteration diverged or stalled, or its linear solve failed.
+    #[error("implicit step failed at t = {t:e} with step {h:e}: {reason}")]
+    ImplicitStep {
+        /// Time reached.
+        t: f64,
+        /// Step size of the last attempt.
+        h: f64,
+        /// What failed, with iteration counts and residuals.
+        reason: String,
+    },
     /// `max_steps` steps (accepted plus rejected) were taken before the end of the span.
     #[error("maximum number of steps ({max_steps}) reached at t = {t:e} before the end of the span")]
     MaxStepsExceeded {

@@ -24,7 +24,8 @@ use crate::save_at::SaveAt;
 use crate::solution::{DenseSolution, DenseStep, OutputAt, Solution, StepRecord, Tape};
 use crate::state::State;
 use crate::stats::Stats;
-use crate::stepper::{ExplicitRk, Stepper};
+use crate::implicit::StepFailure;
+use crate::stepper::Stepper;
 
 /// What the loop should record for a later backward pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +118,8 @@ struct Lane<M> {
     have_k0: bool,
     attempts: usize,
     last_nonfinite: bool,
+    /// Why the last attempt's implicit solve failed (reported if the step then underflows).
+    last_failure: Option<StepFailure>,
     next_stop: usize,
     /// `(time, is a user stop)`, in the direction of integration.
     stops: Vec<(f64, bool)>,
@@ -203,6 +206,7 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
                 have_k0: false,
                 attempts: 0,
                 last_nonfinite: false,
+                last_failure: None,
                 next_stop: 0,
                 stops,
                 done: n_out <= 1,
@@ -304,6 +308,8 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
                 let first = results[r].stats.accepted == 0 && results[r].stats.rejected == 0;
                 let e = if first && (h == 0.0 || !h.is_finite()) {
                     SolveError::NoFirstStep { t: lane.t, h }
+                } else if let Some(why) = lane.last_failure.take() {
+                    SolveError::ImplicitStep { t: lane.t, h, reason: why.to_string() }
                 } else if lane.last_nonfinite {
                     SolveError::NonFinite { what: "state", t: lane.t, h, step: results[r].stats.accepted }
                 } else {
@@ -325,6 +331,7 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
         hs.clear();
         hs.extend(attempts.iter().map(|a| a.h));
         let evals = stepper.step(lanes, &mut ws, &times, &hs);
+        let work = std::mem::take(&mut ws.host.work);
         ok.clear();
         ok.resize(nb, false);
         lanes.finite(&ws.y1, &mut ok);
@@ -338,7 +345,25 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
         for (j, &r) in block.iter().enumerate() {
             let (lane, res, at) = (&mut ctl[r], &mut results[r], &mut attempts[j]);
             res.stats.nfe += evals;
+            res.stats.jacobians += work.jacobians;
+            res.stats.factorisations += work.factorisations;
+            res.stats.newton_iterations += work.newton_iterations;
+            res.stats.linear_iterations += work.linear_iterations;
             lane.attempts += 1;
+            if let Some(why) = ws.host.failed.get(j).cloned().flatten() {
+                // The implicit solve failed: retry at a quarter of the step (fixed steps fail).
+                if !adaptive {
+                    let e = SolveError::ImplicitStep { t: lane.t, h: at.h, reason: why.to_string() };
+                    fail(lane, res, e);
+                    continue;
+                }
+                res.stats.rejected += 1;
+                lane.h = at.h.abs() * 0.25;
+                lane.last_failure = Some(why);
+                at.accept = false;
+                continue;
+            }
+            lane.last_failure = None;
             if !adaptive && !ok[j] {
                 let e = SolveError::NonFinite { what: "state", t: lane.t + at.h, h: at.h, step: res.stats.accepted };
                 fail(lane, res, e);
@@ -520,7 +545,7 @@ fn solve_joint<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
     record: Record,
 ) -> SolveResult<S, LaneResult<S>> {
     let mut lanes = Joint::new(f, norm, y0, None);
-    let out = diffeqsolve(&mut lanes, &ExplicitRk::new(opts.method), &opts.control(), save_at, &opts.limits(), record);
+    let out = diffeqsolve(&mut lanes, &opts.stepper(), &opts.control(), save_at, &opts.limits(), record);
     finish_joint(lanes.ys, ts, out)
 }
 

@@ -1,6 +1,8 @@
 //! Typed options of a solve (no string registries, no keyword bags).
 
 use crate::controller::PidController;
+use crate::implicit::{Implicit, ImplicitMethod, ImplicitSettings};
+use crate::stepper::MethodStepper;
 use crate::tableau::{self, Tableau};
 
 /// How steps are chosen.
@@ -15,8 +17,10 @@ pub enum StepMode {
 /// Options of one solve. Build with [`SolveOptions::new`] and the `with_*` methods.
 #[derive(Debug, Clone)]
 pub struct SolveOptions {
-    /// The Runge-Kutta method.
+    /// The explicit Runge-Kutta method (unused when [`SolveOptions::implicit`] is set).
     pub method: &'static Tableau,
+    /// An implicit method for stiff systems, which replaces `method` (see [`crate::implicit`]).
+    pub implicit: Option<Implicit>,
     /// Relative tolerance.
     pub rtol: f64,
     /// Absolute tolerance.
@@ -49,6 +53,7 @@ impl SolveOptions {
     pub fn new(method: &'static Tableau) -> Self {
         Self {
             method,
+            implicit: None,
             rtol: 1e-6,
             atol: 1e-8,
             step: StepMode::Adaptive,
@@ -69,7 +74,50 @@ impl SolveOptions {
     /// Check these options without solving: tolerances, the step size or error estimator, and
     /// `max_steps` (what a solve would refuse before its first step).
     pub fn validate(&self) -> Result<(), crate::SolveError> {
-        crate::integrate::check_setup(&crate::ExplicitRk::new(self.method), &self.control(), &self.limits())
+        crate::integrate::check_setup(&self.stepper(), &self.control(), &self.limits())
+    }
+    /// Solve with the implicit `method` (default Newton and linear-solver settings).
+    pub fn with_implicit(mut self, method: ImplicitMethod) -> Self {
+        self.implicit = Some(Implicit { method, settings: ImplicitSettings::default() });
+        self
+    }
+    /// Set the Newton and linear-solver settings of the implicit method (no effect without one).
+    pub fn with_implicit_settings(mut self, settings: ImplicitSettings) -> Self {
+        if let Some(im) = self.implicit.as_mut() {
+            im.settings = settings;
+        }
+        self
+    }
+    /// Use the method called `name`: an explicit tableau (`"dopri5"`) or an implicit method
+    /// (`"kvaerno5"`); `None` if there is no such method.
+    pub fn with_method_name(mut self, name: &str) -> Option<Self> {
+        if let Some(tab) = method_by_name(name) {
+            self.method = tab;
+            self.implicit = None;
+            Some(self)
+        } else {
+            ImplicitMethod::by_name(name).map(|m| self.with_implicit(m))
+        }
+    }
+    /// Name of the method in use.
+    pub fn method_name(&self) -> &'static str {
+        match self.implicit {
+            Some(im) => im.method.name(),
+            None => self.method.name,
+        }
+    }
+    /// The stepper of these options: the implicit method if set, else the explicit tableau.
+    pub fn stepper(&self) -> MethodStepper {
+        use crate::implicit::{Esdirk, Rosenbrock, tableaus};
+        let (rtol, atol) = (self.rtol, self.atol);
+        match self.implicit {
+            None => MethodStepper::Explicit(crate::ExplicitRk::new(self.method)),
+            Some(Implicit { method, settings }) => match method {
+                ImplicitMethod::Kvaerno3 => MethodStepper::Esdirk(Esdirk { tableau: &tableaus::KVAERNO3, settings, rtol, atol }),
+                ImplicitMethod::Kvaerno5 => MethodStepper::Esdirk(Esdirk { tableau: &tableaus::KVAERNO5, settings, rtol, atol }),
+                ImplicitMethod::Rodas5 => MethodStepper::Rosenbrock(Rosenbrock { tableau: &tableaus::RODAS5, settings, rtol, atol }),
+            },
+        }
     }
     /// Set both tolerances.
     pub fn with_tol(mut self, rtol: f64, atol: f64) -> Self {

@@ -25,7 +25,6 @@ use crate::save_at::SaveAt;
 use crate::scalar::Scalar;
 use crate::solution::Tape;
 use crate::stats::Stats;
-use crate::stepper::ExplicitRk;
 
 /// Result of a per-sample solve.
 #[derive(Debug, Clone)]
@@ -78,7 +77,7 @@ pub fn solve_per_sample_with<T: Scalar, D: RowDynamics<T>, N: RowNorm<T>>(
     }
     let n_out = ts.first().map_or(0, |g| g.len());
     let mut lanes = Rows::new(f, norm, y0, dim, n_out);
-    let lanes_out = diffeqsolve(&mut lanes, &ExplicitRk::new(opts.method), &opts.control(), &SaveAt::per_lane(ts), &opts.limits(), record)?;
+    let lanes_out = diffeqsolve(&mut lanes, &opts.stepper(), &opts.control(), &SaveAt::per_lane(ts), &opts.limits(), record)?;
     let mut row_status = Vec::with_capacity(batch);
     let mut row_stats = Vec::with_capacity(batch);
     let mut tapes = (record != Record::None).then(|| Vec::with_capacity(batch));

@@ -40,6 +40,12 @@ pub trait State: Clone + Send {
     fn all_finite(&self) -> bool;
     /// Euclidean inner product.
     fn dot(&self, other: &Self) -> f64;
+    /// Copy the entries, in order, into `out` (of length [`State::len`]) as `f64`. Implicit
+    /// steppers do their Newton and linear-algebra work on these host copies.
+    fn write_f64(&self, out: &mut [f64]);
+    /// Overwrite the entries, in the order of [`State::write_f64`], from `src` (of length
+    /// [`State::len`]).
+    fn read_f64(&mut self, src: &[f64]);
 }
 
 impl<T: Scalar> State for Vec<T> {
@@ -101,6 +107,16 @@ impl<T: Scalar> State for Vec<T> {
     fn dot(&self, other: &Self) -> f64 {
         self.iter().zip(other.iter()).map(|(a, b)| a.to_f64() * b.to_f64()).sum()
     }
+    fn write_f64(&self, out: &mut [f64]) {
+        for (o, x) in out.iter_mut().zip(self.iter()) {
+            *o = x.to_f64();
+        }
+    }
+    fn read_f64(&mut self, src: &[f64]) {
+        for (o, x) in self.iter_mut().zip(src) {
+            *o = T::from_f64(*x);
+        }
+    }
 }
 
 /// Componentwise state of two parts, e.g. `(y, a)`; the error norm is taken over both.
@@ -135,6 +151,16 @@ impl<A: State, B: State> State for (A, B) {
     }
     fn all_finite(&self) -> bool {
         self.0.all_finite() && self.1.all_finite()
+    }
+    fn write_f64(&self, out: &mut [f64]) {
+        let (a, b) = out.split_at_mut(self.0.len());
+        self.0.write_f64(a);
+        self.1.write_f64(b);
+    }
+    fn read_f64(&mut self, src: &[f64]) {
+        let (a, b) = src.split_at(self.0.len());
+        self.0.read_f64(a);
+        self.1.read_f64(b);
     }
     fn dot(&self, other: &Self) -> f64 {
         self.0.dot(&other.0) + self.1.dot(&other.1)

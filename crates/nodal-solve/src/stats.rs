@@ -11,6 +11,15 @@ pub struct Stats {
     pub accepted: usize,
     /// Rejected steps.
     pub rejected: usize,
+    /// Jacobians of the dynamics formed (implicit methods with dense linear algebra; each
+    /// costs one evaluation per state entry, counted in `nfe`).
+    pub jacobians: usize,
+    /// LU factorisations of the iteration matrix (implicit methods, dense linear algebra).
+    pub factorisations: usize,
+    /// Newton iterations (ESDIRK methods).
+    pub newton_iterations: usize,
+    /// Krylov (GMRES) iterations of matrix-free linear solves; each costs one evaluation.
+    pub linear_iterations: usize,
 }
 
 impl Stats {
@@ -26,5 +35,9 @@ impl std::ops::AddAssign for Stats {
         self.nvjp += o.nvjp;
         self.accepted += o.accepted;
         self.rejected += o.rejected;
+        self.jacobians += o.jacobians;
+        self.factorisations += o.factorisations;
+        self.newton_iterations += o.newton_iterations;
+        self.linear_iterations += o.linear_iterations;
     }
 }

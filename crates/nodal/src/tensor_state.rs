@@ -49,6 +49,16 @@ impl<const D: usize> State for TensorState<D> {
     fn dot(&self, other: &Self) -> f64 {
         (self.0.clone() * other.0.clone()).sum().into_scalar::<f64>()
     }
+    fn write_f64(&self, out: &mut [f64]) {
+        let data = self.0.clone().into_data().convert::<f64>();
+        let values: &[f64] = data.as_slice().expect("f64 tensor data after convert");
+        out.copy_from_slice(values);
+    }
+    fn read_f64(&mut self, src: &[f64]) {
+        let (shape, device, dtype) = (self.0.shape(), self.0.device(), self.0.dtype());
+        let data = burn::tensor::TensorData::new(src.to_vec(), shape);
+        self.0 = Tensor::from_data(data, (&device, dtype));
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,6 @@ use crate::norm::{ErrorNorm, RmsNorm};
 use crate::options::SolveOptions;
 use crate::save_at::SaveAt;
 use crate::state::State;
-use crate::stepper::ExplicitRk;
 
 /// Options of the reverse solve.
 #[derive(Debug, Clone)]
@@ -75,7 +74,7 @@ pub(super) fn reverse_solve<Z: State, F: Dynamics<Z>, N: ErrorNorm<Z>>(
     let mut lanes = Joint::new(aug, norm, z0, Some(hook));
     let out = diffeqsolve(
         &mut lanes,
-        &ExplicitRk::new(opts.method),
+        &opts.stepper(),
         &opts.control(),
         &SaveAt::times(ts_rev).landing(),
         &opts.limits(),

@@ -41,6 +41,15 @@ impl<S: State> LaneArith for StateArith<S> {
             out.axpy(w[i], x[i]);
         }
     }
+    fn lane_width(&self, buf: &S) -> usize {
+        buf.len()
+    }
+    fn lane_to_f64(&self, _j: usize, buf: &S, out: &mut [f64]) {
+        buf.write_f64(out);
+    }
+    fn lane_from_f64(&self, _j: usize, buf: &mut S, src: &[f64]) {
+        buf.read_f64(src);
+    }
 }
 
 /// One lane: dynamics `f` over states `S`, error norm `N`, outputs collected in order.
@@ -77,6 +86,15 @@ macro_rules! state_lane_arith {
             }
             fn combine4_lane(&self, j: usize, out: &mut S, w: [f64; 4], x: [&S; 4]) {
                 StateArith::new().combine4_lane(j, out, w, x)
+            }
+            fn lane_width(&self, buf: &S) -> usize {
+                buf.len()
+            }
+            fn lane_to_f64(&self, _j: usize, buf: &S, out: &mut [f64]) {
+                buf.write_f64(out);
+            }
+            fn lane_from_f64(&self, _j: usize, buf: &mut S, src: &[f64]) {
+                buf.read_f64(src);
             }
         }
     };

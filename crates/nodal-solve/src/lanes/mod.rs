@@ -38,6 +38,15 @@ pub trait LaneArith {
     /// `out_j <- w[0] x[0]_j + w[1] x[1]_j + w[2] x[2]_j + w[3] x[3]_j` for lane `j` (cubic
     /// Hermite interpolation).
     fn combine4_lane(&self, j: usize, out: &mut Self::Buf, w: [f64; 4], x: [&Self::Buf; 4]);
+
+    /// Entries of one lane of `buf` (what implicit steppers size their host copies by).
+    fn lane_width(&self, buf: &Self::Buf) -> usize;
+
+    /// Lane `j` of `buf` into `out` (of length [`LaneArith::lane_width`]) as `f64`.
+    fn lane_to_f64(&self, j: usize, buf: &Self::Buf, out: &mut [f64]);
+
+    /// Overwrite lane `j` of `buf` from `src` (of length [`LaneArith::lane_width`]).
+    fn lane_from_f64(&self, j: usize, buf: &mut Self::Buf, src: &[f64]);
 }
 
 /// Block arithmetic plus evaluations of the dynamics: all a stepper's stages need.

@@ -165,6 +165,19 @@ impl<T: Scalar, D, N> LaneArith for Rows<'_, T, D, N> {
             out[i] = w[0] * x[0][i] + w[1] * x[1][i] + w[2] * x[2][i] + w[3] * x[3][i];
         }
     }
+    fn lane_width(&self, _buf: &Vec<T>) -> usize {
+        self.dim
+    }
+    fn lane_to_f64(&self, j: usize, buf: &Vec<T>, out: &mut [f64]) {
+        for (o, x) in out.iter_mut().zip(&buf[j * self.dim..(j + 1) * self.dim]) {
+            *o = x.to_f64();
+        }
+    }
+    fn lane_from_f64(&self, j: usize, buf: &mut Vec<T>, src: &[f64]) {
+        for (o, x) in buf[j * self.dim..(j + 1) * self.dim].iter_mut().zip(src) {
+            *o = T::from_f64(*x);
+        }
+    }
 }
 
 impl<T: Scalar, D: RowDynamics<T>, N> Evaluate for Rows<'_, T, D, N> {

@@ -10,6 +10,8 @@ pub(crate) mod explicit_rk;
 
 pub use explicit_rk::ExplicitRk;
 
+use crate::implicit::{Esdirk, Rosenbrock};
+
 use crate::lanes::{Evaluate, LaneArith, Lanes};
 
 /// Reusable buffers of one step over a block of lanes.
@@ -35,6 +37,9 @@ pub struct Workspace<B> {
     pub times: Vec<f64>,
     /// Per-lane scratch ratios.
     pub ratios: Vec<f64>,
+    /// Host buffers of implicit steppers (Newton iterates, Jacobians, factorisations), their
+    /// per-lane failures and work counters; empty for explicit methods.
+    pub host: crate::implicit::HostScratch,
 }
 
 impl<B> Workspace<B> {
@@ -49,6 +54,7 @@ impl<B> Workspace<B> {
             scratch: (0..scratch).map(|_| buf()).collect(),
             times: Vec::with_capacity(lanes),
             ratios: Vec::with_capacity(lanes),
+            host: crate::implicit::HostScratch::default(),
         }
     }
 }
@@ -111,4 +117,72 @@ pub trait Stepper {
         ks: &[A::Buf],
         out: &mut A::Buf,
     );
+}
+
+/// Any built-in method's stepper, chosen at run time (what [`crate::SolveOptions::stepper`]
+/// builds): the explicit Runge-Kutta tableaus and the implicit methods.
+#[derive(Debug, Clone, Copy)]
+pub enum MethodStepper {
+    /// An explicit Runge-Kutta tableau.
+    Explicit(ExplicitRk),
+    /// An ESDIRK method.
+    Esdirk(Esdirk),
+    /// A Rosenbrock method.
+    Rosenbrock(Rosenbrock),
+}
+
+macro_rules! each_stepper {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            MethodStepper::Explicit($s) => $e,
+            MethodStepper::Esdirk($s) => $e,
+            MethodStepper::Rosenbrock($s) => $e,
+        }
+    };
+}
+
+impl Stepper for MethodStepper {
+    fn name(&self) -> &'static str {
+        each_stepper!(self, s => s.name())
+    }
+    fn order(&self) -> u32 {
+        each_stepper!(self, s => s.order())
+    }
+    fn has_error_estimate(&self) -> bool {
+        each_stepper!(self, s => s.has_error_estimate())
+    }
+    fn buffers(&self) -> (usize, usize) {
+        each_stepper!(self, s => s.buffers())
+    }
+    fn step<L: Evaluate>(&self, lanes: &mut L, ws: &mut Workspace<L::Buf>, ts: &[f64], hs: &[f64]) -> usize {
+        each_stepper!(self, s => s.step(lanes, ws, ts, hs))
+    }
+    fn error_ratios<L: Lanes>(&self, lanes: &L, ws: &mut Workspace<L::Buf>, hs: &[f64], rtol: f64, atol: f64, out: &mut [f64]) {
+        each_stepper!(self, s => s.error_ratios(lanes, ws, hs, rtol, atol, out))
+    }
+    fn prepare_dense<L: Evaluate>(&self, lanes: &mut L, ws: &mut Workspace<L::Buf>, ts: &[f64], hs: &[f64]) -> usize {
+        each_stepper!(self, s => s.prepare_dense(lanes, ws, ts, hs))
+    }
+    fn interpolate<A: LaneArith>(&self, arith: &A, ws: &mut Workspace<A::Buf>, j: usize, theta: f64, h: f64) {
+        each_stepper!(self, s => s.interpolate(arith, ws, j, theta, h))
+    }
+    fn end_derivative(&self, dense_ready: bool) -> Option<usize> {
+        each_stepper!(self, s => s.end_derivative(dense_ready))
+    }
+    fn dense_slots(&self, out: &mut Vec<usize>) {
+        each_stepper!(self, s => s.dense_slots(out))
+    }
+    fn interpolate_stored<A: LaneArith>(
+        &self,
+        arith: &A,
+        j: usize,
+        theta: f64,
+        h: f64,
+        y0: &A::Buf,
+        y1: &A::Buf,
+        ks: &[A::Buf],
+        out: &mut A::Buf,
+    ) {
+        each_stepper!(self, s => s.interpolate_stored(arith, j, theta, h, y0, y1, ks, out))
+    }
 }

@@ -398,6 +398,7 @@ impl<M: OdeFunc + burn::module::ModuleDisplay> NeuralOde<M> {
             nvjp: 0,
             accepted: sol.row_stats.iter().map(|s| s.accepted).sum(),
             rejected: sol.row_stats.iter().map(|s| s.rejected).sum(),
+            ..Stats::default()
         };
         let (row_status, row_stats) = (sol.row_status.clone(), sol.row_stats.clone());
         let report: BackwardReport = Arc::new(Mutex::new(None));
