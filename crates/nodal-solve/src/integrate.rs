@@ -17,6 +17,7 @@
 use crate::controller::{Controller, StepControl, initial_step};
 use crate::dynamics::Dynamics;
 use crate::error::{SolveError, SolveFailure, SolveResult};
+use crate::implicit::StepFailure;
 use crate::lanes::{Joint, Lanes};
 use crate::norm::ErrorNorm;
 use crate::options::SolveOptions;
@@ -24,7 +25,6 @@ use crate::save_at::SaveAt;
 use crate::solution::{DenseSolution, DenseStep, OutputAt, Solution, StepRecord, Tape};
 use crate::state::State;
 use crate::stats::Stats;
-use crate::implicit::StepFailure;
 use crate::stepper::Stepper;
 
 /// What the loop should record for a later backward pass.
@@ -607,7 +607,7 @@ pub fn solve_dense<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
     norm: &N,
 ) -> SolveResult<S, DenseSolution<S>> {
     let (sol, lane) = solve_joint(f, y0, ts, opts, norm, &SaveAt::times(ts).with_dense(), Record::None)?;
-    Ok((sol, DenseSolution { method: opts.method, steps: lane.dense.unwrap_or_default() }))
+    Ok((sol, DenseSolution { stepper: opts.stepper(), steps: lane.dense.unwrap_or_default() }))
 }
 
 /// The controller `opts` describe.

@@ -122,7 +122,7 @@ pub fn per_sample_gradients<T: Scalar, D: VjpDynamics<Vec<T>, Params = Vec<T>>>(
         let row_ys: Vec<Vec<T>> = sol.ys.iter().map(rows).collect();
         let row_bar: Vec<Vec<T>> = ybar.iter().map(rows).collect();
         let tape = sol.tapes.as_ref().map(|t| &t[r]);
-        let g = gradients_with(method, opts.method, tape, f, &ts[r], &row_ys, &row_bar, adjoint_opts, false)?;
+        let g = gradients_with(method, &opts.stepper(), tape, f, &ts[r], &row_ys, &row_bar, adjoint_opts, false)?;
         gy0[r * dim..(r + 1) * dim].copy_from_slice(&g.y0);
         for (a, b) in gp.iter_mut().zip(&g.params) {
             *a += *b;

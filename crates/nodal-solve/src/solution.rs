@@ -90,8 +90,8 @@ pub struct DenseStep<S> {
 /// interpolant (native for dopri5, tsit5, dopri8; cubic Hermite otherwise).
 #[derive(Debug, Clone)]
 pub struct DenseSolution<S> {
-    /// The method whose interpolant is used.
-    pub method: &'static crate::tableau::Tableau,
+    /// The stepper whose interpolant is used.
+    pub stepper: crate::stepper::MethodStepper,
     /// Accepted steps in order.
     pub steps: Vec<DenseStep<S>>,
 }
@@ -139,6 +139,6 @@ impl<S: crate::state::State> DenseSolution<S> {
         }
         let theta = ((t - st.t) / st.h).clamp(0.0, 1.0);
         let arith = crate::lanes::StateArith::new();
-        crate::stepper::ExplicitRk::new(self.method).interpolate_stored(&arith, 0, theta, st.h, &st.y0, &st.y1, &st.k, out);
+        self.stepper.interpolate_stored(&arith, 0, theta, st.h, &st.y0, &st.y1, &st.k, out);
     }
 }

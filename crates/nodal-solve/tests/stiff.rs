@@ -29,7 +29,11 @@ fn implicit_methods_converge_at_their_order() {
                 .iter()
                 .map(|&h| {
                     let settings = ImplicitSettings { newton_tol: 1e-6, ..ImplicitSettings::default() };
-                    let opts = SolveOptions::new(&DOPRI5).with_implicit(method).with_implicit_settings(settings).with_tol(1e-13, 1e-13).with_fixed_step(h);
+                    let opts = SolveOptions::new(&DOPRI5)
+                        .with_implicit(method)
+                        .with_implicit_settings(settings)
+                        .with_tol(1e-13, 1e-13)
+                        .with_fixed_step(h);
                     let mut f = FnDynamics(|t: f64, y: &Vec<f64>, dy: &mut Vec<f64>| rhs(t, y, dy));
                     let sol = solve(&mut f, &vec![*y0], &[0.0, t1], &opts, &RmsNorm).unwrap();
                     (sol.ys[1][0] - exact(t1)).abs()

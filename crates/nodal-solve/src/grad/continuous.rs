@@ -72,14 +72,7 @@ pub(super) fn reverse_solve<Z: State, F: Dynamics<Z>, N: ErrorNorm<Z>>(
     hook: OutputHook<'_, Z>,
 ) -> crate::error::SolveResult<Z, crate::integrate::LaneResult<Z>> {
     let mut lanes = Joint::new(aug, norm, z0, Some(hook));
-    let out = diffeqsolve(
-        &mut lanes,
-        &opts.stepper(),
-        &opts.control(),
-        &SaveAt::times(ts_rev).landing(),
-        &opts.limits(),
-        Record::None,
-    );
+    let out = diffeqsolve(&mut lanes, &opts.stepper(), &opts.control(), &SaveAt::times(ts_rev).landing(), &opts.limits(), Record::None);
     finish_joint(lanes.ys, ts_rev, out)
 }
 

@@ -22,10 +22,12 @@
 mod checkpointed;
 mod continuous;
 mod discrete;
+mod implicit;
 
 pub use checkpointed::checkpointed_adjoint;
 pub use continuous::{AdjointOptions, adjoint};
 pub use discrete::{backprop_tape, default_checkpoint_interval};
+pub use implicit::backprop_implicit_tape;
 
 use crate::dynamics::{Dynamics, VjpDynamics};
 use crate::error::{SolveError, SolveResult};
@@ -35,7 +37,7 @@ use crate::options::{SolveOptions, StepMode};
 use crate::solution::Tape;
 use crate::state::State;
 use crate::stats::Stats;
-use crate::tableau::Tableau;
+use crate::stepper::MethodStepper;
 
 /// Checkpoint interval of [`GradMethod::Checkpoint`]`(None)` with adaptive steps, whose number
 /// is unknown before the forward pass ends: 8 steps per stored state.
@@ -127,7 +129,7 @@ pub struct Backward<S> {
     /// The gradient method.
     pub method: GradMethod,
     /// The method of the forward solve (replayed by the discrete adjoint).
-    pub tableau: &'static Tableau,
+    pub stepper: MethodStepper,
     /// The recorded tape, for the discrete methods.
     pub tape: Option<Tape<S>>,
 }
@@ -145,7 +147,7 @@ impl<S: State> Backward<S> {
         adjoint_opts: &AdjointOptions,
         want_t: bool,
     ) -> Result<Gradients<S, D::Params>, SolveError> {
-        gradients_with(self.method, self.tableau, self.tape.as_ref(), f, ts, ys, ybar, adjoint_opts, want_t)
+        gradients_with(self.method, &self.stepper, self.tape.as_ref(), f, ts, ys, ybar, adjoint_opts, want_t)
     }
 }
 
@@ -153,7 +155,7 @@ impl<S: State> Backward<S> {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gradients_with<S: State, D: VjpDynamics<S>>(
     method: GradMethod,
-    tableau: &'static Tableau,
+    stepper: &MethodStepper,
     tape: Option<&Tape<S>>,
     f: &mut D,
     ts: &[f64],
@@ -165,7 +167,14 @@ pub(crate) fn gradients_with<S: State, D: VjpDynamics<S>>(
     match (method, tape) {
         (GradMethod::Adjoint, _) => adjoint(f, ts, ys, ybar, adjoint_opts, want_t),
         (GradMethod::AdjointCheckpointed(_), Some(tape)) => checkpointed_adjoint(f, tape, ts, ys, ybar, adjoint_opts, want_t),
-        (_, Some(tape)) if tape.step_records => Ok(backprop_tape(f, tableau, tape, ts, ys, ybar, want_t)),
+        (_, Some(tape)) if tape.step_records => match stepper {
+            MethodStepper::Explicit(rk) => Ok(backprop_tape(f, rk.tableau, tape, ts, ys, ybar, want_t)),
+            MethodStepper::Esdirk(e) => backprop_implicit_tape(f, e, tape, ts, ys, ybar, want_t),
+            MethodStepper::Rosenbrock(r) => Err(SolveError::InvalidStep(format!(
+                "exact gradients through {} steps are not implemented: use kvaerno3 or kvaerno5 for backprop and checkpointing, or the adjoint",
+                r.tableau.name
+            ))),
+        },
         (_, _) => Err(SolveError::InvalidStep("the forward solve was not recorded for this gradient method".into())),
     }
 }
@@ -180,7 +189,7 @@ pub fn solve_for_gradients<S: State, D: Dynamics<S>, N: ErrorNorm<S>>(
     method: GradMethod,
 ) -> SolveResult<S, Backward<S>> {
     let (sol, tape) = solve_recorded(f, y0, ts, opts, norm, method.record(ts, opts.step))?;
-    Ok((sol, Backward { method, tableau: opts.method, tape }))
+    Ok((sol, Backward { method, stepper: opts.stepper(), tape }))
 }
 
 /// Gradients of the loss and the work the backward pass did.

@@ -113,7 +113,8 @@ impl Esdirk {
                         continue;
                     }
                     let norm = scaled_rms(&host.delta[rg.clone()], &host.z[rg.clone()], self.rtol, self.atol);
-                    let roundoff = host.delta[rg.clone()].iter().zip(&host.z[rg.clone()]).all(|(d, z)| d.abs() <= 4.0 * f64::EPSILON * z.abs());
+                    let roundoff =
+                        host.delta[rg.clone()].iter().zip(&host.z[rg.clone()]).all(|(d, z)| d.abs() <= 4.0 * f64::EPSILON * z.abs());
                     for x in rg {
                         host.z[x] += host.delta[x];
                     }
@@ -183,8 +184,9 @@ impl Stepper for Esdirk {
         let mut retried = false;
         loop {
             let exact = if dense {
-                let keep: Vec<bool> =
-                    (0..m).map(|j| !retried && self.settings.reuse_jacobian && host.continues(j) && host.last_rate[j] <= REUSE_RATE).collect();
+                let keep: Vec<bool> = (0..m)
+                    .map(|j| !retried && self.settings.reuse_jacobian && host.continues(j) && host.last_rate[j] <= REUSE_RATE)
+                    .collect();
                 host.matrix.ensure_jacobian(&mut ev, &mut host.work, ts, &host.y0, None, &keep, false, self.rtol, self.atol)
             } else {
                 true

@@ -41,7 +41,9 @@ pub enum StepFailure {
 impl std::fmt::Display for StepFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Diverged { iterations, rate } => write!(f, "Newton iteration diverged (contraction rate {rate:.3} at iteration {iterations})"),
+            Self::Diverged { iterations, rate } => {
+                write!(f, "Newton iteration diverged (contraction rate {rate:.3} at iteration {iterations})")
+            }
             Self::NotConverged { iterations, increment } => {
                 write!(f, "Newton iteration did not converge in {iterations} iterations (last scaled increment {increment:.3e})")
             }
@@ -109,7 +111,18 @@ impl HostScratch {
         self.m = m;
         self.n = n;
         let mn = m * n;
-        for v in [&mut self.y0, &mut self.f0, &mut self.z, &mut self.fz, &mut self.base, &mut self.rhs, &mut self.delta, &mut self.y1, &mut self.err, &mut self.ft] {
+        for v in [
+            &mut self.y0,
+            &mut self.f0,
+            &mut self.z,
+            &mut self.fz,
+            &mut self.base,
+            &mut self.rhs,
+            &mut self.delta,
+            &mut self.y1,
+            &mut self.err,
+            &mut self.ft,
+        ] {
             v.resize(mn, 0.0);
         }
         self.ks.resize(stages * mn, 0.0);
@@ -209,7 +222,8 @@ impl IterationMatrix {
             self.jac_t = vec![f64::NAN; m];
             self.lu_coef = vec![f64::NAN; m];
         }
-        let need: Vec<bool> = (0..m).map(|j| !self.fresh_at(j, n, times[j], &y[j * n..(j + 1) * n]) && !(keep[j] && self.jac_ok[j])).collect();
+        let need: Vec<bool> =
+            (0..m).map(|j| !self.fresh_at(j, n, times[j], &y[j * n..(j + 1) * n]) && !(keep[j] && self.jac_ok[j])).collect();
         if !need.iter().any(|&x| x) {
             return (0..m).all(|j| self.fresh_at(j, n, times[j], &y[j * n..(j + 1) * n]));
         }

@@ -338,7 +338,8 @@ mod tests {
         let (a, n) = sample();
         // Lane 0 solves with A + 8 I, lane 1 with 2 A + 9 I (restarted GMRES converges on
         // diagonally dominant matrices; full GMRES, restart 3 = n, on any nonsingular one).
-        let shifted = |s: f64, d: f64| -> Vec<f64> { a.iter().enumerate().map(|(k, v)| s * v + if k % (n + 1) == 0 { d } else { 0.0 }).collect() };
+        let shifted =
+            |s: f64, d: f64| -> Vec<f64> { a.iter().enumerate().map(|(k, v)| s * v + if k % (n + 1) == 0 { d } else { 0.0 }).collect() };
         let (a1, a2) = (shifted(1.0, 8.0), shifted(2.0, 9.0));
         let x_true = [0.3, -1.0, 2.0, 1.0, 1.0, -0.5];
         let mut b = vec![0.0; 2 * n];

@@ -131,7 +131,17 @@ pub struct Implicit {
 
 /// Cubic Hermite interpolation of lane `j` through `y0, k0 = f(y0), y1, f1 = f(y1)`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn hermite_lane<A: LaneArith>(arith: &A, j: usize, theta: f64, h: f64, y0: &A::Buf, y1: &A::Buf, k0: &A::Buf, f1: &A::Buf, out: &mut A::Buf) {
+pub(crate) fn hermite_lane<A: LaneArith>(
+    arith: &A,
+    j: usize,
+    theta: f64,
+    h: f64,
+    y0: &A::Buf,
+    y1: &A::Buf,
+    k0: &A::Buf,
+    f1: &A::Buf,
+    out: &mut A::Buf,
+) {
     let [h00, h10, h01, h11] = crate::stepper::explicit_rk::hermite_basis(theta);
     arith.combine4_lane(j, out, [h00, h01, h * h10, h * h11], [y0, y1, k0, f1]);
 }
