@@ -31,6 +31,7 @@ pub mod mlp;
 mod mlp_jvp;
 pub mod norm;
 pub mod options;
+pub mod pde;
 pub mod per_sample;
 pub mod regularise;
 pub mod save_at;
