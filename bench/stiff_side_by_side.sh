@@ -33,6 +33,6 @@ for p in robertson vdp1000 hires orego; do
   # Explicit contrast: runs out of steps on the stiff ones (exit 1, the line says how far it got).
   "$NODAL" stiff --problem "$p" --method dopri5 --rtol "$RTOL" --atol "$ATOL" --max-steps 200000 --repeats 1 >> "$NODAL_LINES" || true
 done
-"$ANCHORS_PY" bench/stiff_anchors.py --problem all --rtol "$RTOL" --atol "$ATOL" --repeats "$REPEATS" > "$RAW_DIR/anchors.jsonl"
+"$ANCHORS_PY" bench/stiff_anchors.py --problem all --rtol "$RTOL" --atol "$ATOL" --repeats "$REPEATS" --time-cap 20 > "$RAW_DIR/anchors.jsonl"
 echo "load after: $(uptime)" >&2
 python3 bench/join_stiff.py "$NODAL_LINES" "$RAW_DIR/anchors.jsonl"

@@ -14,15 +14,18 @@ mod latent_sde_cmd;
 mod memory_cmd;
 mod mnist_cmd;
 mod output;
+mod pde_cmd;
 mod plot;
 mod plot_cmd;
 mod plot_homeomorphism_cmd;
 mod plot_latent_sde;
 mod plot_mnist_cmd;
+mod plot_pde;
 mod plot_reconstruction_cmd;
 mod regularise_cmd;
 mod sde_solve;
 mod solve_cmd;
+mod stiff_cmd;
 mod sweep_cmd;
 mod train_cmd;
 mod validate;
@@ -64,6 +67,9 @@ enum Command {
     /// Time neural-SDE solves and gradients on the anchors' sde_bench.py configurations
     /// (JSON lines).
     BenchSde(bench_sde_cmd::BenchSdeArgs),
+    /// Solve a stiff test problem (Robertson, Van der Pol mu = 1000, HIRES, OREGO) to its
+    /// standard end time; one JSON object with the error and the work.
+    Stiff(stiff_cmd::StiffArgs),
     /// Peak memory of one MNIST training step (memory vs depth and solver steps).
     Memory(memory_cmd::MemoryArgs),
     /// Plain vs regularised training side by side (kinetic, Jacobian, second-order penalties).
@@ -100,6 +106,9 @@ enum TrainTask {
     /// A latent SDE (Li et al. 2020) on noisy stochastic Lorenz paths: ELBO with the path KL as
     /// an extra state; data, posterior and prior sample figures.
     LatentSde(latent_sde_cmd::TrainLatentSdeArgs),
+    /// A PDE layer (method of lines, stiff solver): Fisher-KPP with a learned reaction, or
+    /// coarse-grid Burgers with a learned convection stencil; heat maps, rollout error, weights.
+    Pde(pde_cmd::TrainPdeArgs),
 }
 
 #[derive(Subcommand)]
@@ -135,11 +144,13 @@ fn main() -> ExitCode {
     let _ = rayon::ThreadPoolBuilder::new().stack_size(16 << 20).build_global();
     let r = rayon::scope(|_| match cli.command {
         Command::Solve(a) => solve_cmd::run(a, limit),
+        Command::Stiff(a) => stiff_cmd::run(a),
         Command::Train(TrainTask::Spiral(a)) => train_cmd::run(a, limit),
         Command::Train(TrainTask::Mnist(a)) => mnist_cmd::train(a),
         Command::Train(TrainTask::Cnf(a)) => cnf_cmd::train(a),
         Command::Train(TrainTask::CnfMnist(a)) => cnf_cmd::train_mnist(a),
         Command::Train(TrainTask::LatentSde(a)) => latent_sde_cmd::train(a),
+        Command::Train(TrainTask::Pde(a)) => pde_cmd::train(a),
         Command::Eval(EvalTask::Spiral(a)) => eval_cmd::run(a),
         Command::Eval(EvalTask::Mnist(a)) => mnist_cmd::eval(a),
         Command::Eval(EvalTask::Cnf(a)) => cnf_cmd::eval(a),

@@ -302,8 +302,10 @@ impl Problem {
     /// 0 and representable in the problem's type, the step size, `max_steps >= 1`.
     pub fn validate(&self, origin: &str) -> Result<(), ProblemError> {
         let bad = |field: &'static str, reason: String| Err(ProblemError::Field { path: origin.to_string(), field, reason });
-        let Some(tableau) = method_by_name(&self.solver) else {
-            let names: Vec<&str> = nodal_solve::METHODS.iter().map(|m| m.name).collect();
+        let implicit = nodal_solve::ImplicitMethod::by_name(&self.solver);
+        let Some(tableau) = method_by_name(&self.solver).or(implicit.map(|_| &nodal_solve::tableau::DOPRI5)) else {
+            let mut names: Vec<&str> = nodal_solve::METHODS.iter().map(|m| m.name).collect();
+            names.extend(nodal_solve::ImplicitMethod::ALL.iter().map(|m| m.name()));
             return bad("solver", format!("unknown solver {:?}; known: {}", self.solver, names.join(", ")));
         };
         let (d, h) = (self.dim(), self.hidden());
@@ -399,8 +401,9 @@ impl Problem {
 
     /// Solver options from the file's fields.
     pub fn options(&self) -> SolveOptions {
-        let tab = method_by_name(&self.solver).unwrap_or(&nodal_solve::tableau::DOPRI5);
-        let mut o = SolveOptions::new(tab).with_tol(self.rtol.unwrap_or(1e-6), self.atol.unwrap_or(1e-8));
+        let base = SolveOptions::new(&nodal_solve::tableau::DOPRI5);
+        let mut o =
+            base.clone().with_method_name(&self.solver).unwrap_or(base).with_tol(self.rtol.unwrap_or(1e-6), self.atol.unwrap_or(1e-8));
         if let Some(h) = self.step_size {
             o = o.with_fixed_step(h);
         }

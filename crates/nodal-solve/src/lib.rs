@@ -1,9 +1,12 @@
 //! # nodal-solve
 //!
 //! Pure numerics behind nodal, with no machine-learning dependency: explicit Runge-Kutta
-//! solvers driven by tableaus stored as data, step-size controllers, dense output, one
-//! integration loop with typed failures and statistics, and a gradient engine (exact
-//! backpropagation through the solver's steps, checkpointing, and the continuous adjoint).
+//! solvers driven by tableaus stored as data, implicit methods for stiff systems
+//! ([`implicit`]: Kvaerno ESDIRK with Newton, Rodas5, dense or matrix-free linear algebra),
+//! step-size controllers, dense output, one integration loop with typed failures and
+//! statistics, a gradient engine (exact backpropagation through the solver's steps, implicit
+//! ones included, checkpointing, and the continuous adjoint), method-of-lines PDE layers
+//! ([`pde`]) and the stiff test problems ([`stiff_problems`]).
 //!
 //! ```
 //! use nodal_solve::{solve, tableau::DOPRI5, FnDynamics, RmsNorm, SolveOptions};

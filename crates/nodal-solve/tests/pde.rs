@@ -46,7 +46,12 @@ fn heat_equation_converges_at_second_order_under_each_boundary() {
             .iter()
             .map(|&n| {
                 let g = Grid::TwoD(Axis::new(n, 1.0, b), Axis::new(n, 1.0, b));
-                heat_error(g, &|g, i| if let Grid::TwoD(ax, ay) = g { m(ax.x(i % ax.n)) * m(ay.x(i / ax.n)) } else { unreachable!() }, 2.0 * k2, 0.1)
+                heat_error(
+                    g,
+                    &|g, i| if let Grid::TwoD(ax, ay) = g { m(ax.x(i % ax.n)) * m(ay.x(i / ax.n)) } else { unreachable!() },
+                    2.0 * k2,
+                    0.1,
+                )
             })
             .collect();
         assert!((e2[0] / e2[1] - 4.0).abs() < 0.4, "2-D {b:?}: errors {e2:?}");

@@ -36,7 +36,14 @@ impl PointwiseMlp {
     fn forward(&self, u: f64, a1: &mut [f64], a2: &mut [f64]) -> f64 {
         let h = self.hidden;
         let p = &self.params;
-        let (w1, b1, w2, b2, w3, b3) = (&p[..h], &p[h..2 * h], &p[2 * h..2 * h + h * h], &p[2 * h + h * h..3 * h + h * h], &p[3 * h + h * h..4 * h + h * h], p[4 * h + h * h]);
+        let (w1, b1, w2, b2, w3, b3) = (
+            &p[..h],
+            &p[h..2 * h],
+            &p[2 * h..2 * h + h * h],
+            &p[2 * h + h * h..3 * h + h * h],
+            &p[3 * h + h * h..4 * h + h * h],
+            p[4 * h + h * h],
+        );
         for k in 0..h {
             a1[k] = (w1[k] * u + b1[k]).tanh();
         }
