@@ -52,7 +52,7 @@ fn bad_stiff_options_are_refused() {
     for (args, what) in [
         (vec!["stiff", "--problem", "brusselator"], "unknown problem"),
         (vec!["stiff", "--method", "radau"], "unknown method"),
-        (vec!["stiff", "--rtol", "-1"], "tolerances"),
+        (vec!["stiff", "--rtol=-1"], "tolerances"),
         (vec!["stiff", "--linear", "lu"], "invalid value"),
         (vec!["train", "pde", "--system", "navier-stokes"], "unknown system"),
         (vec!["train", "pde", "--lr", "0"], "--lr"),
