@@ -88,6 +88,17 @@ pub enum SolveError {
     /// asked to adapt.
     #[error("invalid step configuration: {0}")]
     InvalidStep(String),
+    /// An event's function is flat in time at its root (`dg/dt = ∂g/∂t + ∂g/∂y · f = 0`), so its
+    /// time has no derivative (the trajectory grazes the event surface).
+    #[error("event {event} at t = {t:e} is tangential (dg/dt = {slope:e}): its time is not differentiable there")]
+    EventTangent {
+        /// Which event function.
+        event: usize,
+        /// The event time.
+        t: f64,
+        /// `dg/dt` along the trajectory at the event.
+        slope: f64,
+    },
     /// Shapes of inputs disagree.
     #[error("shape mismatch: {0}")]
     Shape(String),

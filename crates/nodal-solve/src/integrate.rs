@@ -17,6 +17,7 @@
 use crate::controller::{Controller, StepControl, initial_step};
 use crate::dynamics::Dynamics;
 use crate::error::{SolveError, SolveFailure, SolveResult};
+use crate::events::{Action, EventHit, Events, NoEvents, crosses, crosses_from_zero, locate_root};
 use crate::implicit::StepFailure;
 use crate::lanes::{Joint, Lanes};
 use crate::norm::ErrorNorm;
@@ -67,6 +68,8 @@ pub struct LaneResult<Y> {
     pub dense: Option<Vec<DenseStep<Y>>>,
     /// `(t, y)` at the end of every accepted step, with [`SaveAt::steps`].
     pub steps: Option<Vec<(f64, Y)>>,
+    /// Events that fired, in order (see [`crate::events`]); a terminal one ends the list.
+    pub hits: Vec<EventHit>,
 }
 
 /// Validate output times: finite, strictly monotone; returns the direction (+1 or -1).
@@ -124,6 +127,11 @@ struct Lane<M> {
     /// `(time, is a user stop)`, in the direction of integration.
     stops: Vec<(f64, bool)>,
     done: bool,
+    /// Event function values at the current state (valid once `g_ready`).
+    g: Vec<f64>,
+    g_ready: bool,
+    /// A located event `(index, time)` the next step lands on.
+    pending: Option<(usize, f64)>,
 }
 
 /// The step a lane attempts this iteration.
@@ -136,6 +144,8 @@ struct Attempt {
     user_stop: bool,
     accept: bool,
     factor: f64,
+    /// The step ends at this event's time: if accepted, the event fires.
+    event: Option<usize>,
 }
 
 /// Solve: step every lane of `lanes` from its first output time to its last. Returns one
@@ -149,6 +159,23 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
     limits: &Limits,
     record: Record,
 ) -> Result<Vec<LaneResult<L::Lane>>, SolveError> {
+    diffeqsolve_with_events(lanes, stepper, controller, save_at, limits, record, &mut NoEvents)
+}
+
+/// [`diffeqsolve`] with event functions checked after every accepted step of every lane (see
+/// [`crate::events`]): located on the interpolant, landed on exactly, and stopped at, jumped at
+/// or recorded per lane.
+pub fn diffeqsolve_with_events<L: Lanes, St: Stepper, C: Controller, E: Events>(
+    lanes: &mut L,
+    stepper: &St,
+    controller: &C,
+    save_at: &SaveAt<'_>,
+    limits: &Limits,
+    record: Record,
+    events: &mut E,
+) -> Result<Vec<LaneResult<L::Lane>>, SolveError> {
+    let ne = events.count();
+    let event_tol = events.time_tolerance();
     let n_lanes = lanes.count();
     let mut dirs = Vec::with_capacity(n_lanes);
     let mut n_out = None;
@@ -177,6 +204,7 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
             },
             dense: save_at.dense.then(Vec::new),
             steps: save_at.steps.then(Vec::new),
+            hits: Vec::new(),
         })
         .collect();
     let mut ctl: Vec<Lane<C::Memory>> = (0..n_lanes)
@@ -210,6 +238,9 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
                 next_stop: 0,
                 stops,
                 done: n_out <= 1,
+                g: vec![0.0; ne],
+                g_ready: false,
+                pending: None,
             }
         })
         .collect();
@@ -235,6 +266,11 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
     let mut ratios: Vec<f64> = Vec::with_capacity(n_lanes);
     let mut attempts: Vec<Attempt> = Vec::with_capacity(n_lanes);
     let mut slots: Vec<usize> = Vec::new();
+    // Event buffers: one lane's state as f64, event values at the block's step ends, scratch.
+    let mut yhost: Vec<f64> = Vec::new();
+    let mut g_end: Vec<f64> = Vec::new();
+    let mut g_tmp: Vec<f64> = vec![0.0; ne];
+    let mut flagged: Vec<bool> = Vec::with_capacity(n_lanes);
     // Bytes stored so far (tapes, dense steps, step records) against `limits.max_memory`.
     let lane_bytes = lanes.lane_bytes();
     let mut stored = 0usize;
@@ -291,12 +327,19 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
             if lane.done {
                 continue;
             }
-            let (stop_at, user_stop) = lane.stops[lane.next_stop];
-            let (stop, resume) = match (user_stop, lane.dir > 0.0) {
+            let (stop_at, mut user_stop) = lane.stops[lane.next_stop];
+            let (mut stop, mut resume) = match (user_stop, lane.dir > 0.0) {
                 (false, _) => (stop_at, stop_at),
                 (true, true) => (stop_at.next_down(), stop_at.next_up()),
                 (true, false) => (stop_at.next_up(), stop_at.next_down()),
             };
+            // A located event comes first: land exactly on its time.
+            let mut event = None;
+            if let Some((e, te)) = lane.pending {
+                if lane.dir * (te - stop_at) <= 0.0 {
+                    (stop, resume, user_stop, event) = (te, te, false, Some(e));
+                }
+            }
             let mut h = controller.propose(&mut lane.memory, lane.t0, lane.t, lane.dir, lane.h);
             let remaining = stop - lane.t;
             // Land on the stop if the step reaches it, or would leave a sliver under 1e-10 of a step.
@@ -319,13 +362,36 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
                 continue;
             }
             block.push(r);
-            attempts.push(Attempt { h, landing, stop, resume, user_stop, accept: false, factor: 1.0 });
+            attempts.push(Attempt {
+                h,
+                landing,
+                stop,
+                resume,
+                user_stop,
+                accept: false,
+                factor: 1.0,
+                event: if landing { event } else { None },
+            });
         }
         if block.is_empty() {
             continue;
         }
         let nb = block.len();
         lanes.load(&block, &mut ws);
+        if ne > 0 {
+            yhost.resize(lanes.lane_width(&ws.y), 0.0);
+            g_end.clear();
+            g_end.resize(nb * ne, 0.0);
+            flagged.clear();
+            flagged.resize(nb, false);
+            for (j, &r) in block.iter().enumerate() {
+                if !ctl[r].g_ready {
+                    lanes.lane_to_f64(j, &ws.y, &mut yhost);
+                    events.eval(r, ctl[r].t, &yhost, &mut ctl[r].g);
+                    ctl[r].g_ready = true;
+                }
+            }
+        }
         times.clear();
         times.extend(block.iter().map(|&r| ctl[r].t));
         hs.clear();
@@ -380,6 +446,20 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
             }
             res.stats.accepted += 1;
             let t1 = if at.landing { at.stop } else { lane.t + at.h };
+            if ne > 0 {
+                // Event values at the step's end; a crossing needs the interpolant to locate.
+                let ge = &mut g_end[j * ne..(j + 1) * ne];
+                lanes.lane_to_f64(j, &ws.y1, &mut yhost);
+                events.eval(r, t1, &yhost, ge);
+                let crossing = |e: usize| {
+                    let d = events.kind(e).direction;
+                    crosses(d, lane.g[e], ge[e]) || crosses_from_zero(d, lane.g[e], ge[e])
+                };
+                if (0..ne).any(|e| Some(e) != at.event && crossing(e)) {
+                    flagged[j] = true;
+                    want_dense = true;
+                }
+            }
             let g = save_at.times.of(r);
             let mut o = lane.next_out;
             while o < n_out && lane.dir * (g[o] - t1) <= 0.0 {
@@ -395,6 +475,68 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
         };
         if save_at.dense {
             stepper.dense_slots(&mut slots);
+        }
+        // Locate crossings on the interpolant: the earliest root either fires now (at the
+        // step's end) or becomes the stop the lane's retaken step lands on.
+        if ne > 0 && flagged.iter().any(|&f| f) {
+            for (j, &r) in block.iter().enumerate() {
+                if !flagged[j] {
+                    continue;
+                }
+                let (lane, res, at) = (&mut ctl[r], &mut results[r], &mut attempts[j]);
+                let mut best: Option<(f64, usize)> = None;
+                for e in 0..ne {
+                    let (g0, g1) = (lane.g[e], g_end[j * ne + e]);
+                    let direction = events.kind(e).direction;
+                    let from_zero = crosses_from_zero(direction, g0, g1);
+                    if Some(e) == at.event || !(from_zero || crosses(direction, g0, g1)) {
+                        continue;
+                    }
+                    let (t0, h) = (lane.t, at.h);
+                    let mut g_at = |theta: f64| {
+                        stepper.interpolate(lanes, &mut ws, j, theta, h);
+                        lanes.lane_to_f64(j, &ws.out, &mut yhost);
+                        events.eval(r, t0 + theta * h, &yhost, &mut g_tmp);
+                        g_tmp[e]
+                    };
+                    // From a zero (an event that just fired, or a start on the surface), the
+                    // crossing is bracketed by scanning the interpolant for where g left zero.
+                    let ((a, ga), (b, gb)) = if from_zero {
+                        let mut before: Option<(f64, f64)> = None;
+                        let mut bracket = None;
+                        for i in 1..=SCAN {
+                            let theta = i as f64 / SCAN as f64;
+                            let gt = if i == SCAN { g1 } else { g_at(theta) };
+                            if gt != 0.0 && (gt > 0.0) != (g1 > 0.0) {
+                                before = Some((theta, gt));
+                            } else if let Some(p) = before.filter(|_| crosses(direction, before.map_or(0.0, |q| q.1), gt)) {
+                                bracket = Some((p, (theta, gt)));
+                                break;
+                            }
+                        }
+                        match bracket {
+                            Some(br) => br,
+                            None => continue,
+                        }
+                    } else {
+                        ((0.0, g0), (1.0, g1))
+                    };
+                    let s = locate_root(|s| g_at(a + s * (b - a)), ga, gb, event_tol / (h.abs() * (b - a)));
+                    let theta = if s >= 1.0 { b } else { a + s * (b - a) };
+                    if best.is_none_or(|(b, _)| theta < b) {
+                        best = Some((theta, e));
+                    }
+                }
+                let Some((theta, e)) = best else { continue };
+                if theta >= 1.0 {
+                    at.event = Some(e);
+                } else {
+                    lane.pending = Some((e, lane.t + theta * at.h));
+                    at.accept = false;
+                    res.stats.accepted -= 1;
+                    lane.h = at.h.abs();
+                }
+            }
         }
         // Record, then advance the accepted lanes.
         for (j, &r) in block.iter().enumerate() {
@@ -444,19 +586,42 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
             if let Some(s) = res.steps.as_mut() {
                 s.push((t1, lanes.lane(j, &ws.y1)));
             }
+            // An event at the step's end: record it, and stop or jump.
+            let (mut jumped, mut stopped) = (false, false);
+            if let Some(e) = at.event {
+                lanes.lane_to_f64(j, &ws.y1, &mut yhost);
+                let action = events.kind(e).action;
+                let mut hit = EventHit { event: e, t: t1, step: step_index, action, y_minus: yhost.clone(), y_plus: None };
+                match action {
+                    Action::Stop => stopped = true,
+                    Action::Jump => {
+                        events.jump(r, e, t1, &mut yhost);
+                        lanes.lane_from_f64(j, &mut ws.y1, &yhost);
+                        hit.y_plus = Some(yhost.clone());
+                        jumped = true;
+                    }
+                    Action::Record => {}
+                }
+                res.hits.push(hit);
+                lane.pending = None;
+                events.eval(r, t1, &yhost, &mut lane.g);
+                lane.g[e] = 0.0;
+            } else if ne > 0 {
+                lane.g.copy_from_slice(&g_end[j * ne..(j + 1) * ne]);
+            }
             // The derivative at the new state carries over, unless the step lands on a user
-            // stop (the next step starts one ulp past it).
-            let end = if at.landing && at.user_stop { None } else { stepper.end_derivative(dense_ready) };
+            // stop (the next step starts one ulp past it) or the state jumped.
+            let end = if jumped || (at.landing && at.user_stop) { None } else { stepper.end_derivative(dense_ready) };
             lanes.advance(j, r, &mut ws, end);
             lane.have_k0 = end.is_some();
             lane.t = if at.landing { at.resume } else { t1 };
-            if at.landing {
+            if at.landing && (at.event.is_none() || lane.stops.get(lane.next_stop).is_some_and(|s| s.0 == t1)) {
                 lane.next_stop += 1;
             }
             if adaptive {
                 lane.h = at.h.abs() * at.factor;
             }
-            if lane.next_out >= n_out {
+            if lane.next_out >= n_out || stopped {
                 lane.done = true;
             }
         }
@@ -473,6 +638,9 @@ pub fn diffeqsolve<L: Lanes, St: Stepper, C: Controller>(
     }
     Ok(results)
 }
+
+/// Samples of the interpolant that bracket a crossing starting from `g = 0`.
+const SCAN: usize = 16;
 
 /// Bytes an accepted step adds to what lane `res` stores: a tape entry (and a checkpoint state
 /// every `every` steps), a dense step, a step record.

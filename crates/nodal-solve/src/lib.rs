@@ -3,8 +3,9 @@
 //! Pure numerics behind nodal, with no machine-learning dependency: explicit Runge-Kutta
 //! solvers driven by tableaus stored as data, implicit methods for stiff systems
 //! ([`implicit`]: Kvaerno ESDIRK with Newton, Rodas5, dense or matrix-free linear algebra),
-//! step-size controllers, dense output, one integration loop with typed failures and
-//! statistics, a gradient engine (exact backpropagation through the solver's steps, implicit
+//! step-size controllers, dense output, one integration loop with typed failures,
+//! statistics and events ([`events`]: terminal, jumping or recorded, with differentiable event
+//! times), a gradient engine (exact backpropagation through the solver's steps, implicit
 //! ones included, checkpointing, and the continuous adjoint), method-of-lines PDE layers
 //! ([`pde`]) and the stiff test problems ([`stiff_problems`]).
 //!
@@ -23,6 +24,7 @@ pub mod cnf_mlp;
 pub mod controller;
 pub mod dynamics;
 pub mod error;
+pub mod events;
 pub mod fastmath;
 pub mod fixed_point;
 pub mod grad;
@@ -52,7 +54,7 @@ pub use controller::{Adaptive, ConstantStep, Controller, PidController, StepCont
 pub use dynamics::{Dynamics, FnDynamics, VjpDynamics};
 pub use error::{SolveError, SolveFailure};
 pub use implicit::{Implicit, ImplicitMethod, ImplicitSettings, LinearSolver};
-pub use integrate::{LaneResult, Limits, Record, check_times, diffeqsolve, solve, solve_dense, solve_recorded};
+pub use integrate::{LaneResult, Limits, Record, check_times, diffeqsolve, diffeqsolve_with_events, solve, solve_dense, solve_recorded};
 pub use jvp::JvpDynamics;
 pub use lanes::{Joint, Lanes, Rows};
 pub use norm::{ColumnGroupsNorm, ErrorNorm, NormChoice, RmsNorm};

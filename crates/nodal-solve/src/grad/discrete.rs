@@ -33,7 +33,7 @@ pub fn default_checkpoint_interval(steps: usize) -> usize {
 }
 
 /// Buffers for the reverse sweep of one step.
-struct StepAdjoint<S> {
+pub(super) struct StepAdjoint<S> {
     ys: Vec<S>,
     ybars: Vec<S>,
     kbar: S,
@@ -41,9 +41,23 @@ struct StepAdjoint<S> {
     live: [bool; MAX_STAGES],
 }
 
+impl<S: State> StepAdjoint<S> {
+    /// Buffers for the steps of `tab` (its interpolation stages included) over states like `y`.
+    pub(super) fn new(tab: &'static Tableau, y: &S) -> Self {
+        let n_st = ExplicitRk::new(tab).dense_stage_count().max(tab.c.len());
+        Self {
+            ys: (0..n_st).map(|_| y.zeros_like()).collect(),
+            ybars: (0..n_st).map(|_| y.zeros_like()).collect(),
+            kbar: y.zeros_like(),
+            fbar1: y.zeros_like(),
+            live: [false; MAX_STAGES],
+        }
+    }
+}
+
 /// Reverse sweep of one step; `abar` holds `ybar_{n+1}` on entry and `ybar_n` on exit.
 #[allow(clippy::too_many_arguments)]
-fn step_backward<S: State, D: VjpDynamics<S>>(
+pub(super) fn step_backward<S: State, D: VjpDynamics<S>>(
     tab: &'static Tableau,
     f: &mut D,
     t: f64,
@@ -178,14 +192,7 @@ pub fn backprop_tape<S: State, D: VjpDynamics<S>>(
     let stepper = ExplicitRk::new(tab);
     let (n_k, n_scratch) = stepper.buffers();
     let mut ws = Workspace::new(n_k, n_scratch, 1, || y0.zeros_like());
-    let n_st = stepper.dense_stage_count().max(tab.c.len());
-    let mut sa = StepAdjoint {
-        ys: (0..n_st).map(|_| y0.zeros_like()).collect(),
-        ybars: (0..n_st).map(|_| y0.zeros_like()).collect(),
-        kbar: y0.zeros_like(),
-        fbar1: y0.zeros_like(),
-        live: [false; MAX_STAGES],
-    };
+    let mut sa = StepAdjoint::new(tab, y0);
     let n = tape.steps.len();
     let m = tape.every;
     let mut seg_states: Vec<S> = Vec::new();

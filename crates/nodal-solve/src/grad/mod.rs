@@ -22,6 +22,7 @@
 mod checkpointed;
 mod continuous;
 mod discrete;
+pub mod events;
 mod implicit;
 
 pub use checkpointed::checkpointed_adjoint;
