@@ -2,6 +2,7 @@
 //! exit code, [`output`] writes without panicking, [`interrupt`] turns SIGINT and SIGTERM into
 //! a saved stop, [`budget`] refuses requests over the memory limit.
 
+mod ball_cmd;
 mod bench_cmd;
 mod bench_sde_cmd;
 mod budget;
@@ -16,6 +17,7 @@ mod mnist_cmd;
 mod output;
 mod pde_cmd;
 mod plot;
+mod plot_ball;
 mod plot_cmd;
 mod plot_homeomorphism_cmd;
 mod plot_latent_sde;
@@ -109,6 +111,9 @@ enum TrainTask {
     /// A PDE layer (method of lines, stiff solver): Fisher-KPP with a learned reaction, or
     /// coarse-grid Burgers with a learned convection stencil; heat maps, rollout error, weights.
     Pde(pde_cmd::TrainPdeArgs),
+    /// A bouncing ball's gravity and restitution learned from noisy heights, with gradients
+    /// through its located impacts (events with differentiable times).
+    BouncingBall(ball_cmd::TrainBallArgs),
 }
 
 #[derive(Subcommand)]
@@ -151,6 +156,7 @@ fn main() -> ExitCode {
         Command::Train(TrainTask::CnfMnist(a)) => cnf_cmd::train_mnist(a),
         Command::Train(TrainTask::LatentSde(a)) => latent_sde_cmd::train(a),
         Command::Train(TrainTask::Pde(a)) => pde_cmd::train(a),
+        Command::Train(TrainTask::BouncingBall(a)) => ball_cmd::train(a),
         Command::Eval(EvalTask::Spiral(a)) => eval_cmd::run(a),
         Command::Eval(EvalTask::Mnist(a)) => mnist_cmd::eval(a),
         Command::Eval(EvalTask::Cnf(a)) => cnf_cmd::eval(a),

@@ -6,7 +6,9 @@
 //!
 //! From `(h0, v0)` the first impact is at `t_1 = (v0 + w) / g` with impact speed
 //! `w = sqrt(v0² + 2 g h0)`; every later flight leaves at `e^k w` and lasts `2 e^k w / g`
-//! ([`impact_times`], [`height`]).
+//! ([`impact_times`], [`height`]). The impacts accumulate at [`zeno_time`]: the model has no
+//! resting contact, so past that time the flights become shorter than any step resolves and the
+//! ball falls through the floor. Keep spans before it.
 
 use super::{Action, Direction, EventKind, Events};
 use crate::dynamics::{Dynamics, VjpDynamics};
@@ -106,6 +108,13 @@ pub fn impact_times(h0: f64, v0: f64, g: f64, e: f64, n: usize) -> Vec<f64> {
         t += 2.0 * speed / g;
     }
     out
+}
+
+/// Where the impacts of a ball dropped from `(h0, v0)` accumulate (Zeno time):
+/// `t_1 + 2 w e / (g (1 - e))`.
+pub fn zeno_time(h0: f64, v0: f64, g: f64, e: f64) -> f64 {
+    let w = (v0 * v0 + 2.0 * g * h0).sqrt();
+    (v0 + w) / g + 2.0 * w * e / (g * (1.0 - e))
 }
 
 /// Height of the ball at time `t` (closed form; bounces with restitution `e` for ever).
