@@ -11,6 +11,7 @@ mod eval_cmd;
 mod failure;
 mod figure;
 mod interrupt;
+mod latent_ode_cmd;
 mod latent_sde_cmd;
 mod memory_cmd;
 mod mnist_cmd;
@@ -20,6 +21,7 @@ mod plot;
 mod plot_ball;
 mod plot_cmd;
 mod plot_homeomorphism_cmd;
+mod plot_latent_ode;
 mod plot_latent_sde;
 mod plot_mnist_cmd;
 mod plot_pde;
@@ -114,6 +116,10 @@ enum TrainTask {
     /// A bouncing ball's gravity and restitution learned from noisy heights, with gradients
     /// through its located impacts (events with differentiable times).
     BouncingBall(ball_cmd::TrainBallArgs),
+    /// A latent ODE (ODE-RNN encoder, Rubanova et al. 2019), or the ODE-RNN or GRU baseline, on
+    /// irregularly sampled series with missing values: held-out interpolation and extrapolation
+    /// MSE, a figure of posterior predictions.
+    LatentOde(latent_ode_cmd::TrainLatentOdeArgs),
 }
 
 #[derive(Subcommand)]
@@ -157,6 +163,7 @@ fn main() -> ExitCode {
         Command::Train(TrainTask::LatentSde(a)) => latent_sde_cmd::train(a),
         Command::Train(TrainTask::Pde(a)) => pde_cmd::train(a),
         Command::Train(TrainTask::BouncingBall(a)) => ball_cmd::train(a),
+        Command::Train(TrainTask::LatentOde(a)) => latent_ode_cmd::train(a),
         Command::Eval(EvalTask::Spiral(a)) => eval_cmd::run(a),
         Command::Eval(EvalTask::Mnist(a)) => mnist_cmd::eval(a),
         Command::Eval(EvalTask::Cnf(a)) => cnf_cmd::eval(a),

@@ -1,5 +1,6 @@
-//! `nodal train bouncing-ball` as a user runs it: the default data's gravity and restitution
-//! recovered within 1%, every output written, impossible settings refused with exit code 2.
+//! `nodal train bouncing-ball` and `nodal train latent-ode` as a user runs them: the default
+//! ball's gravity and restitution recovered within 1%, a short latent ODE run writing every
+//! output, impossible settings refused with exit code 2.
 
 use serde_json::Value;
 use std::path::PathBuf;
@@ -51,5 +52,50 @@ fn impossible_balls_are_refused() {
         let out = nodal(&all);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         assert!(!String::from_utf8_lossy(&out.stderr).trim().is_empty());
+    }
+}
+
+#[test]
+fn a_short_latent_ode_run_writes_every_output() {
+    let out_dir = temp_dir("latent-ode");
+    for model in ["latent-ode", "gru"] {
+        let d = out_dir.join(model);
+        let out = nodal(&[
+            "train",
+            "latent-ode",
+            "--quiet",
+            "--data",
+            "pendulum",
+            "--keep",
+            "0.5",
+            "--model",
+            model,
+            "--series",
+            "60",
+            "--batch",
+            "16",
+            "--epochs",
+            "2",
+            "--out",
+            d.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let summary: Value = serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(line["interp_mse"], summary["interp_mse"]);
+        assert!(summary["interp_mse"].as_f64().unwrap().is_finite() && summary["extrap_mse"].as_f64().unwrap().is_finite());
+        assert_eq!(summary["model"], model);
+        assert_eq!(summary["iterations_per_epoch"], 3);
+        assert_eq!(std::fs::read_to_string(d.join("metrics.jsonl")).unwrap().lines().count(), 2);
+        for f in ["model.safetensors", "series.png"] {
+            assert!(d.join(f).metadata().unwrap().len() > 0, "{model}: {f}");
+        }
+    }
+    for bad in [&["--keep", "0"][..], &["--keep", "1.5"], &["--data", "sines"], &["--model", "lstm"], &["--series", "5"], &["--batch", "0"]]
+    {
+        let mut all = vec!["train", "latent-ode", "--quiet", "--no-fig", "--epochs", "1", "--out", out_dir.to_str().unwrap()];
+        all.extend_from_slice(bad);
+        let out = nodal(&all);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
