@@ -15,13 +15,12 @@
 
 use crate::dynamics::VjpDynamics;
 use crate::error::SolveError;
+use crate::events::{NoEvents, solve_per_sample_with_events};
 use crate::grad::{AdjointOptions, GradMethod, Gradients, gradients_with};
-use crate::integrate::{Record, diffeqsolve};
-use crate::lanes::Rows;
+use crate::integrate::Record;
 pub use crate::lanes::{FnRows, PrefixNorm, RowDynamics, RowNorm};
 use crate::norm::RmsNorm;
 use crate::options::SolveOptions;
-use crate::save_at::SaveAt;
 use crate::scalar::Scalar;
 use crate::solution::Tape;
 use crate::stats::Stats;
@@ -68,30 +67,7 @@ pub fn solve_per_sample_with<T: Scalar, D: RowDynamics<T>, N: RowNorm<T>>(
     opts: &SolveOptions,
     record: Record,
 ) -> Result<RowSolution<T>, SolveError> {
-    if dim == 0 || !y0.len().is_multiple_of(dim) {
-        return Err(SolveError::Shape(format!("state of length {} is not a whole number of rows of width {dim}", y0.len())));
-    }
-    let batch = y0.len() / dim;
-    if ts.len() != batch {
-        return Err(SolveError::Shape(format!("{} output grids for {batch} rows", ts.len())));
-    }
-    let n_out = ts.first().map_or(0, |g| g.len());
-    let mut lanes = Rows::new(f, norm, y0, dim, n_out);
-    let lanes_out = diffeqsolve(&mut lanes, &opts.stepper(), &opts.control(), &SaveAt::per_lane(ts), &opts.limits(), record)?;
-    let mut row_status = Vec::with_capacity(batch);
-    let mut row_stats = Vec::with_capacity(batch);
-    let mut tapes = (record != Record::None).then(|| Vec::with_capacity(batch));
-    for (r, lane) in lanes_out.into_iter().enumerate() {
-        if lane.status.is_some() {
-            lanes.poison(r, lane.reached);
-        }
-        row_status.push(lane.status);
-        row_stats.push(lane.stats);
-        if let (Some(t), Some(tape)) = (tapes.as_mut(), lane.tape) {
-            t.push(tape);
-        }
-    }
-    Ok(RowSolution { ys: lanes.ys, row_status, row_stats, calls: lanes.calls, row_evaluations: lanes.row_evaluations, tapes })
+    solve_per_sample_with_events(f, norm, y0, dim, ts, opts, &mut NoEvents, record).map(|s| s.rows)
 }
 
 /// Gradients of a loss on a per-sample solution: each row's gradient from its own tape (or its
