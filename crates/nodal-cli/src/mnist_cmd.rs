@@ -225,6 +225,8 @@ pub struct MnistTrainArgs {
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    dist: crate::distributed::DistributedArgs,
 }
 
 /// Arguments of `nodal eval mnist`.
@@ -321,9 +323,20 @@ pub fn train(a: MnistTrainArgs) -> CliResult {
     validate::tolerances(a.rtol, a.atol, true)?;
     validate::rk4_step(a.rk4_step)?;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/mnist-{}", kind.name())));
+    let comm = a.dist.communicator()?;
+    let root = comm.is_root();
     let train_split = load_split(&a.data, Part::Train, a.limit_train)?;
     let test_split = load_split(&a.data, Part::Test, a.limit_test)?;
-    check_writable(&out)?;
+    if root {
+        check_writable(&out)?;
+    }
+    // Only rank 0 talks to the terminal.
+    let quiet_rank = a.quiet || !root;
+    let note = |m: &str| {
+        if root {
+            note(m)
+        }
+    };
     let data = (train_split, test_split);
     let model = ModelConfig::new(kind)
         .with_tol(a.rtol, a.atol)
@@ -345,7 +358,14 @@ pub fn train(a: MnistTrainArgs) -> CliResult {
         OptimizerArg::Sgd => OptimizerKind::Sgd,
     };
     let (n_train, n_test) = (data.0.len(), data.1.len());
-    let mut tr = Trainer::new(cfg, data.0, data.1).map_err(Failure::input)?;
+    let ranks = comm.size();
+    let mut tr = Trainer::new_distributed(cfg, data.0, data.1, comm).map_err(|e| match e {
+        nodal_experiments::mnist::train::TrainError::Distributed(e) => Failure::Compute(format!("distributed training: {e}")),
+        e => Failure::input(e),
+    })?;
+    if ranks > 1 {
+        note(&format!("data-parallel over {ranks} ranks: each takes its shard of every batch of {}", a.batch_size));
+    }
     let params = tr.model.num_params();
     let (epoch0, batch0) = tr.position();
     if epoch0 > 0 || batch0 > 0 {
@@ -354,12 +374,12 @@ pub fn train(a: MnistTrainArgs) -> CliResult {
     note(&format!("{}: {params} parameters, {n_train} training and {n_test} test images, output in {}", kind.name(), out.display()));
     let nb = tr.batches_per_epoch();
     let template = "{prefix} {bar:30} {pos}/{len} {msg} [{elapsed} < {eta}]";
-    let train_bar = bar(nb, a.quiet, template);
+    let train_bar = bar(nb, quiet_rank, template);
     train_bar.set_position(batch0 as u64);
     train_bar.set_prefix(format!("epoch {}/{}", epoch0 + 1, a.epochs));
     let eval_bar = bar(n_test, true, template);
     let eval_bar = std::cell::RefCell::new(eval_bar);
-    let quiet = a.quiet;
+    let quiet = quiet_rank;
     let mut on_batch = |r: &nodal_experiments::mnist::train::BatchReport| {
         if r.batch == 1 {
             train_bar.reset();
@@ -399,6 +419,7 @@ pub fn train(a: MnistTrainArgs) -> CliResult {
                 out.display()
             )))
         }
+        Ok(Outcome::Finished) if !root => Ok(()),
         Ok(Outcome::Finished) => {
             let h = &tr.history;
             let last = h.last();
@@ -431,6 +452,7 @@ pub fn train(a: MnistTrainArgs) -> CliResult {
                 "blocks": a.blocks,
                 "kinetic": a.kinetic,
                 "seed": a.seed,
+                "ranks": ranks,
             });
             let text = serde_json::to_string_pretty(&summary).map_err(Failure::output)?;
             write_atomic(&out.join("summary.json"), text.as_bytes()).map_err(Failure::file)?;

@@ -44,6 +44,10 @@ pub struct SolveArgs {
     /// Indent the JSON output.
     #[arg(long)]
     pretty: bool,
+    /// Per-sample problems over an MPI launch: each rank solves its shard of the rows and rank
+    /// 0 prints the gathered result (the same JSON, plus `ranks`).
+    #[command(flatten)]
+    dist: crate::distributed::DistributedArgs,
 }
 
 /// One of [`GradMethod::NAMES`].
@@ -82,13 +86,31 @@ pub fn run(a: SolveArgs, memory_limit: u64) -> CliResult {
         est,
         memory_limit,
     )?;
-    let r = run_problem(&problem, grad, a.t_grads, memory_limit as usize).map_err(Failure::input)?;
+    let comm = a.dist.communicator()?;
+    let (r, rank_error) = if comm.size() > 1 {
+        if problem.batch_mode != nodal_experiments::problem::BatchMode::PerSample {
+            return Err(Failure::Input(format!(
+                "{}: a joint solve couples its rows through one error norm and cannot be split across ranks; set \"batch_mode\": \"per_sample\" to distribute the rows",
+                a.problem.display()
+            )));
+        }
+        match crate::solve_distributed::run(&problem, grad, memory_limit as usize, comm.as_ref())? {
+            Some(r) => r,
+            None => return Ok(()),
+        }
+    } else {
+        (run_problem(&problem, grad, a.t_grads, memory_limit as usize).map_err(Failure::input)?, None)
+    };
     emit_json(&r.json, a.pretty)?;
     if let Some(drift) = r.json["backward_stats"]["reconstruction_error"].as_f64().filter(|d| !(*d <= a.reconstruction_warn)) {
         note(&format!(
             "warning: the adjoint's reverse-time reconstruction of y drifted {drift:.3e} (relative) from the forward solution, over --reconstruction-warn {:e}; its gradients may be wrong too: --grad adjoint-checkpointed re-solves y forwards instead",
             a.reconstruction_warn
         ));
+    }
+    if let Some(e) = rank_error {
+        note("the partial solution was printed");
+        return Err(Failure::Compute(format!("solve failed on {e}")));
     }
     match r.error {
         None if r.failed_rows > 0 => Err(Failure::Partial(format!("{} row(s) failed; see row_status", r.failed_rows))),

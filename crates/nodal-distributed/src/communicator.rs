@@ -124,3 +124,24 @@ impl Communicator for SingleProcess {
         Ok(Some(vec![data.to_vec()]))
     }
 }
+
+impl Communicator for Box<dyn Communicator> {
+    fn rank(&self) -> usize {
+        self.as_ref().rank()
+    }
+    fn size(&self) -> usize {
+        self.as_ref().size()
+    }
+    fn all_reduce_sum_f32(&self, values: &mut [f32]) -> Result<(), CommError> {
+        self.as_ref().all_reduce_sum_f32(values)
+    }
+    fn all_reduce_sum_f64(&self, values: &mut [f64]) -> Result<(), CommError> {
+        self.as_ref().all_reduce_sum_f64(values)
+    }
+    fn broadcast_bytes(&self, data: &mut Vec<u8>, root: usize) -> Result<(), CommError> {
+        self.as_ref().broadcast_bytes(data, root)
+    }
+    fn gather_bytes(&self, data: &[u8]) -> Result<Option<Vec<Vec<u8>>>, CommError> {
+        self.as_ref().gather_bytes(data)
+    }
+}
