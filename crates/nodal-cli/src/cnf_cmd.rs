@@ -78,6 +78,8 @@ pub struct TrainCnfArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    dist: crate::distributed::DistributedArgs,
 }
 
 /// Arguments of `nodal eval cnf`.
@@ -162,7 +164,11 @@ fn train_in_pool(a: TrainCnfArgs, threads: usize) -> CliResult {
     crate::validate::count("--iters", a.iters, 1, 1_000_000)?;
     crate::validate::count("--batch", a.batch, 1, 1 << 20)?;
     crate::validate::count("--n-test", a.n_test, 2, 1 << 22)?;
-    std::fs::create_dir_all(&a.out).map_err(|e| Failure::Output(format!("{}: {e}", a.out.display())))?;
+    let comm = a.dist.communicator()?;
+    let root = comm.is_root();
+    if root {
+        std::fs::create_dir_all(&a.out).map_err(|e| Failure::Output(format!("{}: {e}", a.out.display())))?;
+    }
     let cfg = CnfConfig {
         data: a.data,
         trace: a.trace,
@@ -179,15 +185,20 @@ fn train_in_pool(a: TrainCnfArgs, threads: usize) -> CliResult {
         n_test: a.n_test,
     };
     let interrupt = Interrupt::install();
-    let mut trainer = CnfTrainer::new(cfg.clone());
-    let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(a.iters as u64) };
+    let ranks = comm.size();
+    let mut trainer = CnfTrainer::new(cfg.clone()).with_communicator(comm).map_err(|e| Failure::Input(e.to_string()))?;
+    if ranks > 1 && root {
+        note(&format!("data-parallel over {ranks} ranks: each solves its shard of every batch of {}", a.batch));
+    }
+    let bar = if a.quiet || !root { ProgressBar::hidden() } else { ProgressBar::new(a.iters as u64) };
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed} < {eta}]").unwrap_or(ProgressStyle::default_bar()));
     let mut records: Vec<IterRecord> = Vec::with_capacity(a.iters);
     let mut metrics = String::new();
     let start = std::time::Instant::now();
     let mut failure = None;
     while trainer.iter() < a.iters {
-        if interrupt.requested() {
+        // Distributed: every rank stops at the same iteration when any was signalled.
+        if trainer.comm().any(interrupt.requested()).map_err(|e| Failure::Compute(format!("distributed training: {e}")))? {
             break;
         }
         match trainer.step() {
@@ -208,6 +219,14 @@ fn train_in_pool(a: TrainCnfArgs, threads: usize) -> CliResult {
     }
     bar.finish_and_clear();
     let train_s = start.elapsed().as_secs_f64();
+    if !root {
+        // Rank 0 writes, evaluates and prints; the others only report their own failure.
+        return match failure {
+            Some(e) => Err(Failure::Compute(e.to_string())),
+            None if interrupt.requested() => Err(interrupt.failure("stopped; rank 0 saved the outputs".into())),
+            None => Ok(()),
+        };
+    }
     write_atomic(&a.out.join("metrics.jsonl"), metrics.as_bytes()).map_err(Failure::output)?;
     let params = trainer.params();
     save_params(&a.out.join("model.safetensors"), &params)?;
@@ -244,6 +263,7 @@ fn train_in_pool(a: TrainCnfArgs, threads: usize) -> CliResult {
         "eval_seconds": eval_s,
         "parameters": params.len(),
         "threads": threads,
+        "ranks": ranks,
     });
     let text = serde_json::to_string_pretty(&summary).map_err(Failure::output)?;
     write_atomic(&a.out.join("summary.json"), text.as_bytes()).map_err(Failure::output)?;

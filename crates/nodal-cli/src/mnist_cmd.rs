@@ -436,6 +436,7 @@ pub fn train(a: MnistTrainArgs) -> CliResult {
                 "nfe_backward": last.map(|m| m.nfe_backward),
                 "nvjp_backward": last.map(|m| m.nvjp_backward),
                 "ms_per_batch": last.map(|m| m.ms_per_batch),
+                "allreduce_ms_per_batch": last.map(|m| m.allreduce_ms_per_batch),
                 "train_seconds_total": h.iter().map(|m| m.train_seconds).sum::<f64>(),
                 "peak_rss_mib": h.iter().map(|m| m.peak_rss_mib).fold(0.0, f64::max),
                 "batch_size": a.batch_size,

@@ -25,8 +25,10 @@ use nodal::solve::cnf_mlp::{CnfMlp, CnfMode};
 use nodal::solve::grad::{AdjointOptions, GradMethod, solve_for_gradients};
 use nodal::solve::tableau::DOPRI5;
 use nodal::solve::{ColumnGroupsNorm, NormChoice, RmsNorm, SolveError, SolveOptions};
+use nodal_distributed::{Communicator, SingleProcess, shard_range};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Which implementation evaluates the dynamics.
@@ -153,6 +155,9 @@ pub enum CnfRunError {
     /// The flow refused its dynamics or input.
     #[error("{0}")]
     Flow(#[from] nodal::cnf::CnfError),
+    /// Data-parallel training: a collective failed, the ranks disagree, or another rank failed.
+    #[error("distributed training: {0}")]
+    Distributed(#[from] nodal_distributed::CommError),
     /// The loss or the gradient stopped being finite.
     #[error("training diverged at iteration {iter}: {what}")]
     Diverged {
@@ -176,6 +181,7 @@ pub struct CnfTrainer {
     state: State,
     rng: StdRng,
     iter: usize,
+    comm: Arc<dyn Communicator>,
 }
 
 const LOG_2PI: f64 = 1.8378770664093453;
@@ -204,7 +210,40 @@ impl CnfTrainer {
             }
         };
         let rng = StdRng::seed_from_u64(cfg.seed);
-        Self { cfg, state, rng, iter: 0 }
+        Self { cfg, state, rng, iter: 0, comm: Arc::new(SingleProcess) }
+    }
+
+    /// Data-parallel training: this trainer is rank `comm.rank()` of `comm.size()`. Every rank
+    /// draws the same global batch (same seed), solves and differentiates its
+    /// [`shard_range`] of the rows with the loss divided by the global batch, and one
+    /// all-reduce sums the gradients and the loss terms before every rank takes the same Adam
+    /// step. The fused engine only. The ranks check that they share the settings and the
+    /// initial weights. Each shard is one adaptive solve, whose steps come from its own rows'
+    /// error norm, so the update equals the single process's up to the solver tolerance (not
+    /// to round-off, as for fixed-step models).
+    pub fn with_communicator(mut self, comm: Arc<dyn Communicator>) -> Result<Self, CnfRunError> {
+        if comm.size() > 1 {
+            if !matches!(self.state, State::Fused { .. }) {
+                return Err(CnfRunError::Distributed(nodal_distributed::CommError::Mismatch(
+                    "distributed CNF training runs the fused engine (--engine fused)".into(),
+                )));
+            }
+            let c = comm.as_ref();
+            c.check_same("the batch", self.cfg.batch as f64)?;
+            c.check_same("the seed", self.cfg.seed as f64)?;
+            c.check_same("the learning rate", self.cfg.lr)?;
+            c.check_same("the tolerance", self.cfg.tol)?;
+            c.check_same("the iterations", self.cfg.iters as f64)?;
+            let sum: f64 = self.params().iter().map(|&x| x as f64).sum();
+            c.check_same("the sum of the initial weights", sum)?;
+        }
+        self.comm = comm;
+        Ok(self)
+    }
+
+    /// This run's communicator.
+    pub fn comm(&self) -> &dyn Communicator {
+        self.comm.as_ref()
     }
 
     /// Iterations done.
@@ -229,7 +268,7 @@ impl CnfTrainer {
         let it = self.iter;
         let start = Instant::now();
         let rec = match &mut self.state {
-            State::Fused { net, opt } => fused_step(&self.cfg, net, opt, &x, probe_seed)?,
+            State::Fused { net, opt } => fused_step(&self.cfg, net, opt, &x, probe_seed, self.comm.as_ref())?,
             State::Module { cnf, opt, device } => {
                 let b = self.cfg.batch;
                 let xt = Tensor::<2>::from_data(
@@ -298,40 +337,100 @@ fn scalar(t: &Tensor<1>) -> f64 {
     t.clone().into_data().convert::<f64>().try_into_vec::<f64>().ok().and_then(|v| v.first().copied()).unwrap_or(f64::NAN)
 }
 
-/// The fused engine's training step.
+/// The fused engine's training step: on rank `r` of `N`, rows [`shard_range`] of the global
+/// batch `x`, with the loss divided by the global batch size; the gradients and loss terms are
+/// then summed over ranks (nothing is sent for one rank).
 fn fused_step(
     cfg: &CnfConfig,
     net: &mut CnfMlp<f32>,
     opt: &mut crate::flat_optim::FlatOptimizer,
     x: &[f64],
     probe_seed: u64,
+    comm: &dyn Communicator,
 ) -> Result<IterRecord, CnfRunError> {
     let reg = cfg.regularised();
+    let b = cfg.batch;
+    let rows = shard_range(b, comm.rank(), comm.size());
+    let local = fused_gradient(cfg, net, x, probe_seed, rows.clone());
+    let (mut grad, mut sums) = match &local {
+        Ok((g, s)) => (g.clone(), s.to_vec()),
+        Err(_) => (vec![0.0f32; net.params.len()], vec![0.0; 5]),
+    };
+    if comm.size() > 1 {
+        if let Err(e) = comm.agree(local.as_ref().map(|_| ()).map_err(|e| e.to_string())) {
+            return Err(match local {
+                Err(own) => own,
+                Ok(_) => CnfRunError::Distributed(e),
+            });
+        }
+        comm.all_reduce_sum_f32(&mut grad)?;
+        comm.all_reduce_sum_f64(&mut sums)?;
+        // Evaluation counts: the mean over ranks.
+        sums[3] /= comm.size() as f64;
+        sums[4] /= comm.size() as f64;
+    } else if let Err(e) = local {
+        return Err(e);
+    }
+    let bf = b as f64;
+    let (nll, kin, jac) = (sums[0] / bf, sums[1] / bf, sums[2] / bf);
+    let loss = nll + cfg.kinetic * kin + cfg.jacobian * jac;
+    let mut params = std::mem::take(&mut net.params);
+    opt.step(&mut params, &grad);
+    net.params = params;
+    Ok(IterRecord {
+        iter: 0,
+        loss,
+        nll,
+        kinetic: reg.then_some(kin),
+        jacobian: reg.then_some(jac),
+        ms: 0.0,
+        nfe_forward: sums[3].round() as usize,
+        nfe_backward: sums[4].round() as usize,
+    })
+}
+
+/// The gradient of `(sum over rows of the loss) / batch` over the rows `rows` of the global
+/// batch `x`, and `[sum nll, sum kinetic, sum jacobian, forward NFE, backward NFE]`.
+fn fused_gradient(
+    cfg: &CnfConfig,
+    net: &mut CnfMlp<f32>,
+    x: &[f64],
+    probe_seed: u64,
+    rows: std::ops::Range<usize>,
+) -> Result<(Vec<f32>, [f64; 5]), CnfRunError> {
+    let reg = cfg.regularised();
+    let n = rows.len();
+    if n == 0 {
+        return Ok((vec![0.0; net.params.len()], [0.0; 5]));
+    }
     net.set_mode(CnfMode::Augmented { kinetic: reg, jacobian: reg });
     match cfg.trace {
         Trace::Exact => net.use_exact_trace(),
         Trace::Hutchinson { probes, distribution } => {
-            // The module engine's probes for the same seed (nodal::cnf::probe_vectors).
-            let p = probe_vectors(probes, distribution, cfg.batch, 2, probe_seed).into_iter().map(|v| v as f32).collect();
+            // The module engine's probes for the same seed (nodal::cnf::probe_vectors), laid out
+            // [probe][row][2] over the global batch: this shard takes its rows of each probe.
+            let all = probe_vectors(probes, distribution, cfg.batch, 2, probe_seed);
+            let p = (0..probes)
+                .flat_map(|k| all[(k * cfg.batch + rows.start) * 2..(k * cfg.batch + rows.end) * 2].iter().map(|&v| v as f32))
+                .collect();
             net.use_probes(probes, p);
         }
     }
     let w = net.row_width();
-    let b = cfg.batch;
-    let mut y0 = vec![0.0f32; b * w];
-    for r in 0..b {
-        y0[r * w] = x[2 * r] as f32;
-        y0[r * w + 1] = x[2 * r + 1] as f32;
+    let mut y0 = vec![0.0f32; n * w];
+    for (r, g) in rows.clone().enumerate() {
+        y0[r * w] = x[2 * g] as f32;
+        y0[r * w + 1] = x[2 * g + 1] as f32;
     }
     let norm = cfg.cnf_settings().norm(2);
     let opts = cfg.solve_options();
     let ts = [0.0, 1.0];
     let (sol, backward) = solve_for_gradients(net, &y0, &ts, &opts, &norm, cfg.grad).map_err(|f| f.error)?;
     let y1 = &sol.ys[1];
-    let bf = b as f64;
+    let bf = cfg.batch as f64;
     let (mut nll, mut kin, mut jac) = (0.0, 0.0, 0.0);
-    let mut ybar = vec![0.0f32; b * w];
-    for r in 0..b {
+    let mut ybar = vec![0.0f32; n * w];
+    for r in 0..n {
         let row = &y1[r * w..(r + 1) * w];
         let (z0, z1, delta) = (row[0] as f64, row[1] as f64, row[2] as f64);
         nll -= -0.5 * (z0 * z0 + z1 * z1) - LOG_2PI - delta;
@@ -345,24 +444,10 @@ fn fused_step(
             ybar[r * w + 4] = (cfg.jacobian / bf) as f32;
         }
     }
-    let (nll, kin, jac) = (nll / bf, kin / bf, jac / bf);
-    let loss = nll + cfg.kinetic * kin + cfg.jacobian * jac;
-    let zero = vec![0.0f32; b * w];
+    let zero = vec![0.0f32; n * w];
     let adj = AdjointOptions { solve: opts.clone(), seminorm: false };
     let g = backward.gradients(net, &ts, &sol.ys, &[zero, ybar], &adj, false)?;
-    let mut params = std::mem::take(&mut net.params);
-    opt.step(&mut params, &g.params);
-    net.params = params;
-    Ok(IterRecord {
-        iter: 0,
-        loss,
-        nll,
-        kinetic: reg.then_some(kin),
-        jacobian: reg.then_some(jac),
-        ms: 0.0,
-        nfe_forward: sol.stats.nfe,
-        nfe_backward: g.stats.nfe + g.stats.nvjp,
-    })
+    Ok((g.params, [nll, kin, jac, sol.stats.nfe as f64, (g.stats.nfe + g.stats.nvjp) as f64]))
 }
 
 /// `log p(x)` per row with the exact trace (evaluation; either engine's parameters).

@@ -196,6 +196,10 @@ pub struct EpochMetrics {
     /// DEQ: mean backward-solve iterations per training row.
     #[serde(default)]
     pub backward_row_iterations: f64,
+    /// Distributed runs: mean milliseconds per step in the gradient all-reduce (including the
+    /// wait for the slowest rank); 0 for one process.
+    #[serde(default)]
+    pub allreduce_ms_per_batch: f64,
 }
 
 /// Result of [`evaluate`].
@@ -236,6 +240,8 @@ struct Accum {
     row_evaluations: usize,
     #[serde(default)]
     backward_row_evaluations: usize,
+    #[serde(default)]
+    allreduce_ms: f64,
 }
 
 /// The checkpoint's JSON.
@@ -684,7 +690,9 @@ impl Trainer {
             };
             let failed = f32::from(u8::from(local_err.is_some()));
             let mut extra = [step.loss_sum as f32, step.correct as f32, failed, step.nfe as f32, step.nfe_b as f32, step.nvjp_b as f32];
+            let t_comm = Instant::now();
             let grads = all_reduce_gradients(step.grads, &self.model, self.comm.as_ref(), &mut extra)?;
+            self.accum.allreduce_ms += t_comm.elapsed().as_secs_f64() * 1e3;
             if extra[2] > 0.0 {
                 let agreed = self.comm.agree(local_err.as_ref().map_or(Ok(()), |e| Err(e.to_string())));
                 return Err(match (local_err, agreed) {
@@ -802,6 +810,7 @@ impl Trainer {
                 forward_residual: a.residual / nb,
                 forward_row_iterations: a.row_evaluations as f64 / a.rows.max(1) as f64,
                 backward_row_iterations: a.backward_row_evaluations as f64 / a.rows.max(1) as f64,
+                allreduce_ms_per_batch: a.allreduce_ms / nb,
             };
             self.history.push(m.clone());
             (self.epoch, self.batch) = (self.epoch + 1, 0);
