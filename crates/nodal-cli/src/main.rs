@@ -181,7 +181,12 @@ fn main() -> ExitCode {
         Command::Plot(PlotTask::Homeomorphism(a)) => plot_homeomorphism_cmd::run(a),
     });
     match r {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            // Distributed runs: every rank of a successful job finalises MPI. A failed rank
+            // does not, so the launcher stops the job at once instead of waiting in a finalise.
+            nodal_mpi::finish();
+            ExitCode::SUCCESS
+        }
         Err(f) => f.report(),
     }
 }

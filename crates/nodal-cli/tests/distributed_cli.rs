@@ -292,3 +292,37 @@ fn the_cnf_trains_on_two_processes_like_one() {
         std::fs::remove_dir_all(d).unwrap();
     }
 }
+
+/// A rank that fails alone before any collective (here rank 0, whose output folder lies under a
+/// file) ends the job at once with its error: it exits without finalising MPI, so mpirun stops
+/// the rank that waits for it (a finalise would wait for that rank; the job would then hang
+/// until the watchdog's timeout, 300 s by default).
+#[test]
+fn a_rank_that_fails_alone_ends_the_job_at_once() {
+    if !(have_mpirun() && have_data()) {
+        return;
+    }
+    let dir = tmp("alone");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = file.join("run");
+    let start = Instant::now();
+    let mut child = mpirun(2, &train_args(out.to_str().unwrap(), &["--model", "resnet", "--limit-train", "64", "--limit-test", "20"]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_for(&mut child, Duration::from_secs(60));
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let o = child.wait_with_output().unwrap();
+    let took = start.elapsed();
+    assert!(status.is_some(), "the job hung: {}", text(&o));
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("a-file"), "the error names the output folder: {}", text(&o));
+    assert!(took < Duration::from_secs(30), "the job took {took:?} to end");
+    eprintln!("a lone failure ended the job in {took:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -37,6 +37,14 @@ mod transport;
 #[cfg(feature = "mpi")]
 pub use transport::MpiCommunicator;
 
+/// Finalises MPI after a command succeeded on this rank; every rank of a successful job calls
+/// it. A rank that fails skips it and exits, which makes the launcher stop the job at once (a
+/// finalise would wait for ranks still inside a collective). A no-op without MPI.
+pub fn finish() {
+    #[cfg(feature = "mpi")]
+    transport::finish();
+}
+
 /// Starts MPI and returns this process's communicator over all ranks. Fails with a message that
 /// says what to do when the binary was built without the `mpi` feature or MPI cannot start.
 pub fn start() -> Result<Box<dyn Communicator>, StartError> {

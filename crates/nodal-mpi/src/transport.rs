@@ -6,14 +6,32 @@ use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use nodal_distributed::{CommError, Communicator as NodalCommunicator};
+use std::sync::Mutex;
+
+/// The MPI environment of this process, finalised only by [`finish`]. A process that ends
+/// without finalising (an error on this rank alone) makes `mpirun` stop the whole job at once;
+/// a finalise there would instead wait for ranks that are still in a collective.
+struct Environment(Option<Universe>);
+
+// SAFETY: the environment is only created and finalised from the main thread; the mutex only
+// keeps it reachable from a static.
+unsafe impl Send for Environment {}
+
+static ENVIRONMENT: Mutex<Environment> = Mutex::new(Environment(None));
+
+/// Finalises MPI after a successful command (every rank must call it; a no-op when MPI was not
+/// started).
+pub fn finish() {
+    let universe = ENVIRONMENT.lock().ok().and_then(|mut e| e.0.take());
+    drop(universe);
+}
 
 /// `MPI_COMM_WORLD` of this process. MPI is initialised once per process (by
-/// [`MpiCommunicator::start`]) and finalised when this value is dropped.
+/// [`MpiCommunicator::start`]) and finalised by [`finish`], not when this value is dropped.
 pub struct MpiCommunicator {
     world: SimpleCommunicator,
     rank: usize,
     size: usize,
-    _universe: Universe,
 }
 
 // SAFETY: the communicator is only ever used from the thread that created it (the training
@@ -27,7 +45,10 @@ impl MpiCommunicator {
         let universe = mpi::initialize().ok_or_else(|| StartError("MPI was already initialised in this process".into()))?;
         let world = universe.world();
         let (rank, size) = (world.rank() as usize, world.size() as usize);
-        Ok(Self { world, rank, size, _universe: universe })
+        if let Ok(mut e) = ENVIRONMENT.lock() {
+            e.0 = Some(universe);
+        }
+        Ok(Self { world, rank, size })
     }
 }
 
