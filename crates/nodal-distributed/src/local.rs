@@ -35,6 +35,22 @@ impl LocalGroup {
         self.shared.barrier.wait();
         all
     }
+
+    /// [`Self::all_gather`] of an all-reduce's operand, which must have one length on every rank.
+    fn all_gather_equal(&self, mine: Vec<u8>) -> Result<Vec<Vec<u8>>, CommError> {
+        let all = self.all_gather(&mine);
+        if all.len() != self.size || all.iter().any(|b| b.len() != mine.len()) {
+            return Err(poisoned("all_reduce"));
+        }
+        Ok(all)
+    }
+}
+
+/// Element `i` of a little-endian array of `W`-byte numbers.
+fn word<const W: usize>(bytes: &[u8], i: usize) -> [u8; W] {
+    let mut w = [0u8; W];
+    w.copy_from_slice(&bytes[W * i..W * (i + 1)]);
+    w
 }
 
 fn poisoned(op: &'static str) -> CommError {
@@ -49,32 +65,16 @@ impl Communicator for LocalGroup {
         self.size
     }
     fn all_reduce_sum_f32(&self, values: &mut [f32]) -> Result<(), CommError> {
-        let bytes: Vec<u8> = values.iter().flat_map(|x| x.to_le_bytes()).collect();
-        let all = self.all_gather(&bytes);
-        if all.len() != self.size || all.iter().any(|b| b.len() != bytes.len()) {
-            return Err(poisoned("all_reduce"));
-        }
+        let all = self.all_gather_equal(values.iter().flat_map(|x| x.to_le_bytes()).collect())?;
         for (i, v) in values.iter_mut().enumerate() {
-            *v = 0.0;
-            for b in &all {
-                *v += f32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
-            }
+            *v = all.iter().fold(0.0, |acc, b| acc + f32::from_le_bytes(word(b, i)));
         }
         Ok(())
     }
     fn all_reduce_sum_f64(&self, values: &mut [f64]) -> Result<(), CommError> {
-        let bytes: Vec<u8> = values.iter().flat_map(|x| x.to_le_bytes()).collect();
-        let all = self.all_gather(&bytes);
-        if all.len() != self.size || all.iter().any(|b| b.len() != bytes.len()) {
-            return Err(poisoned("all_reduce"));
-        }
+        let all = self.all_gather_equal(values.iter().flat_map(|x| x.to_le_bytes()).collect())?;
         for (i, v) in values.iter_mut().enumerate() {
-            *v = 0.0;
-            for b in &all {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(&b[8 * i..8 * i + 8]);
-                *v += f64::from_le_bytes(w);
-            }
+            *v = all.iter().fold(0.0, |acc, b| acc + f64::from_le_bytes(word(b, i)));
         }
         Ok(())
     }
