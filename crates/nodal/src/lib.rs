@@ -16,6 +16,7 @@ pub use nodal_formats::io;
 pub use nodal_solve as solve;
 
 pub mod activation;
+pub mod blocks;
 pub mod cnf;
 pub mod deq;
 pub mod jvp;
@@ -23,5 +24,4 @@ pub mod module_weights;
 pub mod neural_ode;
 pub mod sde;
 pub mod tensor_state;
-#[cfg(test)]
-mod testing;
+pub mod testing;

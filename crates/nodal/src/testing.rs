@@ -1,17 +1,19 @@
-//! Test helpers shared by the library's unit tests: casting a module's parameters, nudging one
-//! parameter entry for central differences, and collecting gradients in visiting order.
+//! Helpers for checking derivatives of burn modules (used by nodal's own tests, and useful to
+//! anyone checking a field of their own): casting a module's parameters to another precision,
+//! nudging one parameter entry for central differences, and collecting gradients in visiting
+//! order.
 
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{DType, Tensor, TensorData};
 
 /// A tensor's values as f64.
-pub(crate) fn values<const R: usize>(t: Tensor<R>) -> Vec<f64> {
+pub fn values<const R: usize>(t: Tensor<R>) -> Vec<f64> {
     t.into_data().convert::<f64>().try_into_vec::<f64>().expect("converted to f64")
 }
 
 /// Casts every parameter to `dtype` as a fresh leaf (tracked when the device is autodiff).
-pub(crate) struct Cast(pub(crate) DType);
+pub struct Cast(pub DType);
 impl ModuleMapper for Cast {
     fn map_float<const R: usize>(&mut self, p: Param<Tensor<R>>) -> Param<Tensor<R>> {
         let dt = self.0;
@@ -23,13 +25,17 @@ impl ModuleMapper for Cast {
 }
 
 /// Adds `by` to the `index`-th parameter entry (visiting order); f64 parameters.
-pub(crate) struct Shift {
-    pub(crate) index: usize,
-    pub(crate) by: f64,
-    pub(crate) seen: usize,
+pub struct Shift {
+    /// Entry to nudge, counted over all float parameters in visiting order.
+    pub index: usize,
+    /// Amount added.
+    pub by: f64,
+    /// Entries visited so far.
+    pub seen: usize,
 }
 impl Shift {
-    pub(crate) fn new(index: usize, by: f64) -> Self {
+    /// Add `by` to entry `index`.
+    pub fn new(index: usize, by: f64) -> Self {
         Self { index, by, seen: 0 }
     }
 }
@@ -52,7 +58,7 @@ impl ModuleMapper for Shift {
 }
 
 /// Every parameter's gradient, flattened in visiting order (zeros where there is none).
-pub(crate) struct Collect<'a>(pub(crate) &'a GradientsParams, pub(crate) &'a mut Vec<f64>);
+pub struct Collect<'a>(pub &'a GradientsParams, pub &'a mut Vec<f64>);
 impl ModuleVisitor for Collect<'_> {
     fn visit_float<const R: usize>(&mut self, p: &Param<Tensor<R>>) {
         let n = p.lazy_shape().num_elements();

@@ -27,6 +27,7 @@
 //! ```
 
 pub mod augment;
+pub mod shaped;
 pub mod module_dynamics;
 pub mod node;
 pub mod penalties;

@@ -1,0 +1,158 @@
+//! A U-Net vector field on images `[batch, c, h, w]` (Ronneberger et al. 2015, in the residual,
+//! time-conditioned form of diffusion and flow-matching models: Ho et al. 2020, Lipman et al.
+//! 2023).
+//!
+//! ```text
+//! x ─ conv_in ─ R(C)  ──────────────────────────────── cat ─ R(C) ─ gn, silu, conv_out ─ f
+//!                 └ pool ─ R(2C) ───────────── cat ─ R(2C) ─ up ┘
+//!                              └ pool ─ R(2C) (middle) ─ up ┘
+//! ```
+//!
+//! Each residual block `R` is `h = conv(silu(gn(x))) + W c(t)`, `out = conv(silu(gn(h))) +
+//! skip(x)` (a 1x1 convolution as `skip` when the widths differ), with `c(t)` the
+//! [`TimeEmbedding`](super::time_embedding::TimeEmbedding) added per channel. Pooling is a 2x2
+//! mean, upsampling nearest-neighbour, so `h` and `w` must be divisible by 4 (28 x 28 MNIST:
+//! 28, 14, 7). `conv_out` starts at zero, so the untrained field is `f = 0`.
+
+use super::conv_field::{conv3x3, group_norm};
+use super::time_embedding::TimeEmbedding;
+use crate::neural_ode::shaped::FieldNd;
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{GroupNorm, Linear, LinearConfig};
+use burn::tensor::activation::silu;
+use burn::tensor::{Device, Tensor};
+
+/// Sizes of a [`UNet`].
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct UNetConfig {
+    /// Channels of the images (1 for MNIST).
+    pub image_channels: usize,
+    /// Width of the top level `C` (the lower levels have `2C`).
+    pub channels: usize,
+    /// Sinusoidal features of `t`.
+    pub time_features: usize,
+    /// Width of the time embedding `c(t)`.
+    pub time_width: usize,
+}
+
+impl Default for UNetConfig {
+    /// The MNIST flow-matching field: one image channel, `C = 32`.
+    fn default() -> Self {
+        Self { image_channels: 1, channels: 32, time_features: 32, time_width: 64 }
+    }
+}
+
+impl UNetConfig {
+    /// The U-Net with these sizes (burn's default initialisation, `conv_out` at zero).
+    pub fn init(&self, device: &Device) -> UNet {
+        let (c, tw) = (self.channels, self.time_width);
+        let mut conv_out = conv3x3(c, self.image_channels, device);
+        conv_out.weight = Param::from_tensor(conv_out.weight.val().zeros_like());
+        if let Some(b) = conv_out.bias.take() {
+            conv_out.bias = Some(Param::from_tensor(b.val().zeros_like()));
+        }
+        UNet {
+            time: TimeEmbedding::new(self.time_features, tw, device),
+            conv_in: conv3x3(self.image_channels, c, device),
+            down1: ResBlock::new(c, c, tw, device),
+            down2: ResBlock::new(c, 2 * c, tw, device),
+            middle: ResBlock::new(2 * c, 2 * c, tw, device),
+            up2: ResBlock::new(4 * c, 2 * c, tw, device),
+            up1: ResBlock::new(3 * c, c, tw, device),
+            norm_out: group_norm(c, device),
+            conv_out,
+        }
+    }
+}
+
+/// A residual block with time conditioning (see the module docs).
+#[derive(Module, Debug)]
+pub struct ResBlock {
+    /// Norm of the input.
+    pub norm1: GroupNorm,
+    /// First 3x3 convolution.
+    pub conv1: Conv2d,
+    /// `c(t)` to one shift per output channel.
+    pub time: Linear,
+    /// Norm before the second convolution.
+    pub norm2: GroupNorm,
+    /// Second 3x3 convolution.
+    pub conv2: Conv2d,
+    /// 1x1 convolution on the residual path when the widths differ.
+    pub skip: Option<Conv2d>,
+}
+
+impl ResBlock {
+    /// `c_in -> c_out` channels, conditioned on a time embedding of width `time_width`.
+    pub fn new(c_in: usize, c_out: usize, time_width: usize, device: &Device) -> Self {
+        Self {
+            norm1: group_norm(c_in, device),
+            conv1: conv3x3(c_in, c_out, device),
+            time: LinearConfig::new(time_width, c_out).init(device),
+            norm2: group_norm(c_out, device),
+            conv2: conv3x3(c_out, c_out, device),
+            skip: (c_in != c_out).then(|| Conv2dConfig::new([c_in, c_out], [1, 1]).init(device)),
+        }
+    }
+
+    /// `[b, c_in, h, w]` and `c(t)` (`[1, time_width]`) to `[b, c_out, h, w]`.
+    pub fn forward(&self, x: Tensor<4>, c: &Tensor<2>) -> Tensor<4> {
+        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let co = h.dims()[1];
+        let h = h + self.time.forward(silu(c.clone())).reshape([1, co, 1, 1]);
+        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+        let skip = match &self.skip {
+            Some(conv) => conv.forward(x),
+            None => x,
+        };
+        h + skip
+    }
+}
+
+/// 2x2 mean pooling: `[b, c, h, w] -> [b, c, h/2, w/2]`.
+pub fn pool(x: Tensor<4>) -> Tensor<4> {
+    let [b, c, h, w] = x.dims();
+    x.reshape([b, c, h / 2, 2, w / 2, 2]).mean_dim(5).mean_dim(3).reshape([b, c, h / 2, w / 2])
+}
+
+/// Nearest-neighbour upsampling by 2: `[b, c, h, w] -> [b, c, 2h, 2w]`.
+pub fn upsample(x: Tensor<4>) -> Tensor<4> {
+    let [b, c, h, w] = x.dims();
+    x.reshape([b, c, h, 1, w, 1]).expand([b, c, h, 2, w, 2]).reshape([b, c, 2 * h, 2 * w])
+}
+
+/// The U-Net. Build with [`UNetConfig::init`]; see the module docs.
+#[derive(Module, Debug)]
+pub struct UNet {
+    /// `c(t)`.
+    pub time: TimeEmbedding,
+    /// Image channels to `C`.
+    pub conv_in: Conv2d,
+    /// Top level, on the way down.
+    pub down1: ResBlock,
+    /// Half resolution, `C -> 2C`.
+    pub down2: ResBlock,
+    /// Quarter resolution.
+    pub middle: ResBlock,
+    /// Half resolution on the way up (`[up, skip]`: `4C -> 2C`).
+    pub up2: ResBlock,
+    /// Top level on the way up (`[up, skip]`: `3C -> C`).
+    pub up1: ResBlock,
+    /// Output norm.
+    pub norm_out: GroupNorm,
+    /// `C` to image channels (zero at initialisation).
+    pub conv_out: Conv2d,
+}
+
+impl FieldNd<4> for UNet {
+    fn forward(&self, t: f64, x: Tensor<4>) -> Tensor<4> {
+        let c = self.time.forward(t);
+        let s1 = self.down1.forward(self.conv_in.forward(x), &c);
+        let s2 = self.down2.forward(pool(s1.clone()), &c);
+        let m = self.middle.forward(pool(s2.clone()), &c);
+        let u2 = self.up2.forward(Tensor::cat(vec![upsample(m), s2], 1), &c);
+        let u1 = self.up1.forward(Tensor::cat(vec![upsample(u2), s1], 1), &c);
+        self.conv_out.forward(silu(self.norm_out.forward(u1)))
+    }
+}
