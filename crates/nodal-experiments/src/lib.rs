@@ -3,7 +3,7 @@
 //! The experiments behind nodal's command line, built on the `nodal` library: torchdiffeq's
 //! spiral demo ([`spiral`]), the MNIST models of Chen et al. 2018 ([`mnist`]), the toy flows of
 //! Dupont et al. 2019 ([`toy`]), shape morphing by homeomorphisms ([`shapes`]), a latent SDE on stochastic Lorenz paths
-//! ([`latent_sde`]), latent ODEs on irregularly sampled series ([`latent_ode`]), PDE layers trained through stiff solves ([`pde`]), a bouncing ball's gravity and restitution learned through events ([`bouncing_ball`]) and the shared reference problem files ([`problem`]). burn's
+//! ([`latent_sde`]), latent ODEs on irregularly sampled series ([`latent_ode`]), PDE layers trained through stiff solves ([`pde`]), interacting particles learned by a Transformer field ([`particles`]), a bouncing ball's gravity and restitution learned through events ([`bouncing_ball`]) and the shared reference problem files ([`problem`]). burn's
 //! optimisers update the fused MLP's flat parameters through [`flat_optim`].
 
 #![deny(missing_docs)]
@@ -17,6 +17,7 @@ pub mod flat_optim;
 pub mod latent_ode;
 pub mod latent_sde;
 pub mod mnist;
+pub mod particles;
 pub mod pde;
 pub mod problem;
 pub mod reconstruction;
