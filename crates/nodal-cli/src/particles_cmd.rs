@@ -7,13 +7,15 @@ use crate::failure::{CliResult, Failure};
 use crate::figure::palette::INK;
 use crate::figure::{Axis, Line, Panel, figure};
 use crate::output::{emit_json, iteration_bar, note, open_metrics};
+use clap::Args;
 use nodal::burn::module::Module;
 use nodal::burn::tensor::{DType, Device, Tensor, TensorData};
-use clap::Args;
 use nodal::io::write_atomic;
 use nodal::module_weights::save_module;
 use nodal_experiments::particles::system::FEATURES;
-use nodal_experiments::particles::{ParticleModel, ParticlesConfig, StepRecord, Trajectories, mean_error, mlp, rollout_errors, train as train_model, transformer};
+use nodal_experiments::particles::{
+    ParticleModel, ParticlesConfig, StepRecord, Trajectories, mean_error, mlp, rollout_errors, train as train_model, transformer,
+};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -90,7 +92,14 @@ fn fit<M: ParticleModel>(
 
 /// Run `nodal train particles`.
 pub fn train(a: TrainParticlesArgs) -> CliResult {
-    let cfg = ParticlesConfig { iters: a.iters, lr: a.lr, train_trajectories: a.trajectories, test_trajectories: a.test_trajectories, seed: a.seed, ..ParticlesConfig::default() };
+    let cfg = ParticlesConfig {
+        iters: a.iters,
+        lr: a.lr,
+        train_trajectories: a.trajectories,
+        test_trajectories: a.test_trajectories,
+        seed: a.seed,
+        ..ParticlesConfig::default()
+    };
     cfg.validate().map_err(Failure::Input)?;
     std::fs::create_dir_all(&a.out).map_err(|e| Failure::output(format!("{}: {e}", a.out.display())))?;
     let sim = |n: usize, count: usize, seed: u64| {
@@ -119,7 +128,9 @@ pub fn train(a: TrainParticlesArgs) -> CliResult {
     let errors = |model: &dyn Fn(&Trajectories) -> Option<Result<Vec<f64>, Failure>>| -> Result<Vec<Option<Vec<f64>>>, Failure> {
         tests.iter().map(|t| model(t).transpose()).collect()
     };
-    let eval = |what: &str, r: Result<Vec<f64>, nodal::solve::SolveError>| r.map_err(|e| Failure::compute(format!("rolling out the {what} field: {e}")));
+    let eval = |what: &str, r: Result<Vec<f64>, nodal::solve::SolveError>| {
+        r.map_err(|e| Failure::compute(format!("rolling out the {what} field: {e}")))
+    };
     let tr_err = errors(&|t| Some(eval("transformer", rollout_errors(&tr, t, &plain))))?;
     let m5_err = errors(&|t| (t.particles == cfg.train_particles).then(|| eval("mlp", rollout_errors(&m5, t, &plain))))?;
     let m12_err = match &m12 {
@@ -138,7 +149,8 @@ pub fn train(a: TrainParticlesArgs) -> CliResult {
         let mut map = serde_json::Map::new();
         for (t, e) in tests.iter().zip(errs) {
             if let Some(e) = e {
-                let row: Vec<Value> = checkpoints.iter().filter(|&&k| k < e.len()).map(|&k| json!({"t": t.times[k], "error": e[k]})).collect();
+                let row: Vec<Value> =
+                    checkpoints.iter().filter(|&&k| k < e.len()).map(|&k| json!({"t": t.times[k], "error": e[k]})).collect();
                 map.insert(t.particles.to_string(), Value::Array(row));
             }
         }
@@ -206,9 +218,12 @@ fn draw<M: ParticleModel>(
     let y0 = Tensor::<3>::from_data(TensorData::new(y0, [1, n, FEATURES]), (device, DType::F32));
     let pred = tr.rollout(y0, &t12.times).map_err(|e| Failure::compute(format!("drawing the rollout: {e}")))?;
     let pred: Vec<Vec<f64>> = pred.into_iter().map(|s| s.into_data().convert::<f64>().try_into_vec::<f64>().unwrap_or_default()).collect();
-    let mut left = Panel::new(format!("{n} particles (trained on 5): true (black) and Transformer rollout"), Axis::linear("x"), Axis::linear("y")).square();
+    let mut left =
+        Panel::new(format!("{n} particles (trained on 5): true (black) and Transformer rollout"), Axis::linear("x"), Axis::linear("y"))
+            .square();
     for i in 0..n {
-        let truth: Vec<(f64, f64)> = (0..t12.times.len()).map(|k| (t12.sample(k, 0)[i * FEATURES], t12.sample(k, 0)[i * FEATURES + 1])).collect();
+        let truth: Vec<(f64, f64)> =
+            (0..t12.times.len()).map(|k| (t12.sample(k, 0)[i * FEATURES], t12.sample(k, 0)[i * FEATURES + 1])).collect();
         let learned: Vec<(f64, f64)> = pred.iter().map(|s| (s[i * FEATURES], s[i * FEATURES + 1])).collect();
         let (mut lt, mut ll) = (Line::new(truth, INK, 3), Line::series(1, learned).dashed());
         if i == 0 {
@@ -229,5 +244,6 @@ fn draw<M: ParticleModel>(
             }
         }
     }
-    figure(path, "A Transformer field learns springs on 5 particles and rolls out 8 and 12", (1600, 760), 1, 2, &[left, right]).map_err(Failure::output)
+    figure(path, "A Transformer field learns springs on 5 particles and rolls out 8 and 12", (1600, 760), 1, 2, &[left, right])
+        .map_err(Failure::output)
 }

@@ -20,7 +20,19 @@ fn nodal(args: &[&str]) -> Output {
 #[test]
 fn a_short_particles_run_writes_every_output() {
     let dir = temp_dir("short");
-    let out = nodal(&["train", "particles", "--iters", "12", "--trajectories", "8", "--test-trajectories", "2", "--quiet", "--out", dir.to_str().unwrap()]);
+    let out = nodal(&[
+        "train",
+        "particles",
+        "--iters",
+        "12",
+        "--trajectories",
+        "8",
+        "--test-trajectories",
+        "2",
+        "--quiet",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();

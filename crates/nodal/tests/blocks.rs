@@ -26,7 +26,8 @@ fn noise(n: usize, seed: u64) -> Vec<f64> {
 /// A leaf tensor of deterministic values in precision `dt`.
 fn tensor<const D: usize>(shape: [usize; D], seed: u64, dev: &Device, dt: DType) -> Tensor<D> {
     let v = noise(shape.iter().product(), seed);
-    let data = if dt == DType::F64 { TensorData::new(v, shape) } else { TensorData::new(v.iter().map(|x| *x as f32).collect::<Vec<_>>(), shape) };
+    let data =
+        if dt == DType::F64 { TensorData::new(v, shape) } else { TensorData::new(v.iter().map(|x| *x as f32).collect::<Vec<_>>(), shape) };
     Tensor::<D>::from_data(data, (dev, dt))
 }
 

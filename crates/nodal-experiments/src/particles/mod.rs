@@ -95,7 +95,9 @@ impl Default for ParticlesConfig {
 impl ParticlesConfig {
     /// Checks the settings, naming the first bad field.
     pub fn validate(&self) -> Result<(), String> {
-        let pos = |v: f64, name: &str| if v.is_finite() && v > 0.0 { Ok(()) } else { Err(format!("{name} must be positive and finite, got {v}")) };
+        let pos = |v: f64, name: &str| {
+            if v.is_finite() && v > 0.0 { Ok(()) } else { Err(format!("{name} must be positive and finite, got {v}")) }
+        };
         pos(self.horizon, "horizon")?;
         pos(self.obs_dt, "obs_dt")?;
         pos(self.step, "step")?;
@@ -106,7 +108,11 @@ impl ParticlesConfig {
             return Err("every particle count must be at least 2".into());
         }
         if self.observations() <= self.window || self.window == 0 {
-            return Err(format!("window ({}) must be between 1 and the observations per trajectory less one ({})", self.window, self.observations() - 1));
+            return Err(format!(
+                "window ({}) must be between 1 and the observations per trajectory less one ({})",
+                self.window,
+                self.observations() - 1
+            ));
         }
         if self.batch == 0 || self.train_trajectories == 0 || self.test_trajectories == 0 || self.width == 0 || self.mlp_hidden == 0 {
             return Err("batch, trajectories, width and mlp_hidden must be positive".into());
@@ -172,7 +178,11 @@ impl MlpField {
     /// For `n` particles with `hidden` units per layer.
     pub fn new(n: usize, hidden: usize, device: &Device) -> Self {
         let d = n * FEATURES;
-        Self { l1: LinearConfig::new(d, hidden).init(device), l2: LinearConfig::new(hidden, hidden).init(device), l3: LinearConfig::new(hidden, d).init(device) }
+        Self {
+            l1: LinearConfig::new(d, hidden).init(device),
+            l2: LinearConfig::new(hidden, hidden).init(device),
+            l3: LinearConfig::new(hidden, d).init(device),
+        }
     }
 
     /// Particles the field was built for.
@@ -363,7 +373,18 @@ mod tests {
     /// refuses a count it was not built for.
     #[test]
     fn training_lowers_the_loss_and_counts_are_checked() {
-        let cfg = ParticlesConfig { train_trajectories: 8, test_trajectories: 2, iters: 30, batch: 4, width: 16, heads: 2, layers: 1, mlp_hidden: 32, horizon: 1.0, ..ParticlesConfig::default() };
+        let cfg = ParticlesConfig {
+            train_trajectories: 8,
+            test_trajectories: 2,
+            iters: 30,
+            batch: 4,
+            width: 16,
+            heads: 2,
+            layers: 1,
+            mlp_hidden: 32,
+            horizon: 1.0,
+            ..ParticlesConfig::default()
+        };
         cfg.validate().unwrap();
         let dev = Device::flex().autodiff();
         let data = Trajectories::simulate(&cfg, 5, cfg.train_trajectories, 1).unwrap();

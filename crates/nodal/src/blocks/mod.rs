@@ -21,4 +21,3 @@ pub mod conv_field;
 pub mod time_embedding;
 pub mod transformer;
 pub mod unet;
-

@@ -47,11 +47,7 @@ pub struct TimeEmbedding {
 impl TimeEmbedding {
     /// `features` sinusoids (even), a hidden layer and an output of width `out`.
     pub fn new(features: usize, out: usize, device: &Device) -> Self {
-        Self {
-            l1: LinearConfig::new(features, out).init(device),
-            l2: LinearConfig::new(out, out).init(device),
-            features: features / 2 * 2,
-        }
+        Self { l1: LinearConfig::new(features, out).init(device), l2: LinearConfig::new(out, out).init(device), features: features / 2 * 2 }
     }
 
     /// Width of `c(t)`.

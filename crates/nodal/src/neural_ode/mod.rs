@@ -27,10 +27,10 @@
 //! ```
 
 pub mod augment;
-pub mod shaped;
 pub mod module_dynamics;
 pub mod node;
 pub mod penalties;
+pub mod shaped;
 
 use crate::jvp::{Dual, JvpError};
 use burn::module::{Module, ModuleVisitor, Param};
