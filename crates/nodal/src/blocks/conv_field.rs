@@ -8,6 +8,7 @@
 //! 3x3 convolutions with padding 1 that see `t` as one extra constant input channel, group norms
 //! (per sample, so samples stay independent; see [`group_norm`]).
 
+use crate::jvp::time::with_time;
 use crate::neural_ode::shaped::FieldNd;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -27,13 +28,6 @@ pub fn group_norm(channels: usize, device: &Device) -> GroupNorm {
 /// A 3x3 convolution, padding 1, from `c_in` to `c_out` channels.
 pub fn conv3x3(c_in: usize, c_out: usize, device: &Device) -> Conv2d {
     Conv2dConfig::new([c_in, c_out], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(device)
-}
-
-/// `x` with a constant channel `t` appended: `[b, c, h, w] -> [b, c + 1, h, w]`.
-pub fn append_time(t: f64, x: Tensor<4>) -> Tensor<4> {
-    let [b, _, h, w] = x.dims();
-    let tt = Tensor::<4>::full([b, 1, h, w], t, (&x.device(), x.dtype()));
-    Tensor::cat(vec![x, tt], 1)
 }
 
 /// The ConvNet block. See the module docs.
@@ -66,8 +60,8 @@ impl ConvBlockField {
 
 impl FieldNd<4> for ConvBlockField {
     fn forward(&self, t: f64, x: Tensor<4>) -> Tensor<4> {
-        let h = self.conv1.forward(append_time(t, relu(self.norm1.forward(x))));
-        let h = self.conv2.forward(append_time(t, relu(self.norm2.forward(h))));
+        let h = self.conv1.forward(with_time(t, relu(self.norm1.forward(x))));
+        let h = self.conv2.forward(with_time(t, relu(self.norm2.forward(h))));
         self.norm3.forward(h)
     }
 }
