@@ -14,6 +14,7 @@ pub use nodal::solve;
 pub mod bouncing_ball;
 pub mod cnf;
 pub mod flat_optim;
+pub mod flow_matching;
 pub mod latent_ode;
 pub mod latent_sde;
 pub mod mnist;

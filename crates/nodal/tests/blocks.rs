@@ -86,6 +86,24 @@ fn time_conditioning_changes_the_output() {
 }
 
 #[test]
+fn the_unet_takes_one_time_per_example() {
+    // Flow-matching training draws a time per example: row r of `forward_times(ts, x)` must be
+    // the field at ts[r] on row r alone (GroupNorm normalises each example by itself).
+    let dev = Device::flex();
+    dev.seed(3);
+    let unet = small_unet(&dev).map(&mut Cast(DType::F64));
+    let x = tensor([2, 2, 8, 8], 8, &dev, DType::F64);
+    let both = values(unet.forward_times(&[0.1, 0.7], x.clone()));
+    let first = values(unet.forward(0.1, x.clone()));
+    let second = values(unet.forward(0.7, x));
+    let half = both.len() / 2;
+    assert!(rel_diff(&both[..half], &first[..half]) < 1e-12);
+    assert!(rel_diff(&both[half..], &second[half..]) < 1e-12);
+    // And the two rows' times really differ in effect.
+    assert!(rel_diff(&both[half..], &first[half..]) > 1e-3);
+}
+
+#[test]
 fn the_transformer_is_permutation_equivariant() {
     let dev = Device::flex();
     dev.seed(3);

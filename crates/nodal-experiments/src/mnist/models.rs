@@ -426,8 +426,18 @@ pub struct Head {
 impl Head {
     /// `[B, 64, H, W] -> [B, 10]` logits.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.fc.forward(self.pooled(x))
+    }
+
+    /// The penultimate features `[B, 64]`: normalised, rectified and averaged over the image
+    /// (the classifier's input; sample-quality measures compare their statistics).
+    pub fn pooled(&self, x: Tensor<4>) -> Tensor<2> {
         let [b, c, _, _] = x.dims();
-        let pooled = relu(self.norm.forward(x)).mean_dim(3).mean_dim(2).reshape([b, c]);
+        relu(self.norm.forward(x)).mean_dim(3).mean_dim(2).reshape([b, c])
+    }
+
+    /// The linear classifier on pooled features: `[B, 64] -> [B, 10]` logits.
+    pub fn classify(&self, pooled: Tensor<2>) -> Tensor<2> {
         self.fc.forward(pooled)
     }
 }
@@ -511,6 +521,15 @@ pub struct Forward {
     pub penalties: Option<Tensor<1>>,
 }
 
+/// The head's input and the work of the trunk that made it (see [`Forward`]).
+struct Trunk {
+    h: Tensor<4>,
+    nfe: usize,
+    backward: Option<BlockBackward>,
+    penalties: Option<Tensor<1>>,
+    deq: Option<DeqStats>,
+}
+
 impl MnistNet {
     /// Images `[B, 1, 28, 28]` (pixels scaled to `[0, 1]`) to logits `[B, 10]`. Training
     /// settings of the ODE block apply when `x` is on an autodiff device. A failed solve
@@ -521,7 +540,20 @@ impl MnistNet {
 
     /// Everything after the stem: residual blocks or the ODE block, then the head, from the
     /// stem's features `[B, 64, 6, 6]`.
-    pub fn forward_features(&self, mut h: Tensor<4>) -> Result<Forward, BlockError> {
+    pub fn forward_features(&self, h: Tensor<4>) -> Result<Forward, BlockError> {
+        let t = self.trunk(h)?;
+        Ok(Forward { logits: self.head.forward(t.h), nfe: t.nfe, backward: t.backward, penalties: t.penalties, deq: t.deq })
+    }
+
+    /// Images `[B, 1, 28, 28]` to the head's pooled features `[B, 64]` and the logits
+    /// `[B, 10]` (see [`Head::pooled`]).
+    pub fn features_and_logits(&self, x: Tensor<4>) -> Result<(Tensor<2>, Tensor<2>), BlockError> {
+        let pooled = self.head.pooled(self.trunk(self.stem.forward(x))?.h);
+        Ok((pooled.clone(), self.head.classify(pooled)))
+    }
+
+    /// The stem's features through the residual blocks, ODE block or DEQ: the head's input.
+    fn trunk(&self, mut h: Tensor<4>) -> Result<Trunk, BlockError> {
         let (mut nfe, mut backward, mut penalties, mut deq_stats) = (0, None, None, None);
         for b in &self.blocks {
             h = b.forward(h);
@@ -551,7 +583,7 @@ impl MnistNet {
             };
             h = z.reshape([b, c, hh, ww]);
         }
-        Ok(Forward { logits: self.head.forward(h), nfe, backward, penalties, deq: deq_stats })
+        Ok(Trunk { h, nfe, backward, penalties, deq: deq_stats })
     }
 
     /// Replace the DEQ's solver settings (training and evaluation).

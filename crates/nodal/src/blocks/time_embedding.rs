@@ -9,8 +9,9 @@
 //! c(t) = W₂ silu(W₁ e(t) + b₁) + b₂
 //! ```
 //!
-//! `t` is one scalar for the whole batch (a joint solve), so `c(t)` is computed once per call as
-//! a `[1, out]` row and broadcast by the blocks.
+//! In a joint solve `t` is one scalar for the whole batch, so `c(t)` is computed once per call as
+//! a `[1, out]` row and broadcast by the blocks; training objectives that draw a time per example
+//! (flow matching) ask for one row per example with [`TimeEmbedding::forward_times`].
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
@@ -57,9 +58,15 @@ impl TimeEmbedding {
 
     /// `c(t)` as a `[1, out]` row on the parameters' device and dtype.
     pub fn forward(&self, t: f64) -> Tensor<2> {
+        self.forward_times(&[t])
+    }
+
+    /// `c(t_r)` for every time, as `[ts.len(), out]` rows.
+    pub fn forward_times(&self, ts: &[f64]) -> Tensor<2> {
         let w = self.l1.weight.val();
         let (device, dtype) = (w.device(), w.dtype());
-        let e = Tensor::<2>::from_data(TensorData::new(sinusoidal(t, self.features), [1, self.features]), (&device, DType::F64));
+        let e: Vec<f64> = ts.iter().flat_map(|&t| sinusoidal(t, self.features)).collect();
+        let e = Tensor::<2>::from_data(TensorData::new(e, [ts.len(), self.features]), (&device, DType::F64));
         self.l2.forward(silu(self.l1.forward(e.cast(dtype))))
     }
 }

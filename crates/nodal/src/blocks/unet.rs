@@ -96,11 +96,13 @@ impl ResBlock {
         }
     }
 
-    /// `[b, c_in, h, w]` and `c(t)` (`[1, time_width]`) to `[b, c_out, h, w]`.
+    /// `[b, c_in, h, w]` and `c(t)` (`[1, time_width]` for all rows, or `[b, time_width]`, one
+    /// row per example) to `[b, c_out, h, w]`.
     pub fn forward(&self, x: Tensor<4>, c: &Tensor<2>) -> Tensor<4> {
         let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
         let co = h.dims()[1];
-        let h = h + self.time.forward(silu(c.clone())).reshape([1, co, 1, 1]);
+        let rows = c.dims()[0];
+        let h = h + self.time.forward(silu(c.clone())).reshape([rows, co, 1, 1]);
         let h = self.conv2.forward(silu(self.norm2.forward(h)));
         let skip = match &self.skip {
             Some(conv) => conv.forward(x),
@@ -145,14 +147,23 @@ pub struct UNet {
     pub conv_out: Conv2d,
 }
 
-impl FieldNd<4> for UNet {
-    fn forward(&self, t: f64, x: Tensor<4>) -> Tensor<4> {
-        let c = self.time.forward(t);
+impl UNet {
+    /// The field with example `r` at time `ts[r]`: `ts` holds one time for the whole batch or
+    /// one per example (flow-matching training draws a time per example). Any other length is a
+    /// caller error (burn refuses the broadcast).
+    pub fn forward_times(&self, ts: &[f64], x: Tensor<4>) -> Tensor<4> {
+        let c = self.time.forward_times(ts);
         let s1 = self.down1.forward(self.conv_in.forward(x), &c);
         let s2 = self.down2.forward(pool(s1.clone()), &c);
         let m = self.middle.forward(pool(s2.clone()), &c);
         let u2 = self.up2.forward(Tensor::cat(vec![upsample(m), s2], 1), &c);
         let u1 = self.up1.forward(Tensor::cat(vec![upsample(u2), s1], 1), &c);
         self.conv_out.forward(silu(self.norm_out.forward(u1)))
+    }
+}
+
+impl FieldNd<4> for UNet {
+    fn forward(&self, t: f64, x: Tensor<4>) -> Tensor<4> {
+        self.forward_times(&[t], x)
     }
 }
