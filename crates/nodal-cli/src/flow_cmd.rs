@@ -78,6 +78,13 @@ pub struct TrainFlowArgs {
     /// Seed of initialisation, batches, noise and times.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Start from these weights (written by `nodal train flow-matching`, same U-Net sizes)
+    /// instead of a fresh initialisation, to train a finished model further: Adam, the moving
+    /// average and the learning-rate schedule start fresh; the summary and weights record the
+    /// total steps and time. A checkpoint in --out takes precedence (rerun the same command to
+    /// resume).
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// Folder with the MNIST IDX files.
     #[arg(long, default_value = DEFAULT_DATA)]
     data: PathBuf,
@@ -190,6 +197,10 @@ pub fn train(a: TrainFlowArgs) -> CliResult {
     prepare_out(&a.out)?;
     let train_set = load(&a.data, Part::Train).map_err(Failure::input)?.truncate(a.limit_train.unwrap_or(usize::MAX));
     let device = Device::flex().autodiff();
+    let init = match &a.init {
+        Some(path) => Some(starting_weights(path, &cfg, &device)?),
+        None => None,
+    };
     let resumed = checkpoint::resume(&cfg, &a.out, &device).map_err(Failure::input)?;
     let resuming = resumed.is_some();
     let mut tr = match resumed {
@@ -197,8 +208,16 @@ pub fn train(a: TrainFlowArgs) -> CliResult {
             note(&format!("resuming {} at step {}", a.out.display(), tr.iter));
             tr
         }
-        None => Trainer::new(cfg.clone(), &device).map_err(Failure::input)?,
+        None => {
+            let mut tr = Trainer::new(cfg.clone(), &device).map_err(Failure::input)?;
+            if let Some(start) = &init {
+                tr.start_from(start.model.clone()).map_err(Failure::input)?;
+                note(&format!("starting from {} ({} steps, {:.0} s of training)", start.path.display(), start.iters, start.seconds));
+            }
+            tr
+        }
     };
+    let (prior_iters, prior_seconds) = init.as_ref().map_or((0, 0.0), |s| (s.iters, s.seconds));
     let params = nodal::module_weights::param_count(&tr.model);
     note(&format!("U-Net C = {}: {params} parameters, {} training images", a.channels, train_set.len()));
     let mut metrics = open_metrics(&a.out.join("metrics.jsonl"), resuming)?;
@@ -209,7 +228,12 @@ pub fn train(a: TrainFlowArgs) -> CliResult {
     let mut recent = std::collections::VecDeque::new();
     // The averaged weights for sampling, then the resumable state.
     let save = |tr: &mut Trainer, seconds: f64| {
-        let extra = [("iters_done", tr.iter.to_string()), ("train_seconds", format!("{seconds:.1}"))];
+        let mut extra = vec![("iters_done", tr.iter.to_string()), ("train_seconds", format!("{seconds:.1}"))];
+        if let Some(start) = &init {
+            extra.push(("init", start.path.display().to_string()));
+            extra.push(("total_iters", (prior_iters + tr.iter).to_string()));
+            extra.push(("total_train_seconds", format!("{:.1}", prior_seconds + seconds)));
+        }
         save_unet(&tr.ema_model(), &tr.cfg, &weights, &extra).map_err(Failure::file)?;
         checkpoint::save(tr, &a.out).map_err(Failure::compute)
     };
@@ -253,6 +277,11 @@ pub fn train(a: TrainFlowArgs) -> CliResult {
         "final_loss_mean_last_100": recent.iter().sum::<f64>() / recent.len().max(1) as f64,
         "weights": weights.display().to_string(),
     });
+    if let Some(start) = &init {
+        summary["init"] = json!({"weights": start.path.display().to_string(), "iters": start.iters, "train_seconds": start.seconds});
+        summary["total_iters"] = json!(prior_iters + tr.iter);
+        summary["total_train_seconds"] = json!(prior_seconds + seconds);
+    }
     if a.grid > 0 {
         let sampler = Sampler { method: "dopri5".into(), rtol: 1e-3, atol: 1e-3, steps: None };
         let plain = Device::flex();
@@ -264,6 +293,34 @@ pub fn train(a: TrainFlowArgs) -> CliResult {
     let text = serde_json::to_string_pretty(&summary).map_err(Failure::output)?;
     write_atomic(&a.out.join("summary.json"), text.as_bytes()).map_err(Failure::file)?;
     emit_json(&summary, false)
+}
+
+/// Trained weights a run starts from (`--init`), with the training they already had.
+struct StartingWeights {
+    path: PathBuf,
+    model: nodal::blocks::unet::UNet,
+    /// Steps behind them (their `total_iters`, else `iters_done`).
+    iters: usize,
+    /// Seconds of training behind them.
+    seconds: f64,
+}
+
+/// Read `--init`: the U-Net must have the sizes this run asks for.
+fn starting_weights(path: &Path, cfg: &FlowMatchingConfig, device: &Device) -> Result<StartingWeights, Failure> {
+    let (model, theirs) = load_unet(path, device).map_err(Failure::Input)?;
+    if theirs.unet != cfg.unet {
+        return Err(Failure::Input(format!(
+            "--init {}: a U-Net with {:?}; this run asks for {:?} (set --channels to match)",
+            path.display(),
+            theirs.unet,
+            cfg.unet
+        )));
+    }
+    let meta = nodal::module_weights::read_metadata(path).map_err(Failure::file)?;
+    let number = |keys: [&str; 2]| keys.iter().find_map(|k| meta.get(*k).and_then(|v| v.parse::<f64>().ok())).unwrap_or(0.0);
+    let iters = number(["total_iters", "iters_done"]) as usize;
+    let seconds = number(["total_train_seconds", "train_seconds"]);
+    Ok(StartingWeights { path: path.to_path_buf(), model, iters, seconds })
 }
 
 /// Load weights for sampling, on the plain CPU device.
@@ -360,9 +417,9 @@ pub fn eval(a: EvalFlowArgs) -> CliResult {
             "n": q.n,
             "seed": a.seed,
             "method": if model.is_some() { json!(sampler.method) } else { json!("real training images") },
-            "rtol": if sampler.steps.is_none() { json!(sampler.rtol) } else { json!(null) },
-            "atol": if sampler.steps.is_none() { json!(sampler.atol) } else { json!(null) },
-            "steps": sampler.steps,
+            "rtol": if model.is_some() && sampler.steps.is_none() { json!(sampler.rtol) } else { json!(null) },
+            "atol": if model.is_some() && sampler.steps.is_none() { json!(sampler.atol) } else { json!(null) },
+            "steps": if model.is_some() { json!(sampler.steps) } else { json!(null) },
             "reference": format!("MNIST test set ({} images)", test.len()),
             "seconds": start.elapsed().as_secs_f64(),
             "sample_seconds": sample_seconds,

@@ -4,7 +4,7 @@
 //! weights are present, their samples are scored by the committed classifier.
 
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/mnist");
@@ -156,6 +156,29 @@ fn train_sample_and_eval_write_their_outputs() {
     let share = e["confident_share"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&share));
     assert!(e["frechet_distance"].as_f64().unwrap() > 0.0);
+
+    // A new run can start from these weights: it records the steps behind them; another width
+    // is refused before any training.
+    let more = dir.join("more");
+    let args = |channels: &'static str, out: &Path| -> Vec<String> {
+        ["train", "flow-matching", "--iters", "2", "--batch", "4", "--channels", channels, "--limit-train", "20", "--grid", "0", "--quiet"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["--init".into(), w.into(), "--data".into(), DATA.into(), "--out".into(), out.display().to_string()])
+            .collect()
+    };
+    let run = |v: Vec<String>| nodal(&v.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = run(args("8", &more));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(more.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        (summary["iters"].as_u64(), summary["init"]["iters"].as_u64(), summary["total_iters"].as_u64()),
+        (Some(2), Some(4), Some(6))
+    );
+    let out = run(args("16", &dir.join("wide")));
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--init"));
+    assert!(!dir.join("wide").join("metrics.jsonl").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

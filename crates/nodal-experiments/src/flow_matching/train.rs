@@ -69,6 +69,22 @@ impl Trainer {
         Ok(Self { cfg, model, ema, iter: 0, opt: AdamConfig::new().init(), rng, order: Vec::new(), cursor: 0, device: device.clone() })
     }
 
+    /// Continue training from `model` (trained weights of the same architecture, on this
+    /// trainer's device) instead of the fresh initialisation: the moving average restarts from
+    /// it; Adam's state and the learning-rate schedule start fresh. Call before the first step.
+    pub fn start_from(&mut self, model: UNet) -> Result<(), FlowError> {
+        let (have, want) = (nodal::module_weights::param_count(&model), nodal::module_weights::param_count(&self.model));
+        if have != want {
+            return Err(FlowError::Settings(format!("starting weights hold {have} parameters; this U-Net has {want}")));
+        }
+        if self.iter != 0 {
+            return Err(FlowError::Settings(format!("starting weights given after {} steps", self.iter)));
+        }
+        self.ema = Ema::new(&model, self.cfg.ema_decay);
+        self.model = model;
+        Ok(())
+    }
+
     /// The next batch's image indices, reshuffling at each epoch's end.
     fn next_indices(&mut self, count: usize) -> Vec<usize> {
         let mut picks = Vec::with_capacity(self.cfg.batch);
@@ -178,5 +194,26 @@ mod tests {
         assert!(last < 0.7 * first, "loss {first} -> {last}");
         assert_eq!(tr.iter, 60);
         assert_eq!(tr.ema.updates, 60);
+    }
+
+    #[test]
+    fn training_can_start_from_given_weights() {
+        let dev = Device::flex().autodiff();
+        let unet = UNetConfig { image_channels: 1, channels: 8, time_features: 8, time_width: 16 };
+        let cfg = FlowMatchingConfig { unet, iters: 4, batch: 2, warmup: 1, ..FlowMatchingConfig::default() };
+        let pixels: Vec<u8> = (0..2 * PIXELS).map(|k| ((k * 53) % 256) as u8).collect();
+        let mut donor = Trainer::new(FlowMatchingConfig { seed: 7, ..cfg.clone() }, &dev).unwrap();
+        donor.step(&pixels).unwrap();
+        let mut tr = Trainer::new(cfg.clone(), &dev).unwrap();
+        assert_ne!(nodal::module_weights::flat_params(&tr.model), nodal::module_weights::flat_params(&donor.model));
+        tr.start_from(donor.model.clone()).unwrap();
+        assert_eq!(nodal::module_weights::flat_params(&tr.model), nodal::module_weights::flat_params(&donor.model));
+        assert_eq!(tr.ema.values, nodal::module_weights::flat_params(&donor.model));
+        tr.step(&pixels).unwrap();
+        // Another architecture, or weights given mid-run, are refused.
+        let wide = UNetConfig { channels: 12, ..unet };
+        assert!(matches!(tr.start_from(donor.model.clone()), Err(FlowError::Settings(_))));
+        let mut fresh = Trainer::new(cfg, &dev).unwrap();
+        assert!(matches!(fresh.start_from(wide.init(&dev)), Err(FlowError::Settings(_))));
     }
 }
