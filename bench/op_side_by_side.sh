@@ -24,7 +24,7 @@ for r in $(seq 1 "$rounds"); do
     bin="${pair%%,*}"; label="${pair#*,}"
     "$bin" --repeats "$repeats" | python3 -c "import sys,json
 for l in sys.stdin:
-    d=json.loads(l); d['side']='$label'; d['round']=$r; print(json.dumps(d))" >> "$out"
+    d=json.loads(l); d['side']='$label' if d['side']=='nodal' else '$label '+d['side']; d['round']=$r; print(json.dumps(d))" >> "$out"
   done
   "$python" bench/op_bench_torch.py --repeats "$repeats" | python3 -c "import sys,json
 for l in sys.stdin:

@@ -8,7 +8,6 @@
 //! prints one JSON object per (op, mode): `{"op", "mode", "ms", "gflops", "shape"}` with the
 //! median over `R` timed calls after 3 warm-up calls.
 
-use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
 use burn::tensor::{DType, Device, Distribution, Tensor};
@@ -27,16 +26,13 @@ impl Layer {
             Layer::Norm(n) => n.forward(x),
         }
     }
-    fn weight(&self) -> Tensor<4> {
+    /// The convolution's kernel (norms: none timed).
+    fn weight(&self) -> Option<Tensor<4>> {
         match self {
-            Layer::Conv(c) => weight_of(&c.weight),
-            Layer::Norm(_) => Tensor::<4>::zeros([1, 1, 1, 1], (&Device::flex(), DType::F32)),
+            Layer::Conv(c) => Some(c.weight.val()),
+            Layer::Norm(_) => None,
         }
     }
-}
-
-fn weight_of(p: &Param<Tensor<4>>) -> Tensor<4> {
-    p.val()
 }
 
 /// An op: name, input shape, layer builder, multiply-adds per example (0 for norms).
@@ -45,6 +41,8 @@ struct Op {
     input: [usize; 4],
     build: fn(&Device) -> Layer,
     macs_per_example: usize,
+    /// A convolution's kernel size, stride and padding (for the im2col prototype).
+    geometry: Option<[usize; 3]>,
 }
 
 fn conv(cin: usize, cout: usize, k: usize, stride: usize, pad: usize, bias: bool, d: &Device) -> Layer {
@@ -63,42 +61,49 @@ fn ops() -> Vec<Op> {
             name: "conv_stem_1to64_k3_28",
             input: [0, 1, 28, 28],
             build: |d| conv(1, 64, 3, 1, 0, true, d),
+            geometry: Some([3, 1, 0]),
             macs_per_example: 26 * 26 * 64 * 9,
         },
         Op {
             name: "conv_down_64_k4s2_26",
             input: [0, 64, 26, 26],
             build: |d| conv(64, 64, 4, 2, 1, true, d),
+            geometry: Some([4, 2, 1]),
             macs_per_example: 13 * 13 * 64 * 64 * 16,
         },
         Op {
             name: "conv_down_64_k4s2_13",
             input: [0, 64, 13, 13],
             build: |d| conv(64, 64, 4, 2, 1, true, d),
+            geometry: Some([4, 2, 1]),
             macs_per_example: 6 * 6 * 64 * 64 * 16,
         },
         Op {
             name: "conv_block_64_k3_6",
             input: [0, 64, 6, 6],
             build: |d| conv(64, 64, 3, 1, 1, false, d),
+            geometry: Some([3, 1, 1]),
             macs_per_example: 6 * 6 * 64 * 64 * 9,
         },
         Op {
             name: "conv_ode_65to64_k3_6",
             input: [0, 65, 6, 6],
             build: |d| conv(65, 64, 3, 1, 1, true, d),
+            geometry: Some([3, 1, 1]),
             macs_per_example: 6 * 6 * 65 * 64 * 9,
         },
         Op {
             name: "group_norm_64_26",
             input: [0, 64, 26, 26],
             build: |d| Layer::Norm(GroupNormConfig::new(32, 64).init(d)),
+            geometry: None,
             macs_per_example: 0,
         },
         Op {
             name: "group_norm_64_6",
             input: [0, 64, 6, 6],
             build: |d| Layer::Norm(GroupNormConfig::new(32, 64).init(d)),
+            geometry: None,
             macs_per_example: 0,
         },
     ]
@@ -147,6 +152,9 @@ fn main() {
                 std::hint::black_box(y.into_data());
             });
             report(op.name, "fwd", ms, flops_fwd, shape);
+            if let (Some(geometry), Layer::Conv(c)) = (op.geometry, &layer) {
+                prototype(op.name, c, &x, geometry, repeats, flops_fwd, shape);
+            }
 
             let ad = Device::flex().autodiff();
             ad.seed(1);
@@ -159,7 +167,7 @@ fn main() {
                 let grads = (y * g.clone()).sum().backward();
                 let gx = x.grad(&grads).expect("input gradient");
                 std::hint::black_box(gx.into_data());
-                if let Some(gw) = layer.weight().grad(&grads) {
+                if let Some(gw) = layer.weight().and_then(|w| w.grad(&grads)) {
                     std::hint::black_box(gw.into_data());
                 }
             });
@@ -167,6 +175,85 @@ fn main() {
             report(op.name, "fwd_bwd", ms, 3.0 * flops_fwd, shape);
         }
     });
+}
+
+/// The forward of `conv` as one batched im2col and one product on nodal's unpacked AVX-512
+/// kernel (`nodal_solve::thin_gemm::nn`, rows split over the pool), tensor in and tensor out:
+/// how fast a convolution written for these shapes can be, before writing its backward. Reported
+/// as side `im2col-prototype` with its largest difference from flex's output.
+fn prototype(name: &str, conv: &Conv2d, x: &Tensor<4>, [k, stride, pad]: [usize; 3], repeats: usize, flops: f64, shape: [usize; 4]) {
+    use rayon::prelude::*;
+    let [b, cin, h, w] = shape;
+    let weight = conv.weight.val();
+    let cout = weight.dims()[0];
+    if cout % 16 != 0 {
+        return;
+    }
+    let (ho, wo) = ((h + 2 * pad - k) / stride + 1, (w + 2 * pad - k) / stride + 1);
+    let kk = cin * k * k;
+    // Wᵀ as [cin·k·k, cout], rows in (channel, kernel row, kernel column) order.
+    let wv: Vec<f32> = weight.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 weights");
+    let mut wt = vec![0f32; kk * cout];
+    for o in 0..cout {
+        for r in 0..kk {
+            wt[r * cout + o] = wv[o * kk + r];
+        }
+    }
+    let bias: Vec<f32> =
+        conv.bias.as_ref().map_or(vec![0.0; cout], |p| p.val().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 bias"));
+    let device = x.device();
+    let run = || -> Tensor<4> {
+        let xv: Vec<f32> = x.clone().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 input");
+        let rows = b * ho * wo;
+        let mut c = vec![0f32; rows * cout];
+        const CHUNK: usize = 96;
+        c.par_chunks_mut(CHUNK * cout).enumerate().for_each(|(ci, cc)| {
+            let r0 = ci * CHUNK;
+            let n = cc.len() / cout;
+            let mut a = vec![0f32; n * kk];
+            for (ri, arow) in a.chunks_mut(kk).enumerate() {
+                let r = r0 + ri;
+                let (bi, p) = (r / (ho * wo), r % (ho * wo));
+                let (oy, ox) = (p / wo, p % wo);
+                for ch in 0..cin {
+                    let plane = &xv[(bi * cin + ch) * h * w..(bi * cin + ch + 1) * h * w];
+                    for i in 0..k {
+                        let iy = (oy * stride + i) as isize - pad as isize;
+                        for j in 0..k {
+                            let ix = (ox * stride + j) as isize - pad as isize;
+                            let inside = iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w;
+                            arow[(ch * k + i) * k + j] = if inside { plane[iy as usize * w + ix as usize] } else { 0.0 };
+                        }
+                    }
+                }
+            }
+            assert!(nodal_solve::thin_gemm::nn(&a, &wt, cc, n, kk, cout, false), "needs AVX-512F");
+        });
+        let mut out = vec![0f32; b * cout * ho * wo];
+        out.par_chunks_mut(cout * ho * wo).enumerate().for_each(|(bi, ob)| {
+            for p in 0..ho * wo {
+                let crow = &c[(bi * ho * wo + p) * cout..(bi * ho * wo + p + 1) * cout];
+                for o in 0..cout {
+                    ob[o * ho * wo + p] = crow[o] + bias[o];
+                }
+            }
+        });
+        Tensor::<4>::from_data(burn::tensor::TensorData::new(out, [b, cout, ho, wo]), (&device, DType::F32))
+    };
+    if !nodal_solve::thin_gemm::nn::<f32>(&[0.0; 16], &[0.0; 16], &mut [0.0; 16], 1, 1, 16, false) {
+        return;
+    }
+    let reference: Vec<f32> = conv.forward(x.clone()).into_data().convert::<f32>().try_into_vec::<f32>().expect("f32");
+    let mine: Vec<f32> = run().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32");
+    let diff = reference.iter().zip(&mine).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let ms = time(repeats, || {
+        std::hint::black_box(run().into_data());
+    });
+    let gflops = flops / ms / 1e6;
+    println!(
+        "{}",
+        serde_json::json!({"side": "im2col-prototype", "op": name, "mode": "fwd", "ms": ms, "gflops": gflops, "shape": shape, "max_abs_diff_from_flex": diff})
+    );
 }
 
 fn report(op: &str, mode: &str, ms: f64, flops: f64, shape: [usize; 4]) {
