@@ -1,7 +1,8 @@
 //! Per-op timings of the layers the MNIST models are made of, on burn's flex backend: each
 //! convolution and group norm of the stem, the residual block and the ODE block at batch 128,
 //! forward alone (plain device) and forward + backward (autodiff device, gradients to the input
-//! and the weights). `bench/op_side_by_side.sh` runs it beside `bench/op_bench_torch.py` (the
+//! and the weights); each through burn's module (side `nodal`) and through nodal's kernel (side
+//! `fused`: `nodal::kernels::conv2d` and `nodal::kernels::group_norm`). `bench/op_side_by_side.sh` runs it beside `bench/op_bench_torch.py` (the
 //! same shapes in PyTorch) and prints the ratios.
 //!
 //! `cargo run --release -p nodal-experiments --example op_bench -- [--batch B] [--repeats R]`
@@ -20,10 +21,19 @@ enum Layer {
 }
 
 impl Layer {
+    /// burn's own forward (the generic path).
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
             Layer::Conv(c) => c.forward(x),
             Layer::Norm(n) => n.forward(x),
+        }
+    }
+
+    /// nodal's kernel for the layer (`nodal::kernels`).
+    fn fused(&self, x: Tensor<4>) -> Option<Tensor<4>> {
+        match self {
+            Layer::Conv(c) => Some(nodal::kernels::conv2d(c, x)),
+            Layer::Norm(n) => Some(nodal::kernels::group_norm(n, x)),
         }
     }
     /// The convolution's kernel (norms: none timed).
@@ -147,11 +157,18 @@ fn main() {
             plain.seed(1);
             let layer = (op.build)(&plain);
             let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), (&plain, DType::F32));
-            let ms = time(repeats, || {
-                let y = layer.forward(x.clone());
-                std::hint::black_box(y.into_data());
-            });
-            report(op.name, "fwd", ms, flops_fwd, shape);
+            let has_fused = layer.fused(x.clone()).is_some();
+            let sides: &[&str] = if has_fused { &["nodal", "fused"] } else { &["nodal"] };
+            let run = |side: &str, layer: &Layer, x: Tensor<4>| {
+                if side == "fused" { layer.fused(x).expect("a fused kernel") } else { layer.forward(x) }
+            };
+            for &side in sides {
+                let ms = time(repeats, || {
+                    let y = run(side, &layer, x.clone());
+                    std::hint::black_box(y.into_data());
+                });
+                report(side, op.name, "fwd", ms, flops_fwd, shape);
+            }
             if let (Some(geometry), Layer::Conv(c)) = (op.geometry, &layer) {
                 prototype(op.name, c, &x, geometry, repeats, flops_fwd, shape);
             }
@@ -162,17 +179,19 @@ fn main() {
             let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), (&ad, DType::F32)).require_grad();
             let out_shape = layer.forward(x.clone()).dims();
             let g = Tensor::<4>::random(out_shape, Distribution::Normal(0.0, 1.0), (&ad, DType::F32));
-            let ms = time(repeats, || {
-                let y = layer.forward(x.clone());
-                let grads = (y * g.clone()).sum().backward();
-                let gx = x.grad(&grads).expect("input gradient");
-                std::hint::black_box(gx.into_data());
-                if let Some(gw) = layer.weight().and_then(|w| w.grad(&grads)) {
-                    std::hint::black_box(gw.into_data());
-                }
-            });
-            // Forward, input gradient and weight gradient: three products of the forward's size.
-            report(op.name, "fwd_bwd", ms, 3.0 * flops_fwd, shape);
+            for &side in sides {
+                let ms = time(repeats, || {
+                    let y = run(side, &layer, x.clone());
+                    let grads = (y * g.clone()).sum().backward();
+                    let gx = x.grad(&grads).expect("input gradient");
+                    std::hint::black_box(gx.into_data());
+                    if let Some(gw) = layer.weight().and_then(|w| w.grad(&grads)) {
+                        std::hint::black_box(gw.into_data());
+                    }
+                });
+                // Forward, input gradient and weight gradient: three products of the forward's size.
+                report(side, op.name, "fwd_bwd", ms, 3.0 * flops_fwd, shape);
+            }
         }
     });
 }
@@ -256,7 +275,8 @@ fn prototype(name: &str, conv: &Conv2d, x: &Tensor<4>, [k, stride, pad]: [usize;
     );
 }
 
-fn report(op: &str, mode: &str, ms: f64, flops: f64, shape: [usize; 4]) {
+/// One JSON line; `side` is `nodal` for burn's generic path and `fused` for nodal's kernel.
+fn report(side: &str, op: &str, mode: &str, ms: f64, flops: f64, shape: [usize; 4]) {
     let gflops = if flops > 0.0 { flops / ms / 1e6 } else { 0.0 };
-    println!("{}", serde_json::json!({"side": "nodal", "op": op, "mode": mode, "ms": ms, "gflops": gflops, "shape": shape}));
+    println!("{}", serde_json::json!({"side": side, "op": op, "mode": mode, "ms": ms, "gflops": gflops, "shape": shape}));
 }

@@ -20,6 +20,7 @@ pub mod blocks;
 pub mod cnf;
 pub mod deq;
 pub mod jvp;
+pub mod kernels;
 pub mod module_weights;
 pub mod neural_ode;
 pub mod sde;

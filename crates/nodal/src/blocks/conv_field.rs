@@ -9,6 +9,7 @@
 //! (per sample, so samples stay independent; see [`group_norm`]).
 
 use crate::jvp::time::with_time;
+use crate::kernels;
 use crate::neural_ode::shaped::FieldNd;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -60,8 +61,8 @@ impl ConvBlockField {
 
 impl FieldNd<4> for ConvBlockField {
     fn forward(&self, t: f64, x: Tensor<4>) -> Tensor<4> {
-        let h = self.conv1.forward(with_time(t, relu(self.norm1.forward(x))));
-        let h = self.conv2.forward(with_time(t, relu(self.norm2.forward(h))));
-        self.norm3.forward(h)
+        let h = kernels::conv2d(&self.conv1, with_time(t, relu(kernels::group_norm(&self.norm1, x))));
+        let h = kernels::conv2d(&self.conv2, with_time(t, relu(kernels::group_norm(&self.norm2, h))));
+        kernels::group_norm(&self.norm3, h)
     }
 }

@@ -16,6 +16,7 @@
 
 use super::conv_field::{conv3x3, group_norm};
 use super::time_embedding::TimeEmbedding;
+use crate::kernels;
 use crate::neural_ode::shaped::FieldNd;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -99,13 +100,13 @@ impl ResBlock {
     /// `[b, c_in, h, w]` and `c(t)` (`[1, time_width]` for all rows, or `[b, time_width]`, one
     /// row per example) to `[b, c_out, h, w]`.
     pub fn forward(&self, x: Tensor<4>, c: &Tensor<2>) -> Tensor<4> {
-        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let h = kernels::conv2d(&self.conv1, silu(kernels::group_norm(&self.norm1, x.clone())));
         let co = h.dims()[1];
         let rows = c.dims()[0];
         let h = h + self.time.forward(silu(c.clone())).reshape([rows, co, 1, 1]);
-        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+        let h = kernels::conv2d(&self.conv2, silu(kernels::group_norm(&self.norm2, h)));
         let skip = match &self.skip {
-            Some(conv) => conv.forward(x),
+            Some(conv) => kernels::conv2d(conv, x),
             None => x,
         };
         h + skip
@@ -153,12 +154,12 @@ impl UNet {
     /// caller error (burn refuses the broadcast).
     pub fn forward_times(&self, ts: &[f64], x: Tensor<4>) -> Tensor<4> {
         let c = self.time.forward_times(ts);
-        let s1 = self.down1.forward(self.conv_in.forward(x), &c);
+        let s1 = self.down1.forward(kernels::conv2d(&self.conv_in, x), &c);
         let s2 = self.down2.forward(pool(s1.clone()), &c);
         let m = self.middle.forward(pool(s2.clone()), &c);
         let u2 = self.up2.forward(Tensor::cat(vec![upsample(m), s2], 1), &c);
         let u1 = self.up1.forward(Tensor::cat(vec![upsample(u2), s1], 1), &c);
-        self.conv_out.forward(silu(self.norm_out.forward(u1)))
+        kernels::conv2d(&self.conv_out, silu(kernels::group_norm(&self.norm_out, u1)))
     }
 }
 

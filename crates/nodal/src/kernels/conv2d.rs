@@ -1,0 +1,403 @@
+//! 2-D convolution as batched im2col and one packed GEMM per chunk of images, forward and
+//! backward, on the flex backend.
+//!
+//! With `x: [B, C_in, H, W]`, `w: [C_out, C_in, k_h, k_w]` and `P = H_out · W_out` output
+//! pixels, the unfolded input ("im2col", Chellapilla et al. 2006) of a chunk of `b` images is
+//! `X_col: [K, b·P]` with `K = C_in · k_h · k_w` (one row per input channel and kernel offset,
+//! one column per output pixel), and
+//!
+//! ```text
+//! Y   = W · X_col                    [C_out, b·P]     forward
+//! dW += dY · X_colᵀ                  [C_out, K]       weight gradient
+//! dX  = col2im(Wᵀ · dY)              [K, b·P] → x     input gradient (scatter-add)
+//! db  = Σ_pixels dY
+//! ```
+//!
+//! Each product is one call of the `gemm` crate (the kernels flex itself uses, AVX-512 where the
+//! CPU has it) over a whole chunk of images, so the weight is packed once per chunk instead of
+//! once per image and tile, and the weight gradient is a well-shaped product (`K` columns)
+//! rather than a convolution with batch and channels swapped. Chunks hold at most ~4M unfolded
+//! values (16 MiB). The unfolded input is rebuilt in the backward rather than kept, so the
+//! autodiff graph holds only `x` and `w`, as burn's own convolution does.
+//!
+//! [`conv2d`] takes burn's [`Conv2d`] (same parameters and records) and uses this kernel for
+//! `f32` tensors on flex with one group and explicit or valid padding; anything else falls back
+//! to `Conv2d::forward`.
+
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::ops::FloatTensorOps;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, FlexDevice, TensorMetadata, backend_extension};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::tensor::{DType, Tensor, TensorData};
+use rayon::prelude::*;
+
+/// Geometry of a convolution: stride, padding (top, left), dilation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConvSpec {
+    /// Stride `[s_h, s_w]`.
+    pub stride: [usize; 2],
+    /// Zero padding `[top, bottom, left, right]`.
+    pub padding: [usize; 4],
+    /// Dilation `[d_h, d_w]`.
+    pub dilation: [usize; 2],
+}
+
+/// The convolution as a backend extension (flex, and autodiff over flex).
+#[backend_extension(Flex, Autodiff)]
+pub trait Conv2dBackend: Backend {
+    /// `y = conv(x, w) + b` for `x: [B, C_in, H, W]`, `w: [C_out, C_in, k_h, k_w]`, `b: [C_out]`.
+    fn im2col_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, spec: ConvSpec) -> FloatTensor<Self>;
+}
+
+/// `conv.forward(x)` through the im2col kernel for `f32` on flex (one group, explicit or valid
+/// padding), and through `Conv2d::forward` otherwise; gradients for `x`, the weight and the
+/// bias when they are tracked.
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let padding = match conv.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [top, bottom, left, right],
+        PaddingConfig2d::Valid => [0; 4],
+        _ => return conv.forward(x),
+    };
+    let on_flex = matches!(x.device().as_dispatch().clone().inner(), DispatchDevice::Flex(_));
+    let weight = conv.weight.val();
+    let [_, cin, h, w] = x.dims();
+    let [_, wcin, kh, kw] = weight.dims();
+    let fits =
+        h + padding[0] + padding[1] >= conv.dilation[0] * (kh - 1) + 1 && w + padding[2] + padding[3] >= conv.dilation[1] * (kw - 1) + 1;
+    if !on_flex || conv.groups != 1 || x.dtype() != DType::F32 || weight.dtype() != DType::F32 || cin != wcin || !fits {
+        return conv.forward(x);
+    }
+    let cout = weight.dims()[0];
+    let bias = match &conv.bias {
+        Some(b) => b.val(),
+        None => Tensor::<1>::zeros([cout], (&x.device(), DType::F32)),
+    };
+    if bias.dtype() != DType::F32 {
+        return conv.forward(x);
+    }
+    let spec = ConvSpec { stride: conv.stride, padding, dilation: conv.dilation };
+    Tensor::from_dispatch(<Dispatch as Conv2dBackend>::im2col_conv2d(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), spec))
+}
+
+/// Sizes of one call.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    batch: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    kh: usize,
+    kw: usize,
+    ho: usize,
+    wo: usize,
+    spec: ConvSpec,
+}
+
+impl Geometry {
+    fn of(x: &FloatTensor<Flex>, weight: &FloatTensor<Flex>, spec: ConvSpec) -> Self {
+        let (xd, wd) = (x.shape().to_vec(), weight.shape().to_vec());
+        let (kh, kw) = (wd[2], wd[3]);
+        let [top, bottom, left, right] = spec.padding;
+        let ho = (xd[2] + top + bottom - spec.dilation[0] * (kh - 1) - 1) / spec.stride[0] + 1;
+        let wo = (xd[3] + left + right - spec.dilation[1] * (kw - 1) - 1) / spec.stride[1] + 1;
+        Geometry { batch: xd[0], cin: xd[1], h: xd[2], w: xd[3], cout: wd[0], kh, kw, ho, wo, spec }
+    }
+
+    /// Rows of the unfolded input.
+    fn k(&self) -> usize {
+        self.cin * self.kh * self.kw
+    }
+
+    /// Output pixels per image.
+    fn p(&self) -> usize {
+        self.ho * self.wo
+    }
+
+    /// Images per chunk: at most ~4M unfolded values, at least one image.
+    fn chunk(&self) -> usize {
+        (4 << 20) / (self.k() * self.p()).max(1)
+    }
+
+    /// Output columns `[lo, hi)` whose input column `ox·s + j·d − left` lies inside the image.
+    fn valid_cols(&self, j: usize) -> (usize, usize) {
+        valid_range(self.wo, self.w, self.spec.stride[1], j * self.spec.dilation[1], self.spec.padding[2])
+    }
+
+    /// Output rows whose input row lies inside the image, for kernel row `i`.
+    fn valid_rows(&self, i: usize) -> (usize, usize) {
+        valid_range(self.ho, self.h, self.spec.stride[0], i * self.spec.dilation[0], self.spec.padding[0])
+    }
+}
+
+/// Outputs `o` in `[lo, hi)` with `0 <= o·stride + offset − pad < size`.
+fn valid_range(outputs: usize, size: usize, stride: usize, offset: usize, pad: usize) -> (usize, usize) {
+    let lo = if offset >= pad { 0 } else { (pad - offset).div_ceil(stride) };
+    let hi = if size + pad > offset { ((size + pad - offset - 1) / stride + 1).min(outputs) } else { 0 };
+    (lo.min(hi), hi)
+}
+
+/// Unfolds images `[b0, b0 + nb)` of `x` into `cols: [K, nb·P]`.
+fn im2col(g: &Geometry, x: &[f32], b0: usize, nb: usize, cols: &mut [f32]) {
+    let (p, hw) = (g.p(), g.h * g.w);
+    let [sh, sw] = g.spec.stride;
+    let [dh, _] = g.spec.dilation;
+    let (top, left) = (g.spec.padding[0], g.spec.padding[2]);
+    cols.par_chunks_mut(nb * p).enumerate().for_each(|(r, row)| {
+        let (c, i, j) = (r / (g.kh * g.kw), (r / g.kw) % g.kh, r % g.kw);
+        let (y_lo, y_hi) = g.valid_rows(i);
+        let (x_lo, x_hi) = g.valid_cols(j);
+        let col_off = (j * g.spec.dilation[1]) as isize - left as isize;
+        for b in 0..nb {
+            let plane = &x[((b0 + b) * g.cin + c) * hw..((b0 + b) * g.cin + c + 1) * hw];
+            let out = &mut row[b * p..(b + 1) * p];
+            for oy in 0..g.ho {
+                let seg = &mut out[oy * g.wo..(oy + 1) * g.wo];
+                if oy < y_lo || oy >= y_hi {
+                    seg.fill(0.0);
+                    continue;
+                }
+                let iy = oy * sh + i * dh - top;
+                let line = &plane[iy * g.w..(iy + 1) * g.w];
+                seg[..x_lo].fill(0.0);
+                seg[x_hi..].fill(0.0);
+                if sw == 1 {
+                    let start = (x_lo as isize + col_off) as usize; // ix at ox = x_lo
+                    seg[x_lo..x_hi].copy_from_slice(&line[start..start + (x_hi - x_lo)]);
+                } else {
+                    for (ox, v) in (x_lo..x_hi).zip(seg[x_lo..x_hi].iter_mut()) {
+                        *v = line[((ox * sw) as isize + col_off) as usize];
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Adds `cols: [K, nb·P]` back into images `[b0, b0 + nb)` of `dx` (the adjoint of [`im2col`]).
+fn col2im(g: &Geometry, cols: &[f32], b0: usize, nb: usize, dx: &mut [f32]) {
+    let (p, hw) = (g.p(), g.h * g.w);
+    let [sh, sw] = g.spec.stride;
+    let [dh, _] = g.spec.dilation;
+    let (top, left) = (g.spec.padding[0], g.spec.padding[2]);
+    let kk = g.kh * g.kw;
+    dx[b0 * g.cin * hw..(b0 + nb) * g.cin * hw].par_chunks_mut(hw).enumerate().for_each(|(plane_index, plane)| {
+        let (b, c) = (plane_index / g.cin, plane_index % g.cin);
+        for i in 0..g.kh {
+            let (y_lo, y_hi) = g.valid_rows(i);
+            for j in 0..g.kw {
+                let (x_lo, x_hi) = g.valid_cols(j);
+                let col_off = (j * g.spec.dilation[1]) as isize - left as isize;
+                let r = c * kk + i * g.kw + j;
+                let seg = &cols[r * nb * p + b * p..r * nb * p + (b + 1) * p];
+                for oy in y_lo..y_hi {
+                    let iy = oy * sh + i * dh - top;
+                    let line = &mut plane[iy * g.w..(iy + 1) * g.w];
+                    let src = &seg[oy * g.wo..(oy + 1) * g.wo];
+                    for ox in x_lo..x_hi {
+                        line[((ox * sw) as isize + col_off) as usize] += src[ox];
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// `dst[m, n] (= or +=) lhs[m, k] · rhs[k, n]` with explicit row and column strides (elements).
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_rs: usize,
+    lhs_cs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    rhs_cs: usize,
+) {
+    assert!(
+        dst.len() >= m * n
+            && (m == 0 || k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs)
+            && (k == 0 || n == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs)
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: every index the product reads or writes is inside the slices (checked above), and
+    // `dst` does not alias the operands (distinct borrows).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(0),
+        );
+    }
+}
+
+fn contiguous(t: &FloatTensor<Flex>) -> FloatTensor<Flex> {
+    if t.as_slice::<f32>().is_some() { t.clone() } else { t.to_contiguous() }
+}
+
+fn f32s(t: &FloatTensor<Flex>) -> &[f32] {
+    t.as_slice::<f32>().expect("a contiguous f32 flex tensor")
+}
+
+fn tensor_from(values: Vec<f32>, shape: Vec<usize>) -> FloatTensor<Flex> {
+    Flex::float_from_data(TensorData::new(values, shape), &FlexDevice)
+}
+
+/// The forward pass.
+fn forward(x: &FloatTensor<Flex>, weight: &FloatTensor<Flex>, bias: &FloatTensor<Flex>, spec: ConvSpec) -> FloatTensor<Flex> {
+    let g = Geometry::of(x, weight, spec);
+    let (xc, wc, bc) = (contiguous(x), contiguous(weight), contiguous(bias));
+    let (xs, ws, bs) = (f32s(&xc), f32s(&wc), f32s(&bc));
+    let (k, p, cout) = (g.k(), g.p(), g.cout);
+    let chunk = g.chunk().clamp(1, g.batch.max(1));
+    let mut out = vec![0f32; g.batch * cout * p];
+    let mut cols = vec![0f32; k * chunk * p];
+    let mut prod = vec![0f32; cout * chunk * p];
+    let mut b0 = 0;
+    while b0 < g.batch {
+        let nb = chunk.min(g.batch - b0);
+        let n = nb * p;
+        im2col(&g, xs, b0, nb, &mut cols[..k * n]);
+        matmul(cout, n, k, &mut prod[..cout * n], false, ws, k, 1, &cols[..k * n], n, 1);
+        // [C_out, nb·P] → images b0.. in [B, C_out, P], plus the bias.
+        out[b0 * cout * p..(b0 + nb) * cout * p].par_chunks_mut(p).enumerate().for_each(|(bo, dst)| {
+            let (b, o) = (bo / cout, bo % cout);
+            let src = &prod[o * n + b * p..o * n + (b + 1) * p];
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = s + bs[o];
+            }
+        });
+        b0 += nb;
+    }
+    tensor_from(out, vec![g.batch, cout, g.ho, g.wo])
+}
+
+/// Gradients of the backward pass, each only when asked for.
+struct ConvGrads {
+    x: Option<Vec<f32>>,
+    weight: Option<Vec<f32>>,
+    bias: Option<Vec<f32>>,
+}
+
+/// The backward pass: `dx`, `dW`, `db` from `dy` (rebuilding the unfolded input per chunk).
+fn backward(dy: &FloatTensor<Flex>, state: &ConvState, want: [bool; 3]) -> ConvGrads {
+    let g = Geometry::of(&state.x, &state.weight, state.spec);
+    let (dyc, xc, wc) = (contiguous(dy), contiguous(&state.x), contiguous(&state.weight));
+    let (dys, xs, ws) = (f32s(&dyc), f32s(&xc), f32s(&wc));
+    let (k, p, cout) = (g.k(), g.p(), g.cout);
+    let chunk = g.chunk().clamp(1, g.batch.max(1));
+    let mut dx = if want[0] { vec![0f32; xs.len()] } else { Vec::new() };
+    let mut dw = if want[1] { vec![0f32; cout * k] } else { Vec::new() };
+    let mut db = vec![0f64; cout];
+    let mut cols = vec![0f32; k * chunk * p];
+    let mut dym = vec![0f32; cout * chunk * p];
+    let mut b0 = 0;
+    while b0 < g.batch {
+        let nb = chunk.min(g.batch - b0);
+        let n = nb * p;
+        // dY of the chunk as [C_out, nb·P].
+        dym[..cout * n].par_chunks_mut(n).enumerate().for_each(|(o, row)| {
+            for b in 0..nb {
+                let src = &dys[((b0 + b) * cout + o) * p..((b0 + b) * cout + o + 1) * p];
+                row[b * p..(b + 1) * p].copy_from_slice(src);
+            }
+        });
+        if want[2] {
+            for (o, row) in dym[..cout * n].chunks(n).enumerate() {
+                db[o] += row.iter().map(|&v| v as f64).sum::<f64>();
+            }
+        }
+        if want[1] {
+            im2col(&g, xs, b0, nb, &mut cols[..k * n]);
+            // dW[C_out, K] += dY[C_out, n] · colsᵀ[n, K]
+            matmul(cout, k, n, &mut dw, b0 > 0, &dym[..cout * n], n, 1, &cols[..k * n], 1, n);
+        }
+        if want[0] {
+            // dcols[K, n] = Wᵀ[K, C_out] · dY[C_out, n], then scatter-add into dx.
+            matmul(k, n, cout, &mut cols[..k * n], false, ws, 1, k, &dym[..cout * n], n, 1);
+            col2im(&g, &cols[..k * n], b0, nb, &mut dx);
+        }
+        b0 += nb;
+    }
+    ConvGrads { x: want[0].then_some(dx), weight: want[1].then_some(dw), bias: want[2].then(|| db.into_iter().map(|v| v as f32).collect()) }
+}
+
+impl Conv2dBackend for Flex {
+    fn im2col_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, spec: ConvSpec) -> FloatTensor<Self> {
+        forward(&x, &weight, &bias, spec)
+    }
+}
+
+/// What the backward needs: the input, the weight and the geometry.
+#[derive(Clone, Debug)]
+struct ConvState {
+    x: FloatTensor<Flex>,
+    weight: FloatTensor<Flex>,
+    spec: ConvSpec,
+}
+
+#[derive(Debug)]
+struct ConvBackward;
+
+impl Backward<Flex, 3> for ConvBackward {
+    type State = ConvState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let want = [node_x.is_some(), node_w.is_some(), node_b.is_some()];
+        let g = backward(&dy, &ops.state, want);
+        if let (Some(node), Some(v)) = (node_x, g.x) {
+            grads.register::<Flex>(node.id, tensor_from(v, ops.state.x.shape().to_vec()));
+        }
+        if let (Some(node), Some(v)) = (node_w, g.weight) {
+            grads.register::<Flex>(node.id, tensor_from(v, ops.state.weight.shape().to_vec()));
+        }
+        if let (Some(node), Some(v)) = (node_b, g.bias) {
+            let n = v.len();
+            grads.register::<Flex>(node.id, tensor_from(v, vec![n]));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> Conv2dBackend for Autodiff<Flex, C> {
+    fn im2col_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, spec: ConvSpec) -> FloatTensor<Self> {
+        let (xp, xn) = x.into_parts();
+        let (wp, wn) = weight.into_parts();
+        let (bp, bn) = bias.into_parts();
+        match ConvBackward.prepare::<C>([xn, wn, bn]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let out = forward(&xp, &wp, &bp, spec);
+                prep.finish(ConvState { x: xp, weight: wp, spec }, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(forward(&xp, &wp, &bp, spec)),
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Fused kernels for the flex CPU backend, behind burn's backend-extension mechanism.
+//!
+//! Each kernel is a burn backend extension with an implementation for flex and one for
+//! autodiff over flex (a hand-written backward), and a tensor-level entry that falls back to
+//! burn's generic module when the tensor is on another backend or in a dtype the kernel does not
+//! cover. Models call the entry ([`group_norm::group_norm`] in place of `GroupNorm::forward`,
+//! [`conv2d::conv2d`] in place of `Conv2d::forward`) and keep burn's modules, parameters and records unchanged.
+
+pub mod conv2d;
+pub mod group_norm;
+
+pub use conv2d::conv2d;
+pub use group_norm::group_norm;
+
+#[cfg(test)]
+mod tests;
