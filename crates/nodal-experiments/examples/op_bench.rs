@@ -2,7 +2,8 @@
 //! convolution and group norm of the stem, the residual block and the ODE block at batch 128,
 //! forward alone (plain device) and forward + backward (autodiff device, gradients to the input
 //! and the weights); each through burn's module (side `nodal`) and through nodal's kernel (side
-//! `fused`: `nodal::kernels::conv2d` and `nodal::kernels::group_norm`). `bench/op_side_by_side.sh` runs it beside `bench/op_bench_torch.py` (the
+//! `fused`: `nodal::kernels::conv2d::conv2d_always`, the kernel even where `conv2d` leaves small
+//! maps to flex, and `nodal::kernels::group_norm`). `bench/op_side_by_side.sh` runs it beside `bench/op_bench_torch.py` (the
 //! same shapes in PyTorch) and prints the ratios.
 //!
 //! `cargo run --release -p nodal-experiments --example op_bench -- [--batch B] [--repeats R]`
@@ -32,7 +33,7 @@ impl Layer {
     /// nodal's kernel for the layer (`nodal::kernels`).
     fn fused(&self, x: Tensor<4>) -> Option<Tensor<4>> {
         match self {
-            Layer::Conv(c) => Some(nodal::kernels::conv2d(c, x)),
+            Layer::Conv(c) => Some(nodal::kernels::conv2d::conv2d_always(c, x)),
             Layer::Norm(n) => Some(nodal::kernels::group_norm(n, x)),
         }
     }

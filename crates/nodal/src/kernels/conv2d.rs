@@ -16,13 +16,16 @@
 //! Each product is one call of the `gemm` crate (the kernels flex itself uses, AVX-512 where the
 //! CPU has it) over a whole chunk of images, so the weight is packed once per chunk instead of
 //! once per image and tile, and the weight gradient is a well-shaped product (`K` columns)
-//! rather than a convolution with batch and channels swapped. Chunks hold at most ~4M unfolded
+//! rather than a convolution with batch and channels swapped. Forwards on large maps (at least
+//! 128 output pixels per image) run one product per image instead, in parallel, writing
+//! straight into the output. Chunks hold at most ~4M unfolded
 //! values (16 MiB). The unfolded input is rebuilt in the backward rather than kept, so the
 //! autodiff graph holds only `x` and `w`, as burn's own convolution does.
 //!
 //! [`conv2d`] takes burn's [`Conv2d`] (same parameters and records) and uses this kernel for
-//! `f32` tensors on flex with one group and explicit or valid padding; anything else falls back
-//! to `Conv2d::forward`.
+//! `f32` tensors on flex with one group and explicit or valid padding, on the geometries where
+//! it measured faster than flex (strided, or large maps); anything else falls back to
+//! `Conv2d::forward`. [`conv2d_always`] skips the size rule.
 
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
@@ -55,9 +58,14 @@ pub trait Conv2dBackend: Backend {
 }
 
 /// `conv.forward(x)` through the im2col kernel for `f32` on flex (one group, explicit or valid
-/// padding), and through `Conv2d::forward` otherwise; gradients for `x`, the weight and the
-/// bias when they are tracked.
+/// padding) where it is faster than flex's own (strided, or at least 128 output pixels per
+/// image), and through `Conv2d::forward` otherwise; gradients for `x`, the weight and the bias
+/// when they are tracked.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    conv2d_with(conv, x, false)
+}
+
+fn conv2d_with(conv: &Conv2d, x: Tensor<4>, always: bool) -> Tensor<4> {
     let padding = match conv.padding {
         PaddingConfig2d::Explicit(top, left, bottom, right) => [top, bottom, left, right],
         PaddingConfig2d::Valid => [0; 4],
@@ -72,6 +80,9 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     if !on_flex || conv.groups != 1 || x.dtype() != DType::F32 || weight.dtype() != DType::F32 || cin != wcin || !fits {
         return conv.forward(x);
     }
+    if !always && !worth_it(conv.stride, [h, w], [kh, kw], padding, conv.dilation) {
+        return conv.forward(x);
+    }
     let cout = weight.dims()[0];
     let bias = match &conv.bias {
         Some(b) => b.val(),
@@ -82,6 +93,29 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     }
     let spec = ConvSpec { stride: conv.stride, padding, dilation: conv.dilation };
     Tensor::from_dispatch(<Dispatch as Conv2dBackend>::im2col_conv2d(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), spec))
+}
+
+/// Whether this kernel beats flex's own convolution for the geometry, as measured by `op_bench`
+/// (docs/benchmarks.md): every strided convolution (flex's strided path is 2x slower) and every
+/// map of at least [`PER_IMAGE_PIXELS`] output pixels, but not stride-1 convolutions on small
+/// maps (the 6x6 blocks of the MNIST models), where flex's per-image products stay in cache
+/// and the batched unfolding is as fast or up to 15% slower.
+fn worth_it(
+    stride: [usize; 2],
+    [h, w]: [usize; 2],
+    [kh, kw]: [usize; 2],
+    [top, bottom, left, right]: [usize; 4],
+    dilation: [usize; 2],
+) -> bool {
+    let ho = (h + top + bottom - dilation[0] * (kh - 1) - 1) / stride[0] + 1;
+    let wo = (w + left + right - dilation[1] * (kw - 1) - 1) / stride[1] + 1;
+    stride != [1, 1] || ho * wo >= PER_IMAGE_PIXELS
+}
+
+/// [`conv2d`] without the size rule: the kernel for every geometry it supports (tests and
+/// benchmarks compare it with burn's convolution on small maps too).
+pub fn conv2d_always(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    conv2d_with(conv, x, true)
 }
 
 /// Sizes of one call.
@@ -208,6 +242,19 @@ fn col2im(g: &Geometry, cols: &[f32], b0: usize, nb: usize, dx: &mut [f32]) {
     });
 }
 
+/// Whether one product uses the rayon pool or runs on the calling thread (the caller already
+/// runs products in parallel).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Threads {
+    Pool,
+    One,
+}
+
+/// Output pixels per image from which the forward runs one product per image, straight into
+/// the output (packing the weight once per image costs little next to `P` columns of work),
+/// instead of one product per chunk and a copy into the `[B, C_out, P]` layout.
+const PER_IMAGE_PIXELS: usize = 128;
+
 /// `dst[m, n] (= or +=) lhs[m, k] · rhs[k, n]` with explicit row and column strides (elements).
 #[allow(clippy::too_many_arguments)]
 fn matmul(
@@ -222,6 +269,7 @@ fn matmul(
     rhs: &[f32],
     rhs_rs: usize,
     rhs_cs: usize,
+    threads: Threads,
 ) {
     assert!(
         dst.len() >= m * n
@@ -253,7 +301,10 @@ fn matmul(
             false,
             false,
             false,
-            gemm::Parallelism::Rayon(0),
+            match threads {
+                Threads::Pool => gemm::Parallelism::Rayon(0),
+                Threads::One => gemm::Parallelism::None,
+            },
         );
     }
 }
@@ -279,21 +330,33 @@ fn forward(x: &FloatTensor<Flex>, weight: &FloatTensor<Flex>, bias: &FloatTensor
     let chunk = g.chunk().clamp(1, g.batch.max(1));
     let mut out = vec![0f32; g.batch * cout * p];
     let mut cols = vec![0f32; k * chunk * p];
-    let mut prod = vec![0f32; cout * chunk * p];
+    let mut prod = if p >= PER_IMAGE_PIXELS { Vec::new() } else { vec![0f32; cout * chunk * p] };
     let mut b0 = 0;
     while b0 < g.batch {
         let nb = chunk.min(g.batch - b0);
         let n = nb * p;
         im2col(&g, xs, b0, nb, &mut cols[..k * n]);
-        matmul(cout, n, k, &mut prod[..cout * n], false, ws, k, 1, &cols[..k * n], n, 1);
-        // [C_out, nb·P] → images b0.. in [B, C_out, P], plus the bias.
-        out[b0 * cout * p..(b0 + nb) * cout * p].par_chunks_mut(p).enumerate().for_each(|(bo, dst)| {
-            let (b, o) = (bo / cout, bo % cout);
-            let src = &prod[o * n + b * p..o * n + (b + 1) * p];
-            for (d, s) in dst.iter_mut().zip(src) {
-                *d = s + bs[o];
-            }
-        });
+        let images = &mut out[b0 * cout * p..(b0 + nb) * cout * p];
+        if p >= PER_IMAGE_PIXELS {
+            // One product per image into its [C_out, P] block, images in parallel.
+            let cols = &cols[..k * n];
+            images.par_chunks_mut(cout * p).enumerate().for_each(|(b, dst)| {
+                matmul(cout, p, k, dst, false, ws, k, 1, &cols[b * p..], n, 1, Threads::One);
+                for (o, row) in dst.chunks_exact_mut(p).enumerate() {
+                    row.iter_mut().for_each(|v| *v += bs[o]);
+                }
+            });
+        } else {
+            matmul(cout, n, k, &mut prod[..cout * n], false, ws, k, 1, &cols[..k * n], n, 1, Threads::Pool);
+            // [C_out, nb·P] → images b0.. in [B, C_out, P], plus the bias.
+            images.par_chunks_mut(p).enumerate().for_each(|(bo, dst)| {
+                let (b, o) = (bo / cout, bo % cout);
+                let src = &prod[o * n + b * p..o * n + (b + 1) * p];
+                for (d, s) in dst.iter_mut().zip(src) {
+                    *d = s + bs[o];
+                }
+            });
+        }
         b0 += nb;
     }
     tensor_from(out, vec![g.batch, cout, g.ho, g.wo])
@@ -337,11 +400,11 @@ fn backward(dy: &FloatTensor<Flex>, state: &ConvState, want: [bool; 3]) -> ConvG
         if want[1] {
             im2col(&g, xs, b0, nb, &mut cols[..k * n]);
             // dW[C_out, K] += dY[C_out, n] · colsᵀ[n, K]
-            matmul(cout, k, n, &mut dw, b0 > 0, &dym[..cout * n], n, 1, &cols[..k * n], 1, n);
+            matmul(cout, k, n, &mut dw, b0 > 0, &dym[..cout * n], n, 1, &cols[..k * n], 1, n, Threads::Pool);
         }
         if want[0] {
             // dcols[K, n] = Wᵀ[K, C_out] · dY[C_out, n], then scatter-add into dx.
-            matmul(k, n, cout, &mut cols[..k * n], false, ws, 1, k, &dym[..cout * n], n, 1);
+            matmul(k, n, cout, &mut cols[..k * n], false, ws, 1, k, &dym[..cout * n], n, 1, Threads::Pool);
             col2im(&g, &cols[..k * n], b0, nb, &mut dx);
         }
         b0 += nb;

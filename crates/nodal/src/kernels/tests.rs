@@ -2,7 +2,7 @@
 //! parameters) on random inputs, for several shapes, group counts, convolution geometries and
 //! layouts.
 
-use super::conv2d::conv2d;
+use super::conv2d::conv2d_always as conv2d;
 use super::group_norm::group_norm;
 use crate::testing::{Cast, values};
 use burn::module::{Module, Param};
@@ -170,7 +170,8 @@ fn conv(
 }
 
 /// The geometries the models use (3x3 padded, 4x4 stride 2, a stem without padding) and a few
-/// others: asymmetric padding, stride 3 with a wide kernel, dilation, valid padding, 1x1.
+/// others: asymmetric padding, stride 3 with a wide kernel, dilation, valid padding, 1x1, and a
+/// map large enough for the per-image forward.
 fn conv_cases(dev: &Device) -> Vec<(Conv2d, [usize; 4])> {
     use PaddingConfig2d::{Explicit, Valid};
     vec![
@@ -182,6 +183,8 @@ fn conv_cases(dev: &Device) -> Vec<(Conv2d, [usize; 4])> {
         (conv(3, 4, [3, 3], [1, 1], Explicit(2, 2, 2, 2), [2, 2], true, dev), [2, 3, 8, 8]),
         (conv(3, 4, [2, 2], [2, 2], Valid, [1, 1], true, dev), [2, 3, 7, 6]),
         (conv(6, 5, [1, 1], [1, 1], Valid, [1, 1], true, dev), [2, 6, 4, 5]),
+        // 165 output pixels per image: the forward's one-product-per-image path.
+        (conv(2, 3, [3, 3], [1, 1], Explicit(1, 0, 2, 1), [1, 1], true, dev), [2, 2, 14, 12]),
     ]
 }
 
