@@ -29,7 +29,6 @@ use burn::tensor::activation::relu;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use nodal::deq::{Deq, DeqBackwardReport, DeqError, DeqFunc, DeqSettings, DeqStats};
 use nodal::io::FileError;
-use nodal::kernels::{conv2d, group_norm};
 use nodal::neural_ode::{BackwardReport, NeuralOde, OdeFunc, OdeSettings};
 use nodal_solve::fixed_point::{FixedPointMethod, FixedPointOptions};
 use nodal_solve::grad::GradMethod;
@@ -299,9 +298,9 @@ pub struct Stem {
 impl Stem {
     /// `[B, 1, 28, 28] -> [B, 64, 6, 6]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(group_norm(&self.norm1, conv2d(&self.conv1, x)));
-        let x = relu(group_norm(&self.norm2, conv2d(&self.conv2, x)));
-        conv2d(&self.conv3, x)
+        let x = relu(self.norm1.forward(self.conv1.forward(x)));
+        let x = relu(self.norm2.forward(self.conv2.forward(x)));
+        self.conv3.forward(x)
     }
 }
 
@@ -321,8 +320,8 @@ impl ResBlock {
 
     /// `[B, 64, H, W] -> [B, 64, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out = conv2d(&self.conv1, relu(group_norm(&self.norm1, x.clone())));
-        let out = conv2d(&self.conv2, relu(group_norm(&self.norm2, out)));
+        let out = self.conv1.forward(relu(self.norm1.forward(x.clone())));
+        let out = self.conv2.forward(relu(self.norm2.forward(out)));
         out + x
     }
 }
@@ -339,7 +338,7 @@ impl ConcatConv2d {
     pub fn forward(&self, t: f64, x: Tensor<4>) -> Tensor<4> {
         let [b, _, h, w] = x.dims();
         let tt = Tensor::<4>::full([b, 1, h, w], t, (&x.device(), x.dtype()));
-        conv2d(&self.conv, Tensor::cat(vec![x, tt], 1))
+        self.conv.forward(Tensor::cat(vec![x, tt], 1))
     }
 }
 
@@ -367,9 +366,9 @@ impl OdeBlockFunc {
 
     /// The dynamics on a feature map: `[B, 64, H, W] -> [B, 64, H, W]`.
     pub fn forward_map(&self, t: f64, x: Tensor<4>) -> Tensor<4> {
-        let out = self.conv1.forward(t, relu(group_norm(&self.norm1, x)));
-        let out = self.conv2.forward(t, relu(group_norm(&self.norm2, out)));
-        group_norm(&self.norm3, out)
+        let out = self.conv1.forward(t, relu(self.norm1.forward(x)));
+        let out = self.conv2.forward(t, relu(self.norm2.forward(out)));
+        self.norm3.forward(out)
     }
 }
 
@@ -411,9 +410,9 @@ impl DeqFunc for DeqCell {
         let [b, d] = z.dims();
         let map = |t: Tensor<2>| t.reshape([b, WIDTH, SIDE, SIDE]);
         let z = map(z);
-        let y = group_norm(&self.norm1, relu(conv2d(&self.conv1, z.clone())));
-        let y = group_norm(&self.norm2, map(x) + conv2d(&self.conv2, y));
-        group_norm(&self.norm3, relu(z + y)).reshape([b, d])
+        let y = self.norm1.forward(relu(self.conv1.forward(z.clone())));
+        let y = self.norm2.forward(map(x) + self.conv2.forward(y));
+        self.norm3.forward(relu(z + y)).reshape([b, d])
     }
 }
 
@@ -434,7 +433,7 @@ impl Head {
     /// (the classifier's input; sample-quality measures compare their statistics).
     pub fn pooled(&self, x: Tensor<4>) -> Tensor<2> {
         let [b, c, _, _] = x.dims();
-        relu(group_norm(&self.norm, x)).mean_dim(3).mean_dim(2).reshape([b, c])
+        relu(self.norm.forward(x)).mean_dim(3).mean_dim(2).reshape([b, c])
     }
 
     /// The linear classifier on pooled features: `[B, 64] -> [B, 10]` logits.

@@ -16,9 +16,10 @@
 //! Each product is one call of the `gemm` crate (the kernels flex itself uses, AVX-512 where the
 //! CPU has it) over a whole chunk of images, so the weight is packed once per chunk instead of
 //! once per image and tile, and the weight gradient is a well-shaped product (`K` columns)
-//! rather than a convolution with batch and channels swapped. Forwards on large maps (at least
-//! 128 output pixels per image) run one product per image instead, in parallel, writing
-//! straight into the output. Chunks hold at most ~4M unfolded
+//! rather than a convolution with batch and channels swapped. The forward runs one product per
+//! image over the chunk's unfolding, images in parallel, straight into the output: the sums of
+//! every output are then the same whatever else is in the batch (a data-parallel shard gives
+//! the whole batch's rows exactly, as flex's per-image convolution does). Chunks hold at most ~4M unfolded
 //! values (16 MiB). The unfolded input is rebuilt in the backward rather than kept, so the
 //! autodiff graph holds only `x` and `w`, as burn's own convolution does.
 //!
@@ -27,19 +28,19 @@
 //! it measured faster than flex (strided, or large maps); anything else falls back to
 //! `Conv2d::forward`. [`conv2d_always`] skips the size rule.
 
+use super::flex_host::{contiguous, f32s, on_flex, tensor_from};
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, FlexDevice, TensorMetadata, backend_extension};
+use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
-/// Geometry of a convolution: stride, padding (top, left), dilation.
+/// Geometry of a convolution: stride, zero padding, dilation.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ConvSpec {
     /// Stride `[s_h, s_w]`.
@@ -71,13 +72,13 @@ fn conv2d_with(conv: &Conv2d, x: Tensor<4>, always: bool) -> Tensor<4> {
         PaddingConfig2d::Valid => [0; 4],
         _ => return conv.forward(x),
     };
-    let on_flex = matches!(x.device().as_dispatch().clone().inner(), DispatchDevice::Flex(_));
+    let flex = on_flex(&x.device());
     let weight = conv.weight.val();
     let [_, cin, h, w] = x.dims();
     let [_, wcin, kh, kw] = weight.dims();
     let fits =
         h + padding[0] + padding[1] >= conv.dilation[0] * (kh - 1) + 1 && w + padding[2] + padding[3] >= conv.dilation[1] * (kw - 1) + 1;
-    if !on_flex || conv.groups != 1 || x.dtype() != DType::F32 || weight.dtype() != DType::F32 || cin != wcin || !fits {
+    if !flex || conv.groups != 1 || x.dtype() != DType::F32 || weight.dtype() != DType::F32 || cin != wcin || !fits {
         return conv.forward(x);
     }
     if !always && !worth_it(conv.stride, [h, w], [kh, kw], padding, conv.dilation) {
@@ -250,9 +251,8 @@ enum Threads {
     One,
 }
 
-/// Output pixels per image from which the forward runs one product per image, straight into
-/// the output (packing the weight once per image costs little next to `P` columns of work),
-/// instead of one product per chunk and a copy into the `[B, C_out, P]` layout.
+/// Output pixels per image from which [`conv2d`] prefers this kernel to flex's on stride-1
+/// convolutions.
 const PER_IMAGE_PIXELS: usize = 128;
 
 /// `dst[m, n] (= or +=) lhs[m, k] · rhs[k, n]` with explicit row and column strides (elements).
@@ -309,18 +309,6 @@ fn matmul(
     }
 }
 
-fn contiguous(t: &FloatTensor<Flex>) -> FloatTensor<Flex> {
-    if t.as_slice::<f32>().is_some() { t.clone() } else { t.to_contiguous() }
-}
-
-fn f32s(t: &FloatTensor<Flex>) -> &[f32] {
-    t.as_slice::<f32>().expect("a contiguous f32 flex tensor")
-}
-
-fn tensor_from(values: Vec<f32>, shape: Vec<usize>) -> FloatTensor<Flex> {
-    Flex::float_from_data(TensorData::new(values, shape), &FlexDevice)
-}
-
 /// The forward pass.
 fn forward(x: &FloatTensor<Flex>, weight: &FloatTensor<Flex>, bias: &FloatTensor<Flex>, spec: ConvSpec) -> FloatTensor<Flex> {
     let g = Geometry::of(x, weight, spec);
@@ -330,33 +318,22 @@ fn forward(x: &FloatTensor<Flex>, weight: &FloatTensor<Flex>, bias: &FloatTensor
     let chunk = g.chunk().clamp(1, g.batch.max(1));
     let mut out = vec![0f32; g.batch * cout * p];
     let mut cols = vec![0f32; k * chunk * p];
-    let mut prod = if p >= PER_IMAGE_PIXELS { Vec::new() } else { vec![0f32; cout * chunk * p] };
     let mut b0 = 0;
     while b0 < g.batch {
         let nb = chunk.min(g.batch - b0);
         let n = nb * p;
         im2col(&g, xs, b0, nb, &mut cols[..k * n]);
         let images = &mut out[b0 * cout * p..(b0 + nb) * cout * p];
-        if p >= PER_IMAGE_PIXELS {
-            // One product per image into its [C_out, P] block, images in parallel.
-            let cols = &cols[..k * n];
-            images.par_chunks_mut(cout * p).enumerate().for_each(|(b, dst)| {
-                matmul(cout, p, k, dst, false, ws, k, 1, &cols[b * p..], n, 1, Threads::One);
-                for (o, row) in dst.chunks_exact_mut(p).enumerate() {
-                    row.iter_mut().for_each(|v| *v += bs[o]);
-                }
-            });
-        } else {
-            matmul(cout, n, k, &mut prod[..cout * n], false, ws, k, 1, &cols[..k * n], n, 1, Threads::Pool);
-            // [C_out, nb·P] → images b0.. in [B, C_out, P], plus the bias.
-            images.par_chunks_mut(p).enumerate().for_each(|(bo, dst)| {
-                let (b, o) = (bo / cout, bo % cout);
-                let src = &prod[o * n + b * p..o * n + (b + 1) * p];
-                for (d, s) in dst.iter_mut().zip(src) {
-                    *d = s + bs[o];
-                }
-            });
-        }
+        // One product per image into its [C_out, P] block, images in parallel: each output
+        // is summed in the same order whatever the batch holds, so a data-parallel shard of a
+        // batch computes exactly the rows the whole batch would.
+        let cols = &cols[..k * n];
+        images.par_chunks_mut(cout * p).enumerate().for_each(|(b, dst)| {
+            matmul(cout, p, k, dst, false, ws, k, 1, &cols[b * p..], n, 1, Threads::One);
+            for (o, row) in dst.chunks_exact_mut(p).enumerate() {
+                row.iter_mut().for_each(|v| *v += bs[o]);
+            }
+        });
         b0 += nb;
     }
     tensor_from(out, vec![g.batch, cout, g.ho, g.wo])

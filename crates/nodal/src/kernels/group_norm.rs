@@ -28,15 +28,15 @@
 //! backend falls back to `GroupNorm::forward`, so results never depend on which path ran
 //! beyond `f32` round-off.
 
+use super::flex_host::{contiguous, f32s, on_flex, tensor_from};
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, FlexDevice, TensorMetadata, backend_extension};
+use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::GroupNorm;
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
 /// The non-tensor arguments of the fused op: how many groups, and `ε`.
@@ -82,7 +82,7 @@ pub fn group_norm<const D: usize>(norm: &GroupNorm, x: Tensor<D>) -> Tensor<D> {
 
 /// Whether the fused kernel serves this tensor: `f32`, rank ≥ 2, on flex (autodiff or not).
 fn fused_applies<const D: usize>(x: &Tensor<D>) -> bool {
-    D >= 2 && x.dtype() == DType::F32 && matches!(x.device().as_dispatch().clone().inner(), DispatchDevice::Flex(_))
+    D >= 2 && x.dtype() == DType::F32 && on_flex(&x.device())
 }
 
 /// Per `(example, group)` statistics of a forward pass, kept for the backward.
@@ -175,17 +175,6 @@ fn lane_dy_sums(dy: &[f32], x: &[f32], m: f32) -> (f64, f64) {
 }
 
 /// A contiguous `f32` view of a flex tensor (copies only when it is strided).
-fn contiguous(t: &FloatTensor<Flex>) -> FloatTensor<Flex> {
-    if t.as_slice::<f32>().is_some() { t.clone() } else { t.to_contiguous() }
-}
-
-fn f32s(t: &FloatTensor<Flex>) -> &[f32] {
-    t.as_slice::<f32>().expect("a contiguous f32 flex tensor")
-}
-
-fn tensor_from(values: Vec<f32>, shape: Vec<usize>) -> FloatTensor<Flex> {
-    Flex::float_from_data(TensorData::new(values, shape), &FlexDevice)
-}
 
 /// The forward pass: output and the statistics of every group.
 fn forward(
@@ -216,10 +205,11 @@ fn forward(
                 *rs = r;
                 let g0 = (b % sz.groups) * cpg;
                 for (k, (yc, xcn)) in y.chunks_exact_mut(s).zip(xb.chunks_exact(s)).enumerate() {
-                    let a = r * gs[g0 + k];
-                    let shift = bs[g0 + k] - m * a;
+                    // (x − μ)·a + β, not x·a + (β − μ·a): the latter loses digits when |μ| is
+                    // large next to σ.
+                    let (a, shift) = (r * gs[g0 + k], bs[g0 + k]);
                     for (yv, xv) in yc.iter_mut().zip(xcn) {
-                        *yv = xv * a + shift;
+                        *yv = (xv - m) * a + shift;
                     }
                 }
             });

@@ -7,6 +7,7 @@
 //! [`conv2d::conv2d`] in place of `Conv2d::forward`) and keep burn's modules, parameters and records unchanged.
 
 pub mod conv2d;
+mod flex_host;
 pub mod group_norm;
 
 pub use conv2d::conv2d;
