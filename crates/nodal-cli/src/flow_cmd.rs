@@ -16,6 +16,7 @@ use nodal::burn::tensor::Device;
 use nodal::io::write_atomic;
 use nodal_experiments::flow_matching::checkpoint;
 use nodal_experiments::flow_matching::frechet::GaussianStats;
+use nodal_experiments::flow_matching::path::TimeSampling;
 use nodal_experiments::flow_matching::quality::{Classifier, FEATURES, score, unit_pixels};
 use nodal_experiments::flow_matching::sample::{Sampler, Samples, generate};
 use nodal_experiments::flow_matching::train::Trainer;
@@ -64,7 +65,7 @@ impl SamplerArgs {
 #[derive(Args)]
 pub struct TrainFlowArgs {
     /// Training steps (the defaults are the committed model's run: docs/any_layer.md).
-    #[arg(long, default_value_t = 8000)]
+    #[arg(long, default_value_t = 14_000)]
     iters: usize,
     /// Images per step.
     #[arg(long, default_value_t = 48)]
@@ -73,11 +74,15 @@ pub struct TrainFlowArgs {
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
     /// Width C of the U-Net's top level (2C below).
-    #[arg(long, default_value_t = 24)]
+    #[arg(long, default_value_t = 32)]
     channels: usize,
     /// Seed of initialisation, batches, noise and times.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// How each image's time on the path is drawn: uniform, or logit-normal (more steps in the
+    /// middle of the path; Esser et al. 2024).
+    #[arg(long, value_parser = TimeSampling::parse, default_value = "logit-normal")]
+    time_sampling: TimeSampling,
     /// Start from these weights (written by `nodal train flow-matching`, same U-Net sizes)
     /// instead of a fresh initialisation, to train a finished model further: Adam, the moving
     /// average and the learning-rate schedule start fresh; the summary and weights record the
@@ -186,6 +191,7 @@ pub fn train(a: TrainFlowArgs) -> CliResult {
         batch: a.batch,
         lr: a.lr,
         seed: a.seed,
+        time_sampling: a.time_sampling,
         ..FlowMatchingConfig::default()
     };
     cfg.validate().map_err(Failure::Input)?;

@@ -55,20 +55,25 @@ pub struct FlowMatchingConfig {
     pub ema_decay: f64,
     /// Seed of initialisation, batch order, noise and times.
     pub seed: u64,
+    /// How each example's time on the path is drawn (files from runs before this setting
+    /// existed read as uniform, which is what those runs used).
+    #[serde(default)]
+    pub time_sampling: path::TimeSampling,
 }
 
 impl Default for FlowMatchingConfig {
     /// The committed run's settings (see docs/any_layer.md).
     fn default() -> Self {
         Self {
-            unet: UNetConfig { channels: 24, ..UNetConfig::default() },
-            iters: 8000,
+            unet: UNetConfig { channels: 32, ..UNetConfig::default() },
+            iters: 14_000,
             batch: 48,
             lr: 1e-3,
             warmup: 200,
             sigma_min: 1e-4,
             ema_decay: 0.999,
             seed: 0,
+            time_sampling: path::TimeSampling::LogitNormal,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The flow-matching training loop: each step draws a batch of training images `x1` (a fresh
-//! shuffle per epoch), noise `x0`, one time per image `t ~ U[0, 1)`, forms the conditional path
+//! shuffle per epoch), noise `x0`, one time per image (uniform or logit-normal:
+//! [`super::path::TimeSampling`]), forms the conditional path
 //! ([`super::path`]) and takes an Adam step on `mean |v(t, x_t) − u_t|²`. No ODE is solved
 //! during training. The learning rate warms up linearly, then decays on a cosine to a tenth;
 //! the EMA of the weights ([`super::ema`]) is updated after every step.
@@ -111,7 +112,8 @@ impl Trainer {
         let picks = self.next_indices(count);
         let x1: Vec<f32> = picks.iter().flat_map(|&i| pixels[i * PIXELS..(i + 1) * PIXELS].iter().map(|&p| to_signed(p))).collect();
         let x0: Vec<f32> = (0..b * PIXELS).map(|_| self.rng.sample(StandardNormal)).collect();
-        let t: Vec<f64> = (0..b).map(|_| self.rng.r#gen::<f64>()).collect();
+        let sampling = self.cfg.time_sampling;
+        let t: Vec<f64> = (0..b).map(|_| sampling.draw(&mut self.rng)).collect();
         let (xt, ut) = conditional_ot(&x0, &x1, &t, self.cfg.sigma_min);
         let shape = [b, 1, SIDE, SIDE];
         let xt = Tensor::<4>::from_data(TensorData::new(xt, shape), (&self.device, DType::F32));

@@ -67,6 +67,9 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 }
 
 fn conv2d_with(conv: &Conv2d, x: Tensor<4>, always: bool) -> Tensor<4> {
+    if !always && !super::enabled() {
+        return conv.forward(x);
+    }
     let padding = match conv.padding {
         PaddingConfig2d::Explicit(top, left, bottom, right) => [top, bottom, left, right],
         PaddingConfig2d::Valid => [0; 4],
@@ -113,7 +116,7 @@ fn worth_it(
     stride != [1, 1] || ho * wo >= PER_IMAGE_PIXELS
 }
 
-/// [`conv2d`] without the size rule: the kernel for every geometry it supports (tests and
+/// [`conv2d`] without the size rule (nor `NODAL_KERNELS=off`): the kernel for every geometry it supports (tests and
 /// benchmarks compare it with burn's convolution on small maps too).
 pub fn conv2d_always(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     conv2d_with(conv, x, true)

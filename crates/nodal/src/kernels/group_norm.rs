@@ -59,7 +59,12 @@ pub trait GroupNormBackend: Backend {
 /// otherwise. Same result as `norm.forward(x)` up to `f32` round-off, with gradients for
 /// `x`, `γ` and `β` when they are tracked.
 pub fn group_norm<const D: usize>(norm: &GroupNorm, x: Tensor<D>) -> Tensor<D> {
-    if !fused_applies(&x) || x.dims()[1] != norm.num_channels || norm.num_groups == 0 || norm.num_channels % norm.num_groups != 0 {
+    if !super::enabled()
+        || !fused_applies(&x)
+        || x.dims()[1] != norm.num_channels
+        || norm.num_groups == 0
+        || norm.num_channels % norm.num_groups != 0
+    {
         return norm.forward(x);
     }
     let (device, dtype) = (x.device(), x.dtype());
