@@ -65,7 +65,7 @@ impl SamplerArgs {
 #[derive(Args)]
 pub struct TrainFlowArgs {
     /// Training steps (the defaults are the committed model's run: docs/any_layer.md).
-    #[arg(long, default_value_t = 14_000)]
+    #[arg(long, default_value_t = 12_000)]
     iters: usize,
     /// Images per step.
     #[arg(long, default_value_t = 48)]

@@ -66,7 +66,7 @@ impl Default for FlowMatchingConfig {
     fn default() -> Self {
         Self {
             unet: UNetConfig { channels: 32, ..UNetConfig::default() },
-            iters: 14_000,
+            iters: 12_000,
             batch: 48,
             lr: 1e-3,
             warmup: 200,
