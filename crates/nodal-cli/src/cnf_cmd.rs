@@ -1,11 +1,13 @@
 //! `nodal train cnf` and `nodal eval cnf`: continuous normalising flows on the 2-D toy
 //! densities, with the shared anchor's setup (see `nodal_experiments::cnf`).
 
+use crate::device_arg::DeviceArg;
 use crate::failure::{CliResult, Failure};
 use crate::interrupt::Interrupt;
 use crate::output::{emit_json, note};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use nodal::burn::tensor::Device;
 use nodal::cnf::Trace;
 use nodal::io::{load_f32_tensors, write_atomic};
 use nodal::solve::grad::GradMethod;
@@ -79,6 +81,8 @@ pub struct TrainCnfArgs {
     #[arg(long)]
     quiet: bool,
     #[command(flatten)]
+    device: DeviceArg,
+    #[command(flatten)]
     dist: crate::distributed::DistributedArgs,
 }
 
@@ -100,6 +104,8 @@ pub struct EvalCnfArgs {
     /// rtol = atol of the solve.
     #[arg(long, default_value_t = 1e-5)]
     tol: f64,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 /// Layer names as in PyTorch's `nn.Sequential` of the anchor (`net.0`, `net.2`, ...).
@@ -164,6 +170,7 @@ fn train_in_pool(a: TrainCnfArgs, threads: usize) -> CliResult {
     crate::validate::count("--iters", a.iters, 1, 1_000_000)?;
     crate::validate::count("--batch", a.batch, 1, 1 << 20)?;
     crate::validate::count("--n-test", a.n_test, 2, 1 << 22)?;
+    let (device, engine) = device_and_engine(&a.device, a.engine)?;
     let comm = a.dist.communicator()?;
     let root = comm.is_root();
     if root {
@@ -181,8 +188,9 @@ fn train_in_pool(a: TrainCnfArgs, threads: usize) -> CliResult {
         lr: a.lr,
         tol: a.tol,
         grad: a.grad,
-        engine: a.engine,
+        engine,
         n_test: a.n_test,
+        device,
     };
     let interrupt = Interrupt::install();
     let ranks = comm.size();
@@ -243,7 +251,8 @@ fn train_in_pool(a: TrainCnfArgs, threads: usize) -> CliResult {
         "task": "cnf",
         "data": a.data.name(),
         "trace": a.trace.name(),
-        "engine": a.engine.name(),
+        "engine": engine.name(),
+        "device": a.device.device,
         "grad": a.grad.to_string(),
         "kinetic": a.kinetic,
         "jacobian": a.jacobian,
@@ -286,6 +295,7 @@ pub fn eval(a: EvalCnfArgs) -> CliResult {
     let params = load_params(&a.weights)?;
     let mut cfg = CnfConfig::new(a.data);
     cfg.tol = a.tol;
+    (cfg.device, cfg.engine) = device_and_engine(&a.device, Engine::Fused)?;
     let test = a.data.sample(a.n_test, a.test_seed);
     let start = std::time::Instant::now();
     let (lp, nfe) = log_prob(&cfg, &params, &test).map_err(Failure::compute)?;
@@ -293,6 +303,17 @@ pub fn eval(a: EvalCnfArgs) -> CliResult {
     let o = json!({"task": "cnf", "data": a.data.name(), "test_nll": nll, "test_nll_stderr": se, "nfe": nfe,
         "data_entropy": a.data.entropy(), "n_test": a.n_test, "tol": a.tol, "seconds": start.elapsed().as_secs_f64()});
     emit_json(&o, false)
+}
+
+/// The device of `--device` and the engine that runs there: the fused engine is CPU code, so
+/// any other device takes the module engine (with a note when `--engine fused` was given).
+fn device_and_engine(arg: &DeviceArg, engine: Engine) -> Result<(Device, Engine), Failure> {
+    let device = arg.device()?;
+    if arg.device == "cpu" || engine == Engine::Module {
+        return Ok((device, engine));
+    }
+    note(&format!("--device {}: the module engine runs there (the fused engine is CPU-only)", arg.device));
+    Ok((device, Engine::Module))
 }
 
 /// Three panels over `[-4, 4]²`: a histogram of the data, the learned density `exp(log p)` on a

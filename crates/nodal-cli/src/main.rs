@@ -7,6 +7,7 @@ mod bench_cmd;
 mod bench_sde_cmd;
 mod budget;
 mod cnf_cmd;
+mod device_arg;
 mod distributed;
 mod eval_cmd;
 mod failure;

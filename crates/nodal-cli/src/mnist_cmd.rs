@@ -1,6 +1,7 @@
 //! `nodal train mnist` and `nodal eval mnist`: the ResNet, RK-Net and ODE-Net of Chen et al.
 //! 2018 on MNIST, with progress bars, per-epoch metrics, checkpoints that resume, and weights.
 
+use crate::device_arg::DeviceArg;
 use crate::failure::{CliResult, Failure};
 use crate::interrupt::Interrupt;
 use crate::output::{emit_json, note};
@@ -8,7 +9,6 @@ use crate::validate;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nodal::burn::module::Module;
-use nodal::burn::tensor::Device;
 use nodal::deq::{DeqError, DeqGradient, DeqSettings};
 use nodal::io::write_atomic;
 use nodal::solve::fixed_point::FixedPointMethod;
@@ -226,6 +226,8 @@ pub struct MnistTrainArgs {
     #[arg(long)]
     quiet: bool,
     #[command(flatten)]
+    device: DeviceArg,
+    #[command(flatten)]
     dist: crate::distributed::DistributedArgs,
 }
 
@@ -261,6 +263,8 @@ pub struct MnistEvalArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 pub(crate) fn bar(len: usize, quiet: bool, template: &str) -> ProgressBar {
@@ -347,6 +351,7 @@ pub fn train(a: MnistTrainArgs) -> CliResult {
         .with_deq(deq)
         .with_depth(a.deq.depth);
     let mut cfg = TrainConfig::new(model, out.clone());
+    cfg.device = a.device.device()?;
     cfg.epochs = a.epochs;
     cfg.batch_size = a.batch_size;
     cfg.lr = a.lr;
@@ -524,7 +529,8 @@ pub fn eval(a: MnistEvalArgs) -> CliResult {
             .ok_or_else(|| Failure::Input(format!("{}: the file does not name its model; pass --model", a.weights.display())))?,
     };
     let config = ModelConfig::new(kind).with_tol(a.rtol, a.atol).with_step(a.rk4_step).with_deq(a.deq.settings()?).with_depth(a.deq.depth);
-    let model = load_weights(config.init_seeded(&Device::flex(), 0), &a.weights).map_err(Failure::input)?;
+    let device = a.device.device()?;
+    let model = load_weights(config.init_seeded(&device, 0), &a.weights).map_err(Failure::input)?;
     let test = load_split(&a.data, Part::Test, a.limit_test)?;
     let interrupt = Interrupt::install();
     let b = bar(test.len(), a.quiet, "test {bar:30} {pos}/{len} [{elapsed} < {eta}]");

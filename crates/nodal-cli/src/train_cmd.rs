@@ -59,6 +59,8 @@ pub struct TrainArgs {
     /// --out is resumed by the same command.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     checkpoint_every: u64,
+    #[command(flatten)]
+    device: crate::device_arg::DeviceArg,
 }
 
 /// The penalties switched on by the flags, with their weights.
@@ -179,6 +181,11 @@ pub fn run(a: TrainArgs, memory_limit: u64) -> CliResult {
         ..SpiralConfig::default()
     };
     cfg.validate().map_err(Failure::Input)?;
+    // `None`: the fused host MLP (the CPU default); a device: burn modules there.
+    let device = if a.device.device == "cpu" { None } else { Some(a.device.device()?.autodiff()) };
+    if device.is_some() && !cfg.penalties.is_empty() {
+        return Err(Failure::Input(format!("--device {}: the penalties train on the CPU path only", a.device.device)));
+    }
     let mut tr = SpiralTrainer::new(cfg).map_err(Failure::input)?;
     std::fs::create_dir_all(&a.out).map_err(|e| Failure::Output(format!("{}: {e}", a.out.display())))?;
     let files = RunFiles::in_dir(&a.out);
@@ -200,7 +207,11 @@ pub fn run(a: TrainArgs, memory_limit: u64) -> CliResult {
                 a.out.display()
             )));
         }
-        let r = match tr.step() {
+        let stepped = match &device {
+            Some(d) => tr.step_on(d),
+            None => tr.step(),
+        };
+        let r = match stepped {
             Ok(r) => r,
             Err(e) => {
                 bar.finish_and_clear();
@@ -251,6 +262,7 @@ pub fn run(a: TrainArgs, memory_limit: u64) -> CliResult {
         "iters": done,
         "resumed_at": start_iter,
         "grad": grad.to_string(),
+        "device": a.device.device,
         "seed": a.seed,
         "median_ms_per_iter": median(&mut ms.clone()),
         "test_loss": test_loss,

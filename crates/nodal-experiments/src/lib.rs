@@ -25,4 +25,5 @@ pub mod reconstruction;
 pub mod seeded_init;
 pub mod shapes;
 pub mod spiral;
+pub mod spiral_on_device;
 pub mod toy;

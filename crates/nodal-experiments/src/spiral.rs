@@ -276,6 +276,21 @@ pub struct IterRecord {
     pub penalties: Vec<f64>,
 }
 
+/// One batch's loss and gradient, before the optimiser step.
+#[derive(Debug, Clone)]
+pub struct BatchGradient {
+    /// Mean absolute error of the batch.
+    pub loss: f64,
+    /// Gradient of the objective for the flat parameters `[W1, b1, W2, b2]` (PyTorch layout).
+    pub grad: Vec<f32>,
+    /// Forward evaluations.
+    pub nfe_forward: usize,
+    /// Backward evaluations (as [`IterRecord::nfe_backward`]).
+    pub nfe_backward: usize,
+    /// Values of the penalties.
+    pub penalties: Vec<f64>,
+}
+
 /// The trainer: data, model, optimiser and sampler.
 pub struct SpiralTrainer {
     /// Settings.
@@ -286,9 +301,9 @@ pub struct SpiralTrainer {
     pub ys: Vec<[f64; 2]>,
     /// The model.
     pub model: CubedMlp,
-    opt: FlatOptimizer,
-    rng: StdRng,
-    iter: usize,
+    pub(crate) opt: FlatOptimizer,
+    pub(crate) rng: StdRng,
+    pub(crate) iter: usize,
 }
 
 impl SpiralTrainer {
@@ -304,7 +319,7 @@ impl SpiralTrainer {
         Ok(Self { cfg, ts, ys, model, opt, rng, iter: 0 })
     }
 
-    fn options(&self) -> SolveOptions {
+    pub(crate) fn options(&self) -> SolveOptions {
         SolveOptions::new(&DOPRI5).with_tol(self.cfg.rtol, self.cfg.atol).with_max_steps(100_000).with_max_memory(self.cfg.max_memory)
     }
 
@@ -363,8 +378,34 @@ impl SpiralTrainer {
     /// One training iteration.
     pub fn step(&mut self) -> Result<IterRecord, SolveError> {
         let start = std::time::Instant::now();
-        let (bs, bt) = (self.cfg.batch_size, self.cfg.batch_time);
-        let starts: Vec<usize> = (0..bs).map(|_| self.rng.gen_range(0..DATA_SIZE - bt)).collect();
+        let starts = self.sample_starts();
+        let b = self.batch_gradient(&starts)?;
+        Ok(self.apply(b, start))
+    }
+
+    /// The next batch's window starts (advances the sampler).
+    pub(crate) fn sample_starts(&mut self) -> Vec<usize> {
+        let bt = self.cfg.batch_time;
+        (0..self.cfg.batch_size).map(|_| self.rng.gen_range(0..DATA_SIZE - bt)).collect()
+    }
+
+    /// Take the optimiser step for `b` and count the iteration.
+    pub(crate) fn apply(&mut self, b: BatchGradient, start: std::time::Instant) -> IterRecord {
+        self.opt.step(&mut self.model.mlp.params, &b.grad);
+        self.iter += 1;
+        IterRecord {
+            iter: self.iter,
+            loss: b.loss,
+            ms: start.elapsed().as_secs_f64() * 1e3,
+            nfe_forward: b.nfe_forward,
+            nfe_backward: b.nfe_backward,
+            penalties: b.penalties,
+        }
+    }
+
+    /// Loss and gradient of the batch of windows starting at `starts`, with the fused host MLP.
+    pub fn batch_gradient(&mut self, starts: &[usize]) -> Result<BatchGradient, SolveError> {
+        let (bs, bt) = (starts.len(), self.cfg.batch_time);
         let y0: Vec<f32> = starts.iter().flat_map(|&s| self.ys[s].map(|v| v as f32)).collect();
         let t = &self.ts[..bt];
         let opts = self.options();
@@ -405,20 +446,11 @@ impl SpiralTrainer {
         let penalties = f.values(&sol.ys[bt - 1]);
         let g = backward.gradients(&mut f, t, &sol.ys, &ybar, &AdjointOptions { solve: opts.clone(), seminorm: false }, false)?;
         drop(f);
-        self.opt.step(&mut self.model.mlp.params, &g.params);
-        self.iter += 1;
         let nfe_backward = match self.cfg.grad {
             GradMethod::Adjoint => g.stats.nfe,
             _ => g.stats.nfe + g.stats.nvjp,
         };
-        Ok(IterRecord {
-            iter: self.iter,
-            loss,
-            ms: start.elapsed().as_secs_f64() * 1e3,
-            nfe_forward: sol.stats.nfe,
-            nfe_backward,
-            penalties,
-        })
+        Ok(BatchGradient { loss, grad: g.params, nfe_forward: sol.stats.nfe, nfe_backward, penalties })
     }
 
     /// Solve the learned model from `y(0) = [2, 0]` over the whole trajectory; returns the

@@ -16,6 +16,7 @@ pub use nodal_formats::io;
 pub use nodal_solve as solve;
 
 pub mod activation;
+pub mod backend;
 pub mod blocks;
 pub mod cnf;
 pub mod deq;

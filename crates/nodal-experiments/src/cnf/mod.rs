@@ -87,6 +87,10 @@ pub struct CnfConfig {
     pub engine: Engine,
     /// Held-out samples.
     pub n_test: usize,
+    /// Where the module engine's tensors live (without autodiff; training adds it): burn's flex
+    /// CPU backend by default, or any device of [`nodal::backend::Backend`]. The fused engine
+    /// always runs on the CPU.
+    pub device: Device,
 }
 
 impl CnfConfig {
@@ -106,6 +110,7 @@ impl CnfConfig {
             grad: GradMethod::Backprop,
             engine: Engine::Fused,
             n_test: 10_000,
+            device: Device::flex(),
         }
     }
     fn regularised(&self) -> bool {
@@ -202,7 +207,7 @@ impl CnfTrainer {
                 State::Fused { net: Box::new(net), opt: crate::flat_optim::FlatOptimizer::adam(n, cfg.lr) }
             }
             Engine::Module => {
-                let device = Device::flex().autodiff();
+                let device = cfg.device.clone().autodiff();
                 let func = ToyField::from_flat(&TOY_WIDTHS, &params, &device);
                 let s = OdeSettings::new(cfg.solve_options()).with_grad(cfg.grad);
                 let cnf = Cnf::new(func, cfg.cnf_settings(), s.clone(), s);
@@ -477,7 +482,7 @@ pub fn log_prob(cfg: &CnfConfig, params: &[f32], x: &[f64]) -> Result<(Vec<f64>,
             Ok((lp, sol.stats.nfe))
         }
         Engine::Module => {
-            let device = Device::flex();
+            let device = cfg.device.clone();
             let func = ToyField::from_flat(&TOY_WIDTHS, params, &device);
             let s = OdeSettings::new(cfg.solve_options());
             let cnf = Cnf::new(func, CnfSettings::default(), s.clone(), s);

@@ -64,6 +64,9 @@ pub struct TrainConfig {
     /// Start from these weights instead of the seeded initialisation (fine-tuning; a checkpoint
     /// in `out` still takes precedence).
     pub init_weights: Option<PathBuf>,
+    /// Where the model and batches live (without autodiff; the trainer adds it): burn's flex
+    /// CPU backend by default, or any device of [`nodal::backend::Backend`].
+    pub device: Device,
 }
 
 impl TrainConfig {
@@ -80,6 +83,7 @@ impl TrainConfig {
             eval_batch: 500,
             out,
             init_weights: None,
+            device: Device::flex(),
         }
     }
 }
@@ -308,7 +312,8 @@ fn count_correct(logits: Tensor<2>, labels: &[u8]) -> usize {
         .count()
 }
 
-/// Accuracy of `model` on `split` (plain device, evaluation settings of the ODE block), in
+/// Accuracy of `model` on `split` (on the model's device without autodiff, evaluation settings
+/// of the ODE block), in
 /// batches of `batch` examples. `on_batch(done, total)` reports progress. `stop` is polled
 /// between batches: once it is set the evaluation ends with `Ok(None)`. An empty split is an
 /// error (an accuracy of nothing is not 0).
@@ -323,7 +328,7 @@ pub fn evaluate(
         return Err(SolveError::Shape("no examples to evaluate".into()).into());
     }
     let model = model.clone().valid();
-    let device = Device::flex();
+    let device = model.devices().into_iter().next().unwrap_or_else(Device::flex);
     let n = split.len();
     let per = split.images.image_len();
     let (mut correct, mut nfe, mut batches, mut unconverged, mut row_evals) = (0, 0, 0, 0, 0);
@@ -442,7 +447,7 @@ impl Trainer {
             return Err(TrainError::Settings(format!("the learning rate must be positive and finite (got {})", cfg.lr)));
         }
         std::fs::create_dir_all(&cfg.out).map_err(|source| FileError::Io { path: cfg.out.clone(), source })?;
-        let device = Device::flex().autodiff();
+        let device = cfg.device.clone().autodiff();
         let mut model = cfg.model.init_seeded(&device, cfg.seed);
         if let Some(w) = &cfg.init_weights {
             model = load_weights(model, w)?;

@@ -10,9 +10,8 @@ use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients as AdGrads;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, Flex, FlexDevice, backend_extension};
+use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 use std::sync::{Arc, Mutex};
 
@@ -35,52 +34,66 @@ impl std::fmt::Debug for OdeCall {
     }
 }
 
-/// The extension op: `ys = solve(y0, theta)`.
-#[backend_extension(Flex, Autodiff)]
+/// The extension op: `ys = solve(y0, theta)`. Implemented for flex (the CPU) and, with the
+/// cargo feature `wgpu`, for burn's CubeCL backend (wgpu), each also under autodiff; the host
+/// side is the same for every backend, only where the outputs and gradients are put differs.
+#[backend_extension(Flex, Cube: cfg(feature = "wgpu"), Autodiff)]
 pub trait OdeNodeBackend: Backend {
     /// Outputs of the solve from `y0` with parameters `theta` (flattened), as one flat tensor.
     fn ode_node(y0: FloatTensor<Self>, theta: FloatTensor<Self>, call: OdeCall) -> FloatTensor<Self>;
 }
 
-fn outputs_tensor(call: &OdeCall) -> FloatTensor<Flex> {
+/// The solve's outputs as a tensor of backend `B` on `device` (the device of `y0`).
+fn outputs_tensor<B: Backend>(call: &OdeCall, device: &burn::backend::tensor::Device<B>) -> FloatTensor<B> {
     let data = call.0.lock().expect("ODE node lock").outputs();
-    Flex::float_from_data(data, &FlexDevice)
+    B::float_from_data(data, device)
 }
 
 impl OdeNodeBackend for Flex {
-    fn ode_node(_y0: FloatTensor<Self>, _theta: FloatTensor<Self>, call: OdeCall) -> FloatTensor<Self> {
-        outputs_tensor(&call)
+    fn ode_node(y0: FloatTensor<Self>, _theta: FloatTensor<Self>, call: OdeCall) -> FloatTensor<Self> {
+        outputs_tensor::<Self>(&call, &y0.device())
     }
 }
 
+#[cfg(feature = "wgpu")]
+impl OdeNodeBackend for burn::backend::Cube {
+    fn ode_node(y0: FloatTensor<Self>, _theta: FloatTensor<Self>, call: OdeCall) -> FloatTensor<Self> {
+        outputs_tensor::<Self>(&call, &y0.device())
+    }
+}
+
+/// The node's backward on backend `B`: `dL/dys` to the host, nodal's gradient engine there,
+/// `dL/dy0` and `dL/dtheta` back onto the device of the outputs.
 #[derive(Debug)]
 struct OdeBackward;
 
-impl Backward<Flex, 2> for OdeBackward {
+impl<B: Backend> Backward<B, 2> for OdeBackward {
     type State = OdeCall;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut AdGrads, _checkpointer: &mut Checkpointer) {
         let [node_y0, node_theta] = ops.parents;
-        let gys = grads.consume::<Flex>(&ops.node);
-        let gys = burn::tensor::read_sync(Flex::float_into_data(gys)).expect("gradient readable on the host");
+        let gys = grads.consume::<B>(&ops.node);
+        let device = gys.device();
+        let gys = burn::tensor::read_sync(B::float_into_data(gys)).expect("gradient readable on the host");
         let (gy0, gtheta) = ops.state.0.lock().expect("ODE node lock").backward(gys);
         if let Some(n) = node_y0 {
-            grads.register::<Flex>(n.id, Flex::float_from_data(gy0, &FlexDevice));
+            grads.register::<B>(n.id, B::float_from_data(gy0, &device));
         }
         if let Some(n) = node_theta {
-            grads.register::<Flex>(n.id, Flex::float_from_data(gtheta, &FlexDevice));
+            grads.register::<B>(n.id, B::float_from_data(gtheta, &device));
         }
     }
 }
 
-impl<C: CheckpointStrategy> OdeNodeBackend for Autodiff<Flex, C> {
+impl<B: Backend, C: CheckpointStrategy> OdeNodeBackend for Autodiff<B, C> {
     fn ode_node(y0: FloatTensor<Self>, theta: FloatTensor<Self>, call: OdeCall) -> FloatTensor<Self> {
+        let device = y0.primitive().device();
         match OdeBackward.prepare::<C>([y0.node(), theta.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let out = outputs_tensor(&call);
+                let out = outputs_tensor::<B>(&call, &device);
                 prep.finish(call, out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(outputs_tensor(&call)),
+            OpsKind::UnTracked(prep) => prep.finish(outputs_tensor::<B>(&call, &device)),
         }
     }
 }
