@@ -75,8 +75,10 @@ mod on_wgpu {
 
     /// Five spiral iterations on wgpu and on the CPU (fused MLP) from the same seed and windows:
     /// the first loss agrees to f32 round-off (1e-4 relative, the solutions differing by
-    /// round-off over a few dozen dopri5 steps), and the next four stay within 1e-3 (the
-    /// gradients, and so the weights, differ by round-off too).
+    /// round-off over a few dozen dopri5 steps). The next four stay within 1e-2: RMSprop's first
+    /// steps move each weight by about `10 lr sign(g)`, so a gradient entry near zero may step
+    /// the other way on the other backend. (The gradients themselves are compared, tightly, by
+    /// `spiral_on_device`'s unit test on flex and `crates/nodal/tests/wgpu_backend.rs` on wgpu.)
     #[test]
     fn the_spiral_trains_on_wgpu_as_on_the_cpu() {
         if !wgpu_starts() {
@@ -96,13 +98,15 @@ mod on_wgpu {
         assert_eq!(cpu.len(), 5);
         assert_eq!(gpu.len(), 5);
         for (i, (c, g)) in cpu.iter().zip(gpu).enumerate() {
-            let tol = if i == 0 { 1e-4 } else { 1e-3 };
+            let tol = if i == 0 { 1e-4 } else { 1e-2 };
             assert!((c - g).abs() <= tol * c.abs(), "iteration {}: cpu {c} wgpu {g}", i + 1);
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// The committed ResNet classifies the first 200 test images on wgpu as on the CPU.
+    /// The committed ResNet classifies the first 200 test images on wgpu as on the CPU (within
+    /// one image: burn's convolutions on wgpu and nodal's kernels on the CPU sum in different
+    /// orders, which could tip an image whose two best logits tie to f32 round-off).
     #[test]
     fn the_committed_resnet_scores_the_same_on_wgpu() {
         if !std::path::Path::new(DATA).join("t10k-labels-idx1-ubyte.gz").is_file() || !std::path::Path::new(RESNET).is_file() {
@@ -119,7 +123,8 @@ mod on_wgpu {
         };
         let (cpu, gpu) = (acc("cpu"), acc("wgpu"));
         assert!(cpu > 0.95, "cpu accuracy {cpu}");
-        assert_eq!(cpu, gpu, "accuracy on cpu and wgpu");
+        eprintln!("accuracy on 200 images: cpu {cpu}, wgpu {gpu}");
+        assert!((cpu - gpu).abs() <= 1.0 / 200.0 + 1e-12, "accuracy on cpu {cpu} and wgpu {gpu}");
     }
 
     /// The toy CNF trains on wgpu with the module engine (chosen for it, with a note), and its
