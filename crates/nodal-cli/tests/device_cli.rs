@@ -51,8 +51,9 @@ mod on_wgpu {
     const RESNET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/mnist-resnet.safetensors");
 
     /// Whether wgpu starts here; a failure to start is fatal only under `NODAL_REQUIRE_WGPU=1`.
-    fn wgpu_starts() -> bool {
-        let dir = temp_dir("probe");
+    /// `caller` names the probe's folder: the tests run in parallel threads of one process.
+    fn wgpu_starts(caller: &str) -> bool {
+        let dir = temp_dir(&format!("probe-{caller}"));
         let o = dir.join("run");
         let r = nodal(&["train", "spiral", "--iters", "1", "--quiet", "--out", o.to_str().unwrap(), "--device", "wgpu"]);
         let _ = std::fs::remove_dir_all(&dir);
@@ -81,7 +82,7 @@ mod on_wgpu {
     /// `spiral_on_device`'s unit test on flex and `crates/nodal/tests/wgpu_backend.rs` on wgpu.)
     #[test]
     fn the_spiral_trains_on_wgpu_as_on_the_cpu() {
-        if !wgpu_starts() {
+        if !wgpu_starts("spiral") {
             return;
         }
         let dir = temp_dir("spiral");
@@ -113,7 +114,7 @@ mod on_wgpu {
             eprintln!("note: MNIST or the committed ResNet not found, skipping");
             return;
         }
-        if !wgpu_starts() {
+        if !wgpu_starts("resnet") {
             return;
         }
         let acc = |device: &str| {
@@ -131,7 +132,7 @@ mod on_wgpu {
     /// first loss is the CPU module engine's.
     #[test]
     fn the_toy_cnf_trains_on_wgpu_with_the_module_engine() {
-        if !wgpu_starts() {
+        if !wgpu_starts("cnf") {
             return;
         }
         let dir = temp_dir("cnf");
