@@ -309,7 +309,7 @@ pub fn eval(a: EvalCnfArgs) -> CliResult {
 /// any other device takes the module engine (with a note when `--engine fused` was given).
 fn device_and_engine(arg: &DeviceArg, engine: Engine) -> Result<(Device, Engine), Failure> {
     let device = arg.device()?;
-    if arg.device == "cpu" || engine == Engine::Module {
+    if arg.is_cpu() || engine == Engine::Module {
         return Ok((device, engine));
     }
     note(&format!("--device {}: the module engine runs there (the fused engine is CPU-only)", arg.device));

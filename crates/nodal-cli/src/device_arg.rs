@@ -16,6 +16,12 @@ pub struct DeviceArg {
 }
 
 impl DeviceArg {
+    /// Whether the option names the CPU (`cpu`, or its alias `flex`), where the host-only fused
+    /// paths run.
+    pub fn is_cpu(&self) -> bool {
+        matches!(Backend::parse(&self.device), Ok(Backend::Cpu))
+    }
+
     /// The backend's device, after a first operation on it worked; a backend this binary lacks
     /// or one that cannot start is an input failure (exit 2) naming the reason.
     pub fn device(&self) -> Result<Device, Failure> {

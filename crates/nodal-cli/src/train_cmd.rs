@@ -182,7 +182,7 @@ pub fn run(a: TrainArgs, memory_limit: u64) -> CliResult {
     };
     cfg.validate().map_err(Failure::Input)?;
     // `None`: the fused host MLP (the CPU default); a device: burn modules there.
-    let device = if a.device.device == "cpu" { None } else { Some(a.device.device()?.autodiff()) };
+    let device = if a.device.is_cpu() { None } else { Some(a.device.device()?.autodiff()) };
     if device.is_some() && !cfg.penalties.is_empty() {
         return Err(Failure::Input(format!("--device {}: the penalties train on the CPU path only", a.device.device)));
     }
