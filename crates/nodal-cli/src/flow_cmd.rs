@@ -76,6 +76,12 @@ pub struct TrainFlowArgs {
     /// Width C of the U-Net's top level (2C below).
     #[arg(long, default_value_t = 32)]
     channels: usize,
+    /// Heads of a self-attention over the middle (7 x 7) positions, which also adds a second
+    /// middle residual block (0: neither). Must divide 2C. With --init from weights without
+    /// them, the model grows: the new parts start as the identity, so training continues from
+    /// the same field.
+    #[arg(long, default_value_t = 0)]
+    middle_attention: usize,
     /// Seed of initialisation, batches, noise and times.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -83,8 +89,9 @@ pub struct TrainFlowArgs {
     /// middle of the path; Esser et al. 2024).
     #[arg(long, value_parser = TimeSampling::parse, default_value = "logit-normal")]
     time_sampling: TimeSampling,
-    /// Start from these weights (written by `nodal train flow-matching`, same U-Net sizes)
-    /// instead of a fresh initialisation, to train a finished model further: Adam, the moving
+    /// Start from these weights (written by `nodal train flow-matching`, same U-Net sizes, or
+    /// the same without the middle attention that --middle-attention adds) instead of a fresh
+    /// initialisation, to train a finished model further: Adam, the moving
     /// average and the learning-rate schedule start fresh; the summary and weights record the
     /// total steps and time. A checkpoint in --out takes precedence (rerun the same command to
     /// resume).
@@ -186,7 +193,7 @@ fn prepare_out(out: &Path) -> Result<(), Failure> {
 pub fn train(a: TrainFlowArgs) -> CliResult {
     let interrupt = Interrupt::install();
     let cfg = FlowMatchingConfig {
-        unet: UNetConfig { channels: a.channels, ..UNetConfig::default() },
+        unet: UNetConfig { channels: a.channels, middle_attention: a.middle_attention, ..UNetConfig::default() },
         iters: a.iters,
         batch: a.batch,
         lr: a.lr,
@@ -311,17 +318,21 @@ struct StartingWeights {
     seconds: f64,
 }
 
-/// Read `--init`: the U-Net must have the sizes this run asks for.
+/// Read `--init`: the U-Net must have the sizes this run asks for, or grow into them.
 fn starting_weights(path: &Path, cfg: &FlowMatchingConfig, device: &Device) -> Result<StartingWeights, Failure> {
     let (model, theirs) = load_unet(path, device).map_err(Failure::Input)?;
-    if theirs.unet != cfg.unet {
-        return Err(Failure::Input(format!(
-            "--init {}: a U-Net with {:?}; this run asks for {:?} (set --channels to match)",
+    let model = if theirs.unet == cfg.unet {
+        model
+    } else {
+        let grown = nodal::blocks::unet::UNet::grown_from(model, &theirs.unet, &cfg.unet, device)
+            .map_err(|e| Failure::Input(format!("--init {}: {e} (set --channels and --middle-attention to match)", path.display())))?;
+        note(&format!(
+            "--init {}: adding the middle attention ({} heads) and second middle block, both starting as the identity",
             path.display(),
-            theirs.unet,
-            cfg.unet
-        )));
-    }
+            cfg.unet.middle_attention
+        ));
+        grown
+    };
     let meta = nodal::module_weights::read_metadata(path).map_err(Failure::file)?;
     let number = |keys: [&str; 2]| keys.iter().find_map(|k| meta.get(*k).and_then(|v| v.parse::<f64>().ok())).unwrap_or(0.0);
     let iters = number(["total_iters", "iters_done"]) as usize;

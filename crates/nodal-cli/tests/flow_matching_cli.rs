@@ -175,10 +175,40 @@ fn train_sample_and_eval_write_their_outputs() {
         (summary["iters"].as_u64(), summary["init"]["iters"].as_u64(), summary["total_iters"].as_u64()),
         (Some(2), Some(4), Some(6))
     );
+    let plain_params = summary["parameters"].as_u64().unwrap();
     let out = run(args("16", &dir.join("wide")));
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--init"));
     assert!(!dir.join("wide").join("metrics.jsonl").exists());
+    // It can also grow: --middle-attention adds the attention and second middle block (heads
+    // must divide 2C = 16), and the grown weights sample.
+    let grown = dir.join("grown");
+    let out = run(args("8", &grown).into_iter().chain(["--middle-attention".into(), "2".into()]).collect());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("adding the middle attention"));
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(grown.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["config"]["unet"]["middle_attention"].as_u64(), Some(2));
+    assert!(summary["parameters"].as_u64().unwrap() > plain_params);
+    let png = dir.join("grown.png");
+    let weights = grown.join("model.safetensors");
+    let out = nodal(&[
+        "sample",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--n",
+        "2",
+        "--method",
+        "rk4",
+        "--steps",
+        "2",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(png.is_file());
+    let out = run(args("8", &dir.join("odd")).into_iter().chain(["--middle-attention".into(), "3".into()]).collect());
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("middle_attention 3"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -2,9 +2,11 @@
 //! against central differences in f64), and shaped neural ODE solves against flattened ones.
 
 use burn::module::Module;
+use burn::nn::LinearConfig;
 use burn::optim::GradientsParams;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use nodal::blocks::conv_field::{ConvBlockField, conv3x3};
+use nodal::blocks::spatial_attention::SpatialAttention;
 use nodal::blocks::transformer::{SetTransformer, SetTransformerConfig};
 use nodal::blocks::unet::{UNet, UNetConfig};
 use nodal::neural_ode::shaped::{FieldNd, Shaped};
@@ -32,11 +34,26 @@ fn tensor<const D: usize>(shape: [usize; D], seed: u64, dev: &Device, dt: DType)
 }
 
 fn small_unet(dev: &Device) -> UNet {
-    let cfg = UNetConfig { image_channels: 2, channels: 8, time_features: 8, time_width: 16 };
-    let mut net = cfg.init(dev);
+    let mut net = small_unet_config().init(dev);
     // The output convolution starts at zero (f = 0): give it weights so every path is seen.
     net.conv_out = conv3x3(8, 2, dev);
     net
+}
+
+/// The small U-Net with the middle attention (2 heads over 2C = 16 channels) and second middle
+/// block, every zero-initialised output given weights so that every path is seen.
+fn small_unet_with_attention(dev: &Device) -> UNet {
+    let cfg = UNetConfig { middle_attention: 2, ..small_unet_config() };
+    let mut net = cfg.init(dev);
+    net.conv_out = conv3x3(8, 2, dev);
+    let attention = net.middle_attention.as_mut().expect("the middle attention");
+    attention.attention.output = LinearConfig::new(16, 16).init(dev);
+    net.middle2.as_mut().expect("the second middle block").conv2 = conv3x3(16, 16, dev);
+    net
+}
+
+fn small_unet_config() -> UNetConfig {
+    UNetConfig { image_channels: 2, channels: 8, time_features: 8, time_width: 16, middle_attention: 0 }
 }
 
 fn small_transformer(dev: &Device) -> SetTransformer {
@@ -52,6 +69,10 @@ fn output_shapes_follow_the_input() {
     let unet = small_unet(&dev);
     assert_eq!(unet.forward(0.3, tensor([2, 2, 8, 12], 2, &dev, DType::F32)).dims(), [2, 2, 8, 12]);
     assert_eq!(unet.forward(0.3, tensor([1, 2, 28, 28], 2, &dev, DType::F32)).dims(), [1, 2, 28, 28]);
+    let attn = small_unet_with_attention(&dev);
+    assert_eq!(attn.forward(0.3, tensor([2, 2, 8, 12], 2, &dev, DType::F32)).dims(), [2, 2, 8, 12]);
+    let block = SpatialAttention::new(16, 4, &dev);
+    assert_eq!(block.forward(tensor([3, 16, 7, 5], 2, &dev, DType::F32)).dims(), [3, 16, 7, 5]);
     let tr = small_transformer(&dev);
     for n in [1, 5, 12] {
         assert_eq!(tr.forward(0.3, tensor([2, n, 4], 3, &dev, DType::F32)).dims(), [2, n, 4]);
@@ -79,6 +100,10 @@ fn time_conditioning_changes_the_output() {
     let x = tensor([2, 2, 8, 8], 6, &dev, DType::F32);
     let d = rel_diff(&values(unet.forward(0.1, x.clone())), &values(unet.forward(0.7, x)));
     assert!(d > 1e-3, "u-net: {d}");
+    let attn = small_unet_with_attention(&dev);
+    let x = tensor([2, 2, 8, 8], 6, &dev, DType::F32);
+    let d = rel_diff(&values(attn.forward(0.1, x.clone())), &values(attn.forward(0.7, x)));
+    assert!(d > 1e-3, "u-net with attention: {d}");
     let tr = small_transformer(&dev);
     let x = tensor([2, 5, 4], 7, &dev, DType::F32);
     let d = rel_diff(&values(tr.forward(0.1, x.clone())), &values(tr.forward(0.7, x)));
@@ -181,6 +206,35 @@ fn conv_block_gradients_match_central_differences() {
 #[test]
 fn unet_gradients_match_central_differences() {
     check_gradients(small_unet, [2, 2, 8, 8], 1e-6);
+}
+
+#[test]
+fn unet_with_middle_attention_gradients_match_central_differences() {
+    check_gradients(small_unet_with_attention, [2, 2, 8, 8], 1e-6);
+}
+
+#[test]
+fn a_grown_unet_computes_the_smaller_ones_field_exactly() {
+    let dev = Device::flex();
+    dev.seed(6);
+    let small = small_unet(&dev);
+    let from = small_unet_config();
+    let to = UNetConfig { middle_attention: 4, ..from };
+    let x = tensor([3, 2, 8, 8], 12, &dev, DType::F32);
+    let before = values(small.forward_times(&[0.2, 0.5, 0.9], x.clone()));
+    let grown = UNet::grown_from(small.clone(), &from, &to, &dev).unwrap();
+    assert!(grown.middle_attention.is_some() && grown.middle2.is_some());
+    assert!(nodal::module_weights::param_count(&grown) > nodal::module_weights::param_count(&small));
+    // The added attention's output and the added block's last convolution are zero, so each adds
+    // an exact 0 to its residual: bit for bit the smaller network's field.
+    assert_eq!(values(grown.forward_times(&[0.2, 0.5, 0.9], x)), before);
+    // Anything but adding the middle is refused with the two configurations named.
+    let wider = UNetConfig { channels: 16, middle_attention: 4, ..from };
+    let err = UNet::grown_from(small.clone(), &from, &wider, &dev).unwrap_err();
+    assert!(err.contains("channels: 16"), "{err}");
+    // Heads that do not divide 2C are refused before any work.
+    let odd = UNetConfig { middle_attention: 3, ..from };
+    assert!(UNet::grown_from(small, &from, &odd, &dev).unwrap_err().contains("middle_attention 3"));
 }
 
 #[test]

@@ -110,7 +110,7 @@ mod tests {
     #[test]
     fn a_resumed_run_continues_from_the_saved_state() {
         let dev = Device::flex().autodiff();
-        let unet = UNetConfig { image_channels: 1, channels: 8, time_features: 8, time_width: 16 };
+        let unet = UNetConfig { image_channels: 1, channels: 8, time_features: 8, time_width: 16, middle_attention: 0 };
         let cfg = FlowMatchingConfig { unet, iters: 6, batch: 2, lr: 1e-3, warmup: 2, ..FlowMatchingConfig::default() };
         let pixels: Vec<u8> = (0..3 * PIXELS).map(|k| ((k * 37) % 256) as u8).collect();
         assert_eq!(pixels.len() / (SIDE * SIDE), 3);

@@ -88,9 +88,7 @@ impl FlowMatchingConfig {
         if u.channels == 0 || u.channels > 512 {
             return Err(format!("channels {}: must be 1..=512", u.channels));
         }
-        if u.time_features < 2 || u.time_features % 2 != 0 || u.time_width == 0 {
-            return Err(format!("time_features {} must be even and >= 2, time_width {} positive", u.time_features, u.time_width));
-        }
+        u.check()?;
         if self.batch == 0 || self.batch > 4096 {
             return Err(format!("batch {}: must be 1..=4096", self.batch));
         }

@@ -150,7 +150,7 @@ mod tests {
         // noise itself, and Euler with 7 steps takes exactly 7 evaluations per chunk.
         let dev = Device::flex();
         dev.seed(1);
-        let unet = UNetConfig { image_channels: 1, channels: 8, time_features: 8, time_width: 16 }.init(&dev);
+        let unet = UNetConfig { image_channels: 1, channels: 8, time_features: 8, time_width: 16, middle_attention: 0 }.init(&dev);
         let s = generate(&unet, 5, 3, &sampler("euler", Some(7)), 2, &dev, |_| {}).unwrap();
         assert_eq!((s.len(), s.nfe_per_chunk.clone()), (5, vec![7, 7, 7]));
         let mut rng = StdRng::seed_from_u64(3);

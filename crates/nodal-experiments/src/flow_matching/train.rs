@@ -181,7 +181,7 @@ mod tests {
         // Two fixed "images": a few dozen steps of a small U-Net must cut the loss well below
         // its starting value (the untrained field is 0, so the first loss is E|u|² ≈ 1 + E|x1|²).
         let dev = Device::flex().autodiff();
-        let unet = UNetConfig { image_channels: 1, channels: 8, time_features: 8, time_width: 16 };
+        let unet = UNetConfig { image_channels: 1, channels: 8, time_features: 8, time_width: 16, middle_attention: 0 };
         let cfg = FlowMatchingConfig { unet, iters: 60, batch: 8, lr: 3e-3, warmup: 5, ..FlowMatchingConfig::default() };
         let mut pixels = vec![0u8; 2 * PIXELS];
         for k in 0..PIXELS {
@@ -201,7 +201,7 @@ mod tests {
     #[test]
     fn training_can_start_from_given_weights() {
         let dev = Device::flex().autodiff();
-        let unet = UNetConfig { image_channels: 1, channels: 8, time_features: 8, time_width: 16 };
+        let unet = UNetConfig { image_channels: 1, channels: 8, time_features: 8, time_width: 16, middle_attention: 0 };
         let cfg = FlowMatchingConfig { unet, iters: 4, batch: 2, warmup: 1, ..FlowMatchingConfig::default() };
         let pixels: Vec<u8> = (0..2 * PIXELS).map(|k| ((k * 53) % 256) as u8).collect();
         let mut donor = Trainer::new(FlowMatchingConfig { seed: 7, ..cfg.clone() }, &dev).unwrap();

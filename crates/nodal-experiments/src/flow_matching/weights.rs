@@ -39,7 +39,7 @@ mod tests {
     fn weights_round_trip_with_their_settings() {
         let dev = Device::flex();
         let cfg = FlowMatchingConfig {
-            unet: UNetConfig { image_channels: 1, channels: 8, time_features: 8, time_width: 16 },
+            unet: UNetConfig { image_channels: 1, channels: 8, time_features: 8, time_width: 16, middle_attention: 0 },
             ..Default::default()
         };
         let model = cfg.unet.init(&dev);

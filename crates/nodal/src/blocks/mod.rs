@@ -9,6 +9,8 @@
 //! - [`unet`]: a U-Net (Ronneberger et al. 2015) with residual blocks, group norms, skip
 //!   connections and the time embedding added in every block; `[batch, c, h, w]`, the vector
 //!   field of flow matching (Lipman et al. 2023).
+//! - [`spatial_attention`]: residual multi-head self-attention over the positions of a
+//!   feature map (the U-Net's optional middle attention); `[batch, c, h, w]`.
 //! - [`transformer`]: a pre-norm Transformer (Vaswani et al. 2017) over a set of tokens
 //!   `[batch, n, d]`, time embedding added to every token, no positional encoding, so the field
 //!   is permutation-equivariant and takes any number of tokens.
@@ -18,6 +20,7 @@
 //! equivariance, gradients against central differences) are in `tests/blocks.rs`.
 
 pub mod conv_field;
+pub mod spatial_attention;
 pub mod time_embedding;
 pub mod transformer;
 pub mod unet;

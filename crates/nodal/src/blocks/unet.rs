@@ -8,6 +8,13 @@
 //!                              └ pool ─ R(2C) (middle) ─ up ┘
 //! ```
 //!
+//! With [`UNetConfig::middle_attention`] `= heads > 0` the middle is `R(2C) ─ A ─ R(2C)`: a
+//! [`SpatialAttention`] over the `7 x 7` positions (global context at the coarsest level, as in
+//! Ho et al. 2020) and a second residual block. Both start as the identity (the attention's
+//! output projection and the second block's last convolution are zero), so a trained model
+//! without them can be grown into one with them without changing its field
+//! ([`UNet::grown_from`]), then trained further.
+//!
 //! Each residual block `R` is `h = conv(silu(gn(x))) + W c(t)`, `out = conv(silu(gn(h))) +
 //! skip(x)` (a 1x1 convolution as `skip` when the widths differ), with `c(t)` the
 //! [`TimeEmbedding`](super::time_embedding::TimeEmbedding) added per channel. Pooling is a 2x2
@@ -15,6 +22,7 @@
 //! 28, 14, 7). `conv_out` starts at zero, so the untrained field is `f = 0`.
 
 use super::conv_field::{conv3x3, group_norm};
+use super::spatial_attention::SpatialAttention;
 use super::time_embedding::TimeEmbedding;
 use crate::kernels;
 use crate::neural_ode::shaped::FieldNd;
@@ -35,17 +43,38 @@ pub struct UNetConfig {
     pub time_features: usize,
     /// Width of the time embedding `c(t)`.
     pub time_width: usize,
+    /// Attention heads in the middle (`0`: none, the plain middle block). When positive the
+    /// middle gains a [`SpatialAttention`] and a second residual block; `heads` must divide
+    /// `2C`. Files from before this setting existed read as `0`, which is what they hold.
+    #[serde(default)]
+    pub middle_attention: usize,
 }
 
 impl Default for UNetConfig {
     /// The MNIST flow-matching field: one image channel, `C = 32`.
     fn default() -> Self {
-        Self { image_channels: 1, channels: 32, time_features: 32, time_width: 64 }
+        Self { image_channels: 1, channels: 32, time_features: 32, time_width: 64, middle_attention: 0 }
     }
 }
 
 impl UNetConfig {
-    /// The U-Net with these sizes (burn's default initialisation, `conv_out` at zero).
+    /// Why these sizes cannot make a U-Net, if they cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if self.channels == 0 || self.image_channels == 0 {
+            return Err(format!("channels {} and image_channels {} must be positive", self.channels, self.image_channels));
+        }
+        if self.time_features < 2 || self.time_features % 2 != 0 || self.time_width == 0 {
+            return Err(format!("time_features {} must be even and >= 2, time_width {} positive", self.time_features, self.time_width));
+        }
+        let heads = self.middle_attention;
+        if heads > 0 && (2 * self.channels) % heads != 0 {
+            return Err(format!("middle_attention {heads}: must divide the middle width 2C = {}", 2 * self.channels));
+        }
+        Ok(())
+    }
+
+    /// The U-Net with these sizes (burn's default initialisation; `conv_out`, and in the middle
+    /// the attention's output and the second block's last convolution, at zero).
     pub fn init(&self, device: &Device) -> UNet {
         let (c, tw) = (self.channels, self.time_width);
         let mut conv_out = conv3x3(c, self.image_channels, device);
@@ -53,12 +82,15 @@ impl UNetConfig {
         if let Some(b) = conv_out.bias.take() {
             conv_out.bias = Some(Param::from_tensor(b.val().zeros_like()));
         }
+        let heads = self.middle_attention;
         UNet {
             time: TimeEmbedding::new(self.time_features, tw, device),
             conv_in: conv3x3(self.image_channels, c, device),
             down1: ResBlock::new(c, c, tw, device),
             down2: ResBlock::new(c, 2 * c, tw, device),
             middle: ResBlock::new(2 * c, 2 * c, tw, device),
+            middle_attention: (heads > 0).then(|| SpatialAttention::new(2 * c, heads, device)),
+            middle2: (heads > 0).then(|| ResBlock::new(2 * c, 2 * c, tw, device).identity_at_start()),
             up2: ResBlock::new(4 * c, 2 * c, tw, device),
             up1: ResBlock::new(3 * c, c, tw, device),
             norm_out: group_norm(c, device),
@@ -95,6 +127,16 @@ impl ResBlock {
             conv2: conv3x3(c_out, c_out, device),
             skip: (c_in != c_out).then(|| Conv2dConfig::new([c_in, c_out], [1, 1]).init(device)),
         }
+    }
+
+    /// This block with its last convolution at zero: with equal widths (no `skip`
+    /// convolution) it is then the identity until trained.
+    pub fn identity_at_start(mut self) -> Self {
+        self.conv2.weight = Param::from_tensor(self.conv2.weight.val().zeros_like());
+        if let Some(b) = self.conv2.bias.take() {
+            self.conv2.bias = Some(Param::from_tensor(b.val().zeros_like()));
+        }
+        self
     }
 
     /// `[b, c_in, h, w]` and `c(t)` (`[1, time_width]` for all rows, or `[b, time_width]`, one
@@ -138,6 +180,10 @@ pub struct UNet {
     pub down2: ResBlock,
     /// Quarter resolution.
     pub middle: ResBlock,
+    /// Attention over the quarter-resolution positions (with `middle_attention > 0`).
+    pub middle_attention: Option<SpatialAttention>,
+    /// The middle's second residual block (with `middle_attention > 0`).
+    pub middle2: Option<ResBlock>,
     /// Half resolution on the way up (`[up, skip]`: `4C -> 2C`).
     pub up2: ResBlock,
     /// Top level on the way up (`[up, skip]`: `3C -> C`).
@@ -156,10 +202,38 @@ impl UNet {
         let c = self.time.forward_times(ts);
         let s1 = self.down1.forward(kernels::conv2d(&self.conv_in, x), &c);
         let s2 = self.down2.forward(pool(s1.clone()), &c);
-        let m = self.middle.forward(pool(s2.clone()), &c);
+        let mut m = self.middle.forward(pool(s2.clone()), &c);
+        if let Some(attention) = &self.middle_attention {
+            m = attention.forward(m);
+        }
+        if let Some(block) = &self.middle2 {
+            m = block.forward(m, &c);
+        }
         let u2 = self.up2.forward(Tensor::cat(vec![upsample(m), s2], 1), &c);
         let u1 = self.up1.forward(Tensor::cat(vec![upsample(u2), s1], 1), &c);
         kernels::conv2d(&self.conv_out, silu(kernels::group_norm(&self.norm_out, u1)))
+    }
+}
+
+impl UNet {
+    /// `smaller`'s trained parts in a U-Net of sizes `cfg`, which may add what `smaller` lacks
+    /// (the middle attention and second block) and must otherwise equal `smaller`'s sizes
+    /// `from`. The added parts start as the identity, so the result computes the same field as
+    /// `smaller` (to round-off) until it is trained further.
+    pub fn grown_from(smaller: UNet, from: &UNetConfig, cfg: &UNetConfig, device: &Device) -> Result<UNet, String> {
+        if (UNetConfig { middle_attention: cfg.middle_attention, ..*from }) != *cfg {
+            return Err(format!("a U-Net with {from:?} cannot grow into {cfg:?}: only middle_attention may change"));
+        }
+        if from.middle_attention != 0 && from.middle_attention != cfg.middle_attention {
+            return Err(format!("middle_attention {} cannot change to {}", from.middle_attention, cfg.middle_attention));
+        }
+        cfg.check()?;
+        let fresh = cfg.init(device);
+        Ok(UNet {
+            middle_attention: smaller.middle_attention.or(fresh.middle_attention),
+            middle2: smaller.middle2.or(fresh.middle2),
+            ..smaller
+        })
     }
 }
 
