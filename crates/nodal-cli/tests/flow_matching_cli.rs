@@ -309,7 +309,7 @@ fn the_committed_model_draws_digits_the_classifier_reads() {
     assert!(counts.iter().all(|&c| c > 0), "a digit is missing: {counts:?}");
 }
 
-/// The committed model's confident share is about 0.71 (1,000 samples, docs/any_layer.md);
-/// 100 samples carry a binomial standard error of 0.045 there, so the check sits 3.5 of them
-/// below: it catches a broken sampler, classifier path or weight file, not small drifts.
+/// The committed model's confident share is about 0.8 (1,000 samples, docs/any_layer.md); 100
+/// samples carry a binomial standard error of 0.04 there, so the check sits more than five of
+/// them below: it catches a broken sampler, classifier path or weight file, not small drifts.
 const THRESHOLD_SHARE: f64 = 0.55;
