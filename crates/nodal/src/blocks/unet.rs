@@ -77,11 +77,7 @@ impl UNetConfig {
     /// the attention's output and the second block's last convolution, at zero).
     pub fn init(&self, device: &Device) -> UNet {
         let (c, tw) = (self.channels, self.time_width);
-        let mut conv_out = conv3x3(c, self.image_channels, device);
-        conv_out.weight = Param::from_tensor(conv_out.weight.val().zeros_like());
-        if let Some(b) = conv_out.bias.take() {
-            conv_out.bias = Some(Param::from_tensor(b.val().zeros_like()));
-        }
+        let conv_out = zeroed(conv3x3(c, self.image_channels, device));
         let heads = self.middle_attention;
         UNet {
             time: TimeEmbedding::new(self.time_features, tw, device),
@@ -97,6 +93,13 @@ impl UNetConfig {
             conv_out,
         }
     }
+}
+
+/// `conv` with its weight and bias at zero (an output that starts at `0`).
+fn zeroed(mut conv: Conv2d) -> Conv2d {
+    conv.weight = Param::from_tensor(conv.weight.val().zeros_like());
+    conv.bias = conv.bias.map(|b| Param::from_tensor(b.val().zeros_like()));
+    conv
 }
 
 /// A residual block with time conditioning (see the module docs).
@@ -132,10 +135,7 @@ impl ResBlock {
     /// This block with its last convolution at zero: with equal widths (no `skip`
     /// convolution) it is then the identity until trained.
     pub fn identity_at_start(mut self) -> Self {
-        self.conv2.weight = Param::from_tensor(self.conv2.weight.val().zeros_like());
-        if let Some(b) = self.conv2.bias.take() {
-            self.conv2.bias = Some(Param::from_tensor(b.val().zeros_like()));
-        }
+        self.conv2 = zeroed(self.conv2);
         self
     }
 
