@@ -11,6 +11,7 @@
 //! comparing the two paths or ruling the kernels out when something looks wrong.
 
 pub mod conv2d;
+mod direct_conv;
 mod flex_host;
 pub mod group_norm;
 

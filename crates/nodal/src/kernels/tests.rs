@@ -185,6 +185,16 @@ fn conv_cases(dev: &Device) -> Vec<(Conv2d, [usize; 4])> {
         (conv(6, 5, [1, 1], [1, 1], Valid, [1, 1], true, dev), [2, 6, 4, 5]),
         // 165 output pixels per image: the forward's one-product-per-image path.
         (conv(2, 3, [3, 3], [1, 1], Explicit(1, 0, 2, 1), [1, 1], true, dev), [2, 2, 14, 12]),
+        // The direct kernel (stride 1, at least 8 input channels): the ODE block's 65 → 64 channels,
+        // 70 output channels (a block of 64 and a padded one of 16), a single output channel,
+        // and a 5x3 kernel with uneven padding.
+        (conv(65, 64, [3, 3], [1, 1], Explicit(1, 1, 1, 1), [1, 1], true, dev), [3, 65, 6, 6]),
+        (conv(8, 70, [3, 3], [1, 1], Explicit(1, 1, 1, 1), [1, 1], true, dev), [2, 8, 5, 4]),
+        (conv(9, 1, [3, 3], [1, 1], Explicit(1, 1, 1, 1), [1, 1], true, dev), [2, 9, 5, 5]),
+        (conv(10, 17, [5, 3], [1, 1], Explicit(4, 0, 1, 2), [1, 1], true, dev), [2, 10, 7, 6]),
+        // Strided: the direct kernel's forward and weight gradient, the im2col input gradient.
+        (conv(8, 16, [4, 4], [2, 2], Explicit(1, 1, 1, 1), [1, 1], true, dev), [3, 8, 13, 13]),
+        (conv(9, 5, [5, 5], [3, 2], Explicit(2, 1, 2, 1), [1, 1], true, dev), [2, 9, 11, 9]),
     ]
 }
 
@@ -233,13 +243,24 @@ fn conv_gradients_match_burns_autodiff() {
 }
 
 /// Batches larger than one chunk of the unfolded input (the weight gradient accumulates over
-/// chunks; the input gradient is scattered per chunk).
+/// chunks; the input gradient is scattered per chunk), strided (im2col) and stride 1 (the direct
+/// kernel, whose weight gradient sums partials over chunks of pixels).
 #[test]
 fn conv_over_several_chunks_matches() {
+    // Four input channels (im2col throughout): K · P = 36 · 256 values per image, 455 images
+    // per chunk, so 500 images make two chunks.
+    conv_chunks_match(2, [500, 4, 32, 32]);
+    // Eight (direct forward and weight gradient, im2col input gradient): K · P = 72 · 256, 227
+    // images per chunk, so 300 images make two chunks.
+    conv_chunks_match(2, [300, 8, 32, 32]);
+    // Stride 1, direct throughout: 120 · 1024 output pixels, 480 partial sums of the weight
+    // gradient.
+    conv_chunks_match(1, [120, 8, 32, 32]);
+}
+
+fn conv_chunks_match(stride: usize, shape: [usize; 4]) {
     let dev = Device::flex().autodiff();
-    let c = conv(8, 8, [3, 3], [1, 1], PaddingConfig2d::Explicit(1, 1, 1, 1), [1, 1], true, &dev);
-    // K · P = 72 · 1024 values per image: 56 images per chunk, so 120 images make three chunks.
-    let shape = [120, 8, 32, 32];
+    let c = conv(shape[1], 8, [3, 3], [stride, stride], PaddingConfig2d::Explicit(1, 1, 1, 1), [1, 1], true, &dev);
     let grads_of = |fused: bool| {
         let x = random(shape, 53, 1.0, 0.0, &dev).require_grad();
         let y = if fused { conv2d(&c, x.clone()) } else { c.forward(x.clone()) };
