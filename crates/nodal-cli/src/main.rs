@@ -2,6 +2,7 @@
 //! exit code, [`output`] writes without panicking, [`interrupt`] turns SIGINT and SIGTERM into
 //! a saved stop, [`budget`] refuses requests over the memory limit.
 
+mod allocator;
 mod ball_cmd;
 mod bench_cmd;
 mod bench_sde_cmd;
@@ -154,6 +155,7 @@ enum EvalTask {
 
 fn main() -> ExitCode {
     output::ignore_sigxfsz();
+    allocator::keep_freed_memory();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

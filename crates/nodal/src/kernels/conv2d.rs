@@ -319,8 +319,7 @@ fn matmul(
 /// against the im2col kernel's 0.9 ms).
 const DIRECT_MIN_CHANNELS: usize = 8;
 
-/// Whether [`direct_conv`] computes this geometry (the forward and the weight gradient; the
-/// input gradient too at stride 1): no dilation, no side padded by a
+/// Whether [`direct_conv`] computes this geometry: no dilation, no side padded by a
 /// kernel's size or more, at least [`DIRECT_MIN_CHANNELS`] input channels, an AVX-512 CPU, and
 /// `NODAL_DIRECT_CONV` not `off` (read once).
 fn direct_applies(
@@ -375,6 +374,21 @@ fn backward_direct(g: &Geometry, dys: &[f32], xs: &[f32], ws: &[f32], want: [boo
     let dims = [g.cout, g.cin, g.kh, g.kw];
     let [top, bottom, left, right] = g.spec.padding;
     let x = want[0].then(|| {
+        if g.spec.stride != [1, 1] {
+            let stride = direct_conv::padded_channels(g.cin);
+            let rows = direct_conv::input_gradient_strided(
+                dys,
+                ws,
+                direct_conv::Strided {
+                    input: [g.batch, g.cin, g.h, g.w],
+                    weight: dims,
+                    output: [g.ho, g.wo],
+                    stride: g.spec.stride,
+                    padding: g.spec.padding,
+                },
+            );
+            return direct_conv::to_channels_first(&rows, [g.batch, g.cin, g.h, g.w], stride, None);
+        }
         // dx = dy padded by k − 1 − pad, convolved with the flipped, transposed weight.
         let pad = [g.kh - 1 - top, g.kh - 1 - bottom, g.kw - 1 - left, g.kw - 1 - right];
         let map = direct_conv::to_padded_channels_last(dys, [g.batch, g.cout, g.ho, g.wo], pad, g.cout);
@@ -458,14 +472,7 @@ fn backward(dy: &FloatTensor<Flex>, state: &ConvState, want: [bool; 3]) -> ConvG
     let (dyc, xc, wc) = (contiguous(dy), contiguous(&state.x), contiguous(&state.weight));
     let (dys, xs, ws) = (f32s(&dyc), f32s(&xc), f32s(&wc));
     if g.direct() {
-        // The direct kernel's input gradient exists for stride 1 only; a strided convolution's
-        // comes from the im2col path.
-        let stride_one = g.spec.stride == [1, 1];
-        let mut grads = backward_direct(&g, dys, xs, ws, [want[0] && stride_one, want[1], want[2]]);
-        if want[0] && !stride_one {
-            grads.x = backward_im2col(&g, dys, xs, ws, [true, false, false]).x;
-        }
-        return grads;
+        return backward_direct(&g, dys, xs, ws, want);
     }
     backward_im2col(&g, dys, xs, ws, want)
 }

@@ -197,7 +197,7 @@ pub(crate) fn unpack_weight_gradient(packed: &[f32], [o, c, kh, kw]: [usize; 4])
 /// rows of `out_stride = padded(O)` values. `packed` is [`pack_weight`]'s layout with
 /// `out_stride` columns.
 pub(crate) fn convolve(plan: &Plan, map: &[f32], packed: &[f32], out_stride: usize) -> Vec<f32> {
-    let taps = plan.taps();
+    let taps: Vec<(usize, usize)> = plan.taps().into_iter().enumerate().map(|(t, off)| (off, t * plan.channels * out_stride)).collect();
     assert!(available() && out_stride % LANES == 0);
     assert!(map.len() == plan.map_len() && packed.len() == taps.len() * plan.channels * out_stride);
     let pixels = plan.pixels();
@@ -233,11 +233,122 @@ pub(crate) fn convolve(plan: &Plan, map: &[f32], packed: &[f32], out_stride: usi
                         packed.as_ptr().add(j0),
                         out_stride,
                         dst.as_mut_ptr().add(r * out_stride + j0),
+                        out_stride,
                     );
                 }
                 j0 += regs * LANES;
             }
             r += rows;
+        }
+    });
+    out
+}
+
+/// The sizes of a strided convolution, for [`input_gradient_strided`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Strided {
+    /// `[B, C, H, W]` of the input.
+    pub input: [usize; 4],
+    /// `[O, C, k_h, k_w]` of the weight.
+    pub weight: [usize; 4],
+    /// `[H_out, W_out]`.
+    pub output: [usize; 2],
+    /// `[s_h, s_w]`.
+    pub stride: [usize; 2],
+    /// `[top, bottom, left, right]`.
+    pub padding: [usize; 4],
+}
+
+/// The input gradient of a convolution of any stride (no dilation), the transposed convolution
+///
+/// ```text
+/// dx[b, iy, ix, c] = Σ_{i, j} Σ_o dy[b, (iy + top − i)/s_h, (ix + left − j)/s_w, o] · W[o, c, i, j]
+/// ```
+///
+/// over the offsets `(i, j)` that divide exactly, with `dy` read as zero outside its map. The
+/// input pixels of a row fall into `s_w` classes by `(ix + left) mod s_w`: the pixels of one
+/// class share their offsets and lie one output column apart, so six of them make a register
+/// tile of the forward kernel. `w` is the weight `[O, C, k_h, k_w]` and `dy` is `[B, O, H_out,
+/// W_out]`; returns rows `[B·H·W, padded(C)]`.
+pub(crate) fn input_gradient_strided(dy: &[f32], w: &[f32], g: Strided) -> Vec<f32> {
+    let [batch, c, h, wd] = g.input;
+    let [o, _, kh, kw] = g.weight;
+    let [ho, wo] = g.output;
+    let [sh, sw] = g.stride;
+    let [top, bottom, left, right] = g.padding;
+    assert!(available() && sh >= 1 && sw >= 1 && dy.len() == batch * o * ho * wo);
+    // Zero rows and columns of dy so that every offset that divides lands inside the map.
+    let lead = |k: usize, pad: usize, s: usize| (k - 1).saturating_sub(pad).div_ceil(s);
+    let trail = |size: usize, pad: usize, s: usize, out: usize| ((size - 1 + pad) / s + 1).saturating_sub(out);
+    let pads = [lead(kh, top, sh), trail(h, top, sh, ho), lead(kw, left, sw), trail(wd, left, sw, wo)];
+    let _ = (bottom, right); // the output size already reflects them
+    let (hp, wp) = (ho + pads[0] + pads[1], wo + pads[2] + pads[3]);
+    let map = to_padded_channels_last(dy, [batch, o, ho, wo], pads, o);
+    let packed = pack_weight(w, g.weight, true);
+    let stride = padded_channels(c);
+    let taps = kh * kw;
+    let mut out = vec![0f32; batch * h * wd * stride];
+    if out.is_empty() {
+        return out;
+    }
+    out.par_chunks_mut(wd * stride).enumerate().for_each(|(row, dst)| {
+        let (b, iy) = (row / h, row % h);
+        let mut offsets: Vec<(usize, usize)> = Vec::with_capacity(taps);
+        for class in 0..sw {
+            let first = (class + sw - left % sw) % sw;
+            if first >= wd {
+                continue;
+            }
+            let count = (wd - first).div_ceil(sw);
+            offsets.clear();
+            for i in 0..kh {
+                let ny = (iy + top) as isize - i as isize;
+                if ny.rem_euclid(sh as isize) != 0 {
+                    continue;
+                }
+                let oy = (ny.div_euclid(sh as isize) + pads[0] as isize) as usize;
+                for j in 0..kw {
+                    let nx = (first + left) as isize - j as isize;
+                    if nx.rem_euclid(sw as isize) != 0 {
+                        continue;
+                    }
+                    let ox = (nx.div_euclid(sw as isize) + pads[2] as isize) as usize;
+                    offsets.push((((b * hp + oy) * wp + ox) * o, (taps - 1 - (i * kw + j)) * o * stride));
+                }
+            }
+            let mut r = 0;
+            while r < count {
+                let rows = (count - r).min(ROWS);
+                let mut bases = [0usize; ROWS];
+                for (i, base) in bases.iter_mut().enumerate().take(rows) {
+                    *base = (r + i) * o;
+                }
+                let mut j0 = 0;
+                while j0 < stride {
+                    let regs = ((stride - j0) / LANES).min(REGS);
+                    // SAFETY: `available()` holds; the zero rows and columns added to `dy` keep
+                    // every read `offset + (r + i)·O + o' < map.len()` (the last pixel of a
+                    // class reads output column `(W − 1 + left)/s_w` at most); packed rows hold
+                    // `stride ≥ j0 + 16·regs` values; pixel `first + s_w·(r + i)` of this row
+                    // is inside `dst`.
+                    unsafe {
+                        x86::forward_tile(
+                            rows,
+                            regs,
+                            map.as_ptr(),
+                            &bases,
+                            &offsets,
+                            o,
+                            packed.as_ptr().add(j0),
+                            stride,
+                            dst.as_mut_ptr().add((first + sw * r) * stride + j0),
+                            sw * stride,
+                        );
+                    }
+                    j0 += regs * LANES;
+                }
+                r += rows;
+            }
         }
     });
     out
@@ -315,19 +426,20 @@ mod x86 {
         regs: usize,
         map: *const f32,
         bases: &[usize; ROWS],
-        taps: &[usize],
+        taps: &[(usize, usize)],
         channels: usize,
         w: *const f32,
-        stride: usize,
+        w_stride: usize,
         out: *mut f32,
+        out_stride: usize,
     ) {
         macro_rules! go {
             ($r:literal) => {
                 match regs {
-                    4 => forward::<$r, 4>(map, bases, taps, channels, w, stride, out),
-                    3 => forward::<$r, 3>(map, bases, taps, channels, w, stride, out),
-                    2 => forward::<$r, 2>(map, bases, taps, channels, w, stride, out),
-                    _ => forward::<$r, 1>(map, bases, taps, channels, w, stride, out),
+                    4 => forward::<$r, 4>(map, bases, taps, channels, w, w_stride, out, out_stride),
+                    3 => forward::<$r, 3>(map, bases, taps, channels, w, w_stride, out, out_stride),
+                    2 => forward::<$r, 2>(map, bases, taps, channels, w, w_stride, out, out_stride),
+                    _ => forward::<$r, 1>(map, bases, taps, channels, w, w_stride, out, out_stride),
                 }
             };
         }
@@ -344,28 +456,32 @@ mod x86 {
         }
     }
 
-    /// `R` pixels by `V` registers of output channels.
+    /// `R` pixels by `V` registers of output channels: for each `(map offset, weight offset)`
+    /// in `taps` and each channel `c`, `out[i, :] += map[bases[i] + offset + c] · w[weight
+    /// offset + c·w_stride, :]`.
+    #[allow(clippy::too_many_arguments)]
     #[inline]
     #[target_feature(enable = "avx512f")]
     unsafe fn forward<const R: usize, const V: usize>(
         map: *const f32,
         bases: &[usize; ROWS],
-        taps: &[usize],
+        taps: &[(usize, usize)],
         channels: usize,
         w: *const f32,
-        stride: usize,
+        w_stride: usize,
         out: *mut f32,
+        out_stride: usize,
     ) {
         let mut acc = [[_mm512_setzero_ps(); V]; R];
         unsafe {
-            for (t, &tap) in taps.iter().enumerate() {
+            for &(tap, weights) in taps {
                 let mut px = [map; R];
                 for (i, p) in px.iter_mut().enumerate() {
                     *p = map.add(bases[i] + tap);
                 }
-                let wt = w.add(t * channels * stride);
+                let wt = w.add(weights);
                 for c in 0..channels {
-                    let wrow = wt.add(c * stride);
+                    let wrow = wt.add(c * w_stride);
                     let mut wv = [_mm512_setzero_ps(); V];
                     for (v, x) in wv.iter_mut().enumerate() {
                         *x = _mm512_loadu_ps(wrow.add(LANES * v));
@@ -380,7 +496,7 @@ mod x86 {
             }
             for (i, ai) in acc.iter().enumerate() {
                 for (v, a) in ai.iter().enumerate() {
-                    _mm512_storeu_ps(out.add(i * stride + LANES * v), *a);
+                    _mm512_storeu_ps(out.add(i * out_stride + LANES * v), *a);
                 }
             }
         }

@@ -192,9 +192,13 @@ fn conv_cases(dev: &Device) -> Vec<(Conv2d, [usize; 4])> {
         (conv(8, 70, [3, 3], [1, 1], Explicit(1, 1, 1, 1), [1, 1], true, dev), [2, 8, 5, 4]),
         (conv(9, 1, [3, 3], [1, 1], Explicit(1, 1, 1, 1), [1, 1], true, dev), [2, 9, 5, 5]),
         (conv(10, 17, [5, 3], [1, 1], Explicit(4, 0, 1, 2), [1, 1], true, dev), [2, 10, 7, 6]),
-        // Strided: the direct kernel's forward and weight gradient, the im2col input gradient.
+        // Strided, through the direct kernel (the input gradient by classes of pixels).
         (conv(8, 16, [4, 4], [2, 2], Explicit(1, 1, 1, 1), [1, 1], true, dev), [3, 8, 13, 13]),
         (conv(9, 5, [5, 5], [3, 2], Explicit(2, 1, 2, 1), [1, 1], true, dev), [2, 9, 11, 9]),
+        // A kernel smaller than the stride (input pixels no output reads) and a 3x3 stride 2
+        // on an even map.
+        (conv(8, 4, [1, 1], [2, 2], Valid, [1, 1], true, dev), [2, 8, 5, 6]),
+        (conv(12, 20, [3, 3], [2, 2], Explicit(1, 1, 1, 1), [1, 1], true, dev), [2, 12, 6, 6]),
     ]
 }
 
@@ -250,8 +254,7 @@ fn conv_over_several_chunks_matches() {
     // Four input channels (im2col throughout): K · P = 36 · 256 values per image, 455 images
     // per chunk, so 500 images make two chunks.
     conv_chunks_match(2, [500, 4, 32, 32]);
-    // Eight (direct forward and weight gradient, im2col input gradient): K · P = 72 · 256, 227
-    // images per chunk, so 300 images make two chunks.
+    // Eight channels, strided: the direct kernel throughout.
     conv_chunks_match(2, [300, 8, 32, 32]);
     // Stride 1, direct throughout: 120 · 1024 output pixels, 480 partial sums of the weight
     // gradient.
