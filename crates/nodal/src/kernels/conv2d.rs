@@ -23,10 +23,12 @@
 //! values (16 MiB). The unfolded input is rebuilt in the backward rather than kept, so the
 //! autodiff graph holds only `x` and `w`, as burn's own convolution does.
 //!
-//! [`conv2d`] takes burn's [`Conv2d`] (same parameters and records) and uses this kernel for
-//! `f32` tensors on flex with one group and explicit or valid padding, on the geometries where
-//! it measured faster than flex (strided, or large maps); anything else falls back to
-//! `Conv2d::forward`. [`conv2d_always`] skips the size rule.
+//! [`conv2d`] takes burn's [`Conv2d`] (same parameters and records) for `f32` tensors on flex
+//! with one group and explicit or valid padding. With at least 8 input channels, no dilation and
+//! an AVX-512 CPU, the op runs the direct kernel of [`super::direct_conv`] (no unfolded copy);
+//! otherwise the im2col products here, on the geometries where they measured faster than flex
+//! (strided, or large maps). Anything else falls back to `Conv2d::forward`. [`conv2d_always`]
+//! skips the size rule.
 
 use super::direct_conv;
 use super::flex_host::{contiguous, f32s, on_flex, tensor_from};

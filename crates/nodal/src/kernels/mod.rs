@@ -5,6 +5,8 @@
 //! burn's generic module when the tensor is on another backend or in a dtype the kernel does not
 //! cover. Models call the entry ([`group_norm::group_norm`] in place of `GroupNorm::forward`,
 //! [`conv2d::conv2d`] in place of `Conv2d::forward`) and keep burn's modules, parameters and records unchanged.
+//! The convolution has two CPU kernels: a direct one on channels-last maps (`direct_conv`,
+//! AVX-512, most layers) and im2col with packed products (few input channels, or no AVX-512).
 //!
 //! Setting the environment variable `NODAL_KERNELS=off` (read once per process) sends every
 //! entry to burn's generic module instead: the same results up to `f32` round-off, for
