@@ -1198,15 +1198,21 @@ mod tests {
     }
 
     /// Data-parallel training on 2 and 3 ranks (shards of 10+10 and 7+7+6 rows of each batch of
-    /// 20) makes the single process's updates. After one epoch (2 steps of SGD with momentum)
-    /// every rank holds the same weights, and they differ from the single process's by less than
-    /// 1e-4 of the distance the weights travelled (the check can fail: that distance is ~1e-2;
-    /// seen: 1.2e-7, one f32 ulp of the largest weights). What is left is f32 addition in another
-    /// order. Over more steps a ReLU network amplifies it: a pre-activation within round-off of 0
-    /// takes the other side, which changes the gradient by a finite amount (seen with batches of
-    /// 10: one ulp for two steps, then 1.2e-5 at step 3 for the RK-Net and 2e-4 by step 8 for
-    /// the ResNet). So the comparison is made over two steps. The test accuracy and the mean loss
-    /// agree too; only rank 0 writes files.
+    /// 20) makes the single process's updates. What is left is f32 addition in another order
+    /// (the weight gradients are sums over the shard's pixels, then over the ranks).
+    ///
+    /// - After the first step of SGD with momentum the weights differ from the single process's
+    ///   by less than 1e-4 of the distance they travelled (~5e-3; seen: 1.5e-8 to 3e-8, one or
+    ///   two f32 ulp). A wrong reduction (a missing average, a shard counted twice) would be
+    ///   off by a fraction of the step itself.
+    /// - Over more steps a ReLU network amplifies the round-off: a pre-activation within
+    ///   round-off of 0 takes the other side, which changes the gradient by a finite amount.
+    ///   With the direct convolution kernel this happens at the second step (1.0e-5 for the
+    ///   RK-Net on 2 ranks, 2.7e-5 for the ResNet on 3: 1.3e-3 and 2.3e-3 of the distance
+    ///   travelled; with the im2col kernel one ulp for two steps, then 1.2e-5 at step 3). After
+    ///   the whole epoch (2 steps) the bound is therefore 1e-2 of the distance travelled, still
+    ///   well below what a wrong reduction gives. Every rank holds the same weights, the test
+    ///   accuracy and the mean loss agree, and only rank 0 writes files.
     ///
     /// SGD, because Adam divides by the gradient's running RMS: a parameter whose exact
     /// gradient is zero (a convolution bias followed by GroupNorm) gets round-off for a
@@ -1216,10 +1222,22 @@ mod tests {
     fn data_parallel_ranks_make_the_single_process_updates() {
         for model in [ModelConfig::new(ModelKind::RkNet).with_step(0.5), ModelConfig::new(ModelKind::ResNet)] {
             let name = model.kind.name();
+            let init = crate::mnist::models::flat_params(&model.init_seeded(&Device::flex(), 0));
+            // The first step alone, at the tight bound.
+            let first = train_on_ranks(&model, 1, &tmp(&format!("dp-first-single-{name}")), 20, Some(1), true, 1);
+            let first_travelled = max_abs_diff(&first[0].1, &init);
+            assert!(first_travelled > 1e-3, "{name}: the first step moved the weights by {first_travelled}");
+            for ranks in [2, 3] {
+                let runs = train_on_ranks(&model, ranks, &tmp(&format!("dp-first-{ranks}-{name}")), 20, Some(1), true, 1);
+                let d = max_abs_diff(&runs[0].1, &first[0].1);
+                assert!(
+                    d < 1e-4 * first_travelled,
+                    "{name}, {ranks} ranks, first step: weights differ by {d} (travelled {first_travelled})"
+                );
+            }
             let single_out = tmp(&format!("dp-single-{name}"));
             let single = train_on_ranks(&model, 1, &single_out, 20, None, true, 1);
             let (_, w1, h1) = &single[0];
-            let init = crate::mnist::models::flat_params(&model.init_seeded(&Device::flex(), 0));
             let travelled = max_abs_diff(w1, &init);
             assert!(travelled > 1e-3, "{name}: training moved the weights by {travelled}");
             for ranks in [2, 3] {
@@ -1229,7 +1247,7 @@ mod tests {
                     assert_eq!(*outcome, Outcome::Finished);
                     assert!(w == &runs[0].1, "{name}: rank {r} of {ranks} holds other weights than rank 0");
                     let d = max_abs_diff(w, w1);
-                    assert!(d < 1e-4 * travelled, "{name}, {ranks} ranks: weights differ from one process by {d} (travelled {travelled})");
+                    assert!(d < 1e-2 * travelled, "{name}, {ranks} ranks: weights differ from one process by {d} (travelled {travelled})");
                     assert_eq!(h.len(), 1);
                     assert_eq!(h[0].test_accuracy, h1[0].test_accuracy);
                     assert!((h[0].train_loss - h1[0].train_loss).abs() < 1e-5, "{} vs {}", h[0].train_loss, h1[0].train_loss);
