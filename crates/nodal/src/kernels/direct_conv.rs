@@ -193,6 +193,58 @@ pub(crate) fn unpack_weight_gradient(packed: &[f32], [o, c, kh, kw]: [usize; 4])
     out
 }
 
+/// The forward tile over `count` pixels, six at a time, for every block of output channels:
+/// pixel `i` reads its window at `base(i)` plus each tap's map offset, and writes its
+/// `w_stride` output channels at `out[i·out_step..]`.
+///
+/// # Safety
+/// AVX-512F is available; for every pixel, tap and channel the map and weight reads lie inside
+/// `map` and `packed` (rows of `w_stride`, a multiple of 16, values); `out` holds every pixel's row.
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_pixels(
+    count: usize,
+    base: impl Fn(usize) -> usize,
+    map: &[f32],
+    taps: &[(usize, usize)],
+    channels: usize,
+    packed: &[f32],
+    w_stride: usize,
+    out: &mut [f32],
+    out_step: usize,
+) {
+    assert!(count == 0 || out.len() >= (count - 1) * out_step + w_stride);
+    let mut r = 0;
+    while r < count {
+        let rows = (count - r).min(ROWS);
+        let mut bases = [0usize; ROWS];
+        for (i, b) in bases.iter_mut().enumerate().take(rows) {
+            *b = base(r + i);
+        }
+        let mut j0 = 0;
+        while j0 < w_stride {
+            let regs = ((w_stride - j0) / LANES).min(REGS);
+            // SAFETY: the caller's contract; the tile writes rows `r..r + rows` of `out` at
+            // columns `j0..j0 + 16·regs ≤ w_stride`.
+            unsafe {
+                x86::forward_tile(
+                    rows,
+                    regs,
+                    map.as_ptr(),
+                    &bases,
+                    taps,
+                    channels,
+                    packed.as_ptr().add(j0),
+                    w_stride,
+                    out.as_mut_ptr().add(r * out_step + j0),
+                    out_step,
+                );
+            }
+            j0 += regs * LANES;
+        }
+        r += rows;
+    }
+}
+
 /// `y[p, :] = Σ_t Σ_c x̃[base(p) + tap(t) + c] · W̃[t, c, :]` for every output pixel `p`, as
 /// rows of `out_stride = padded(O)` values. `packed` is [`pack_weight`]'s layout with
 /// `out_stride` columns.
@@ -208,38 +260,10 @@ pub(crate) fn convolve(plan: &Plan, map: &[f32], packed: &[f32], out_stride: usi
     out.par_chunks_mut(PIXEL_TASK * out_stride).enumerate().for_each(|(task, dst)| {
         let first = task * PIXEL_TASK;
         let count = dst.len() / out_stride;
-        let mut r = 0;
-        while r < count {
-            let rows = (count - r).min(ROWS);
-            let mut bases = [0usize; ROWS];
-            for (i, b) in bases.iter_mut().enumerate().take(rows) {
-                *b = plan.base(first + r + i);
-            }
-            let mut j0 = 0;
-            while j0 < out_stride {
-                let regs = ((out_stride - j0) / LANES).min(REGS);
-                // SAFETY: `available()` holds; every window `base(p) + tap(t) + c` with `c <
-                // channels` lies in `map` (the output size is the padded size less the kernel
-                // plus one), every packed row `(t·C + c)·out_stride + j0 + 16·regs` lies in
-                // `packed`, and the tile's rows `r..r + rows` of `dst` hold `out_stride` values each.
-                unsafe {
-                    x86::forward_tile(
-                        rows,
-                        regs,
-                        map.as_ptr(),
-                        &bases,
-                        &taps,
-                        plan.channels,
-                        packed.as_ptr().add(j0),
-                        out_stride,
-                        dst.as_mut_ptr().add(r * out_stride + j0),
-                        out_stride,
-                    );
-                }
-                j0 += regs * LANES;
-            }
-            r += rows;
-        }
+        // SAFETY: `available()` holds; every window `base(p) + tap(t) + c` with `c < channels`
+        // lies in `map` (the output size is the padded size less the kernel plus one), the packed
+        // rows hold `out_stride` values, and `dst` holds `count` rows of `out_stride` values.
+        unsafe { tile_pixels(count, |i| plan.base(first + i), map, &taps, plan.channels, packed, out_stride, dst, out_stride) };
     });
     out
 }
@@ -316,39 +340,11 @@ pub(crate) fn input_gradient_strided(dy: &[f32], w: &[f32], g: Strided) -> Vec<f
                     offsets.push((((b * hp + oy) * wp + ox) * o, (taps - 1 - (i * kw + j)) * o * stride));
                 }
             }
-            let mut r = 0;
-            while r < count {
-                let rows = (count - r).min(ROWS);
-                let mut bases = [0usize; ROWS];
-                for (i, base) in bases.iter_mut().enumerate().take(rows) {
-                    *base = (r + i) * o;
-                }
-                let mut j0 = 0;
-                while j0 < stride {
-                    let regs = ((stride - j0) / LANES).min(REGS);
-                    // SAFETY: `available()` holds; the zero rows and columns added to `dy` keep
-                    // every read `offset + (r + i)·O + o' < map.len()` (the last pixel of a
-                    // class reads output column `(W − 1 + left)/s_w` at most); packed rows hold
-                    // `stride ≥ j0 + 16·regs` values; pixel `first + s_w·(r + i)` of this row
-                    // is inside `dst`.
-                    unsafe {
-                        x86::forward_tile(
-                            rows,
-                            regs,
-                            map.as_ptr(),
-                            &bases,
-                            &offsets,
-                            o,
-                            packed.as_ptr().add(j0),
-                            stride,
-                            dst.as_mut_ptr().add((first + sw * r) * stride + j0),
-                            sw * stride,
-                        );
-                    }
-                    j0 += regs * LANES;
-                }
-                r += rows;
-            }
+            // SAFETY: `available()` holds; the zero rows and columns added to `dy` keep every
+            // read `offset + i·O + o' < map.len()` (the last pixel of a class reads output column
+            // `(W − 1 + left)/s_w` at most); the packed rows hold `stride` values; pixel `first +
+            // s_w·i` of this row is inside `dst`.
+            unsafe { tile_pixels(count, |i| i * o, &map, &offsets, o, &packed, stride, &mut dst[first * stride..], sw * stride) };
         }
     });
     out
