@@ -49,6 +49,7 @@ pub mod stepper;
 pub mod stiff_problems;
 pub mod tableau;
 pub mod thin_gemm;
+pub mod vector_tanh;
 
 pub use controller::{Adaptive, ConstantStep, Controller, PidController, StepControl};
 pub use dynamics::{Dynamics, FnDynamics, VjpDynamics};

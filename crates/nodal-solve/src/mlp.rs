@@ -9,6 +9,7 @@
 
 use crate::dynamics::{Dynamics, VjpDynamics};
 use crate::scalar::Scalar;
+use crate::vector_tanh::bias_tanh_rows;
 
 /// Work (batch x hidden x dim multiply-adds) above which a call splits rows across threads.
 const PARALLEL_WORK: usize = 1 << 17;
@@ -149,24 +150,29 @@ fn hidden_layer<T: Scalar>(y: &[T], w1: &[T], w1t: &[T], b1: &[T], act: &mut Vec
     if dim > SMALL_DIM && rows > TINY_ROWS && T::thin_nn(y, w1t, act, rows, dim, hidden, false) {
         // The bias joins in the same pass as tanh (the same single rounding of `Σ + b` as
         // accumulating onto a bias-filled buffer, without the fill).
-        for a in act.chunks_exact_mut(hidden) {
-            for (v, b) in a.iter_mut().zip(b1) {
-                *v = (*v + *b).tanh_fast();
+        bias_tanh_rows(act, b1);
+        return;
+    }
+    if dim <= SMALL_DIM {
+        // `Σ_i y_i W1[:, i]`, then the bias in the tanh pass (no bias-filled buffer).
+        for r in 0..rows {
+            let a = &mut act[r * hidden..(r + 1) * hidden];
+            let w0 = &w1t[..hidden];
+            let y0 = y[r * dim];
+            for (v, w) in a.iter_mut().zip(w0) {
+                *v = y0 * *w;
+            }
+            for i in 1..dim {
+                axpy_slice(a, y[r * dim + i], &w1t[i * hidden..(i + 1) * hidden]);
             }
         }
+        bias_tanh_rows(act, b1);
         return;
     }
     for r in 0..rows {
         act[r * hidden..(r + 1) * hidden].copy_from_slice(b1);
     }
-    if dim <= SMALL_DIM {
-        for r in 0..rows {
-            let a = &mut act[r * hidden..(r + 1) * hidden];
-            for i in 0..dim {
-                axpy_slice(a, y[r * dim + i], &w1t[i * hidden..(i + 1) * hidden]);
-            }
-        }
-    } else if rows <= TINY_ROWS {
+    if rows <= TINY_ROWS {
         // Contiguous dot products with the rows of W1 (no transpose needed).
         for r in 0..rows {
             let yr = &y[r * dim..(r + 1) * dim];
@@ -194,9 +200,7 @@ fn hidden_layer<T: Scalar>(y: &[T], w1: &[T], w1t: &[T], b1: &[T], act: &mut Vec
             );
         }
     }
-    for v in act.iter_mut() {
-        *v = v.tanh_fast();
-    }
+    bias_tanh_rows(act, &[]);
 }
 
 /// `out <- act W2^T + b2` (`w2t` is `W2` transposed, used above [`SMALL_DIM`]).

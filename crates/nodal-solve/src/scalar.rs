@@ -75,6 +75,10 @@ pub trait Scalar:
     fn thin_nt_narrow(a: &[Self], b: &[Self], c: &mut [Self], m: usize, k: usize, n: usize) -> bool {
         crate::thin_gemm::nt_narrow(a, b, c, m, k, n)
     }
+    /// `v <- tanh(v + b)` elementwise (`tanh(v)` without a bias; `bias` as long as `v`) on the
+    /// AVX-512 kernels of [`crate::vector_tanh`]; `false`, touching nothing, where they cannot
+    /// run (the caller then uses [`Scalar::tanh_fast`]).
+    fn tanh_simd(v: &mut [Self], bias: Option<&[Self]>) -> bool;
     /// `C += Aᵀ B` (`A` `m x p`, `B` `m x q`, `C` `p x q`, contiguous row-major) through
     /// [`crate::thin_gemm`]; `false` where it does not apply.
     fn thin_tn_accumulate(a: &[Self], b: &[Self], c: &mut [Self], m: usize, p: usize, q: usize) -> bool {
@@ -105,6 +109,9 @@ impl Scalar for f32 {
     #[inline(always)]
     fn tanh_fast(self) -> Self {
         crate::fastmath::tanh_f32(self)
+    }
+    fn tanh_simd(v: &mut [Self], bias: Option<&[Self]>) -> bool {
+        crate::vector_tanh::tanh_f32_slice(v, bias)
     }
     unsafe fn gemm(
         m: usize,
@@ -149,6 +156,9 @@ impl Scalar for f64 {
     #[inline(always)]
     fn tanh_fast(self) -> Self {
         crate::fastmath::tanh_f64(self)
+    }
+    fn tanh_simd(v: &mut [Self], bias: Option<&[Self]>) -> bool {
+        crate::vector_tanh::tanh_f64_slice(v, bias)
     }
     unsafe fn gemm(
         m: usize,

@@ -119,7 +119,7 @@ pub fn nt_narrow<T: ThinElement>(a: &[T], b: &[T], c: &mut [T], m: usize, k: usi
 
 /// Whether the AVX-512F kernels can run here (`NODAL_THIN_GEMM=0` turns them off, for
 /// comparisons).
-fn avx512() -> bool {
+pub(crate) fn avx512() -> bool {
     use std::sync::OnceLock;
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| {
