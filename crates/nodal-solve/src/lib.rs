@@ -34,6 +34,7 @@ pub mod jvp;
 pub mod lanes;
 pub mod mlp;
 mod mlp_jvp;
+mod mlp_narrow;
 pub mod norm;
 pub mod options;
 pub mod pde;

@@ -480,6 +480,10 @@ impl<T: Scalar> Mlp<T> {
         let chunks = self.chunks(batch);
         // Both layers per block of rows, so the block's activations stay in cache between them.
         let forward_rows = move |y: &[T], dy: &mut [T], act: &mut Vec<T>| {
+            // Narrow states: one sweep per row, activations kept in registers.
+            if dim <= SMALL_DIM && T::narrow_mlp_forward(y, w1t, b1, w2, b2, dy, dim, hidden) {
+                return;
+            }
             for (yb, db) in y.chunks(FORWARD_BLOCK_ROWS * dim).zip(dy.chunks_mut(FORWARD_BLOCK_ROWS * dim)) {
                 let rows = yb.len() / dim;
                 hidden_layer(yb, w1, w1t, b1, act, rows, dim, hidden);
@@ -655,13 +659,14 @@ pub(crate) mod tests {
         }
     }
 
-    /// In f32 the wide path runs on the unpacked kernels of `thin_gemm` (where the CPU has
-    /// AVX-512F); its value and VJP equal the f64 network's (checked above against naive loops
+    /// In f32 the wide path runs on the unpacked kernels of `thin_gemm`, and the narrow
+    /// forward (width <= 4) on `mlp_narrow`'s one-sweep rows (where the CPU has AVX-512F); their
+    /// value and VJP equal the f64 network's (checked above against naive loops
     /// and central differences) to f32 rounding: 1e-4 of each output's scale covers sums of
     /// 64-256 products at 2^-24 each.
     #[test]
     fn single_precision_wide_path_matches_double_precision() {
-        for &(d, h, b) in &[(64, 256, 300), (32, 48, 7)] {
+        for &(d, h, b) in &[(64, 256, 300), (32, 48, 7), (2, 37, 50), (4, 64, 9), (1, 16, 3)] {
             let p64: Vec<f64> = seeded(Mlp::<f64>::num_params_for(d, h), 6).iter().map(|v| 0.4 * v).collect();
             let p32: Vec<f32> = p64.iter().map(|&v| v as f32).collect();
             let mut m64 = Mlp::new(d, h, p32.iter().map(|&v| v as f64).collect()).unwrap();

@@ -79,6 +79,19 @@ pub trait Scalar:
     /// AVX-512 kernels of [`crate::vector_tanh`]; `false`, touching nothing, where they cannot
     /// run (the caller then uses [`Scalar::tanh_fast`]).
     fn tanh_simd(v: &mut [Self], bias: Option<&[Self]>) -> bool;
+    /// The fused forward of a narrow MLP (`dim <= 4`), `out = W2 tanh(W1 y + b1) + b2` row by
+    /// row, through [`crate::mlp_narrow`]; `false`, touching nothing, where it cannot run.
+    #[allow(clippy::too_many_arguments)]
+    fn narrow_mlp_forward(
+        y: &[Self],
+        w1t: &[Self],
+        b1: &[Self],
+        w2: &[Self],
+        b2: &[Self],
+        out: &mut [Self],
+        dim: usize,
+        hidden: usize,
+    ) -> bool;
     /// `C += Aᵀ B` (`A` `m x p`, `B` `m x q`, `C` `p x q`, contiguous row-major) through
     /// [`crate::thin_gemm`]; `false` where it does not apply.
     fn thin_tn_accumulate(a: &[Self], b: &[Self], c: &mut [Self], m: usize, p: usize, q: usize) -> bool {
@@ -112,6 +125,18 @@ impl Scalar for f32 {
     }
     fn tanh_simd(v: &mut [Self], bias: Option<&[Self]>) -> bool {
         crate::vector_tanh::tanh_f32_slice(v, bias)
+    }
+    fn narrow_mlp_forward(
+        y: &[Self],
+        w1t: &[Self],
+        b1: &[Self],
+        w2: &[Self],
+        b2: &[Self],
+        out: &mut [Self],
+        dim: usize,
+        hidden: usize,
+    ) -> bool {
+        crate::mlp_narrow::forward_f32(y, w1t, b1, w2, b2, out, dim, hidden)
     }
     unsafe fn gemm(
         m: usize,
@@ -159,6 +184,18 @@ impl Scalar for f64 {
     }
     fn tanh_simd(v: &mut [Self], bias: Option<&[Self]>) -> bool {
         crate::vector_tanh::tanh_f64_slice(v, bias)
+    }
+    fn narrow_mlp_forward(
+        y: &[Self],
+        w1t: &[Self],
+        b1: &[Self],
+        w2: &[Self],
+        b2: &[Self],
+        out: &mut [Self],
+        dim: usize,
+        hidden: usize,
+    ) -> bool {
+        crate::mlp_narrow::forward_f64(y, w1t, b1, w2, b2, out, dim, hidden)
     }
     unsafe fn gemm(
         m: usize,
