@@ -147,10 +147,9 @@ impl<T: Scalar> Mlp<T> {
 #[allow(clippy::too_many_arguments)]
 fn hidden_layer<T: Scalar>(y: &[T], w1: &[T], w1t: &[T], b1: &[T], act: &mut Vec<T>, rows: usize, dim: usize, hidden: usize) {
     act.resize(rows * hidden, T::ZERO);
-    if dim > SMALL_DIM && rows > TINY_ROWS && T::thin_nn(y, w1t, act, rows, dim, hidden, false) {
-        // The bias joins in the same pass as tanh (the same single rounding of `Σ + b` as
-        // accumulating onto a bias-filled buffer, without the fill).
-        bias_tanh_rows(act, b1);
+    if dim > SMALL_DIM && rows > TINY_ROWS && T::thin_nn_then(y, w1t, act, rows, dim, hidden, Some(b1), true) {
+        // The bias and tanh join in registers before the store (the same single rounding of
+        // `Σ + b` as accumulating onto a bias-filled buffer, without the fill or a second pass).
         return;
     }
     if dim <= SMALL_DIM {
@@ -224,11 +223,12 @@ fn output_layer<T: Scalar>(act: &[T], w2: &[T], w2t: &[T], b2: &[T], out: &mut [
         }
         return;
     }
+    // `Σ + b2` in registers before the store.
+    if T::thin_nn_then(act, w2t, out, rows, hidden, dim, Some(b2), false) {
+        return;
+    }
     for r in 0..rows {
         out[r * dim..(r + 1) * dim].copy_from_slice(b2);
-    }
-    if T::thin_nn(act, w2t, out, rows, hidden, dim, true) {
-        return;
     }
     unsafe {
         T::gemm(

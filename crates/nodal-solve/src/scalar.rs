@@ -70,6 +70,11 @@ pub trait Scalar:
     fn thin_nn(a: &[Self], b: &[Self], c: &mut [Self], m: usize, k: usize, n: usize, accumulate: bool) -> bool {
         crate::thin_gemm::nn(a, b, c, m, k, n, accumulate)
     }
+    /// [`Scalar::thin_nn`] with the bias and `tanh` epilogue of [`crate::thin_gemm::nn_then`].
+    #[allow(clippy::too_many_arguments)]
+    fn thin_nn_then(a: &[Self], b: &[Self], c: &mut [Self], m: usize, k: usize, n: usize, bias: Option<&[Self]>, tanh: bool) -> bool {
+        crate::thin_gemm::nn_then(a, b, c, m, k, n, false, bias, tanh)
+    }
     /// `C = A Bᵀ` for a narrow `C` (`A` `m x k`, `B` `n x k`) through
     /// [`crate::thin_gemm::nt_narrow`]; `false` where it does not apply.
     fn thin_nt_narrow(a: &[Self], b: &[Self], c: &mut [Self], m: usize, k: usize, n: usize) -> bool {

@@ -24,7 +24,18 @@ pub trait ThinElement: Copy + private::Sealed {
     /// Lanes per AVX-512 register.
     const LANES: usize;
     #[doc(hidden)]
-    unsafe fn raw_nn(a: *const Self, b: *const Self, c: *mut Self, m: usize, k: usize, n: usize, accumulate: bool);
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn raw_nn(
+        a: *const Self,
+        b: *const Self,
+        c: *mut Self,
+        m: usize,
+        k: usize,
+        n: usize,
+        accumulate: bool,
+        bias: *const Self,
+        tanh: bool,
+    );
     #[doc(hidden)]
     unsafe fn raw_tn(a: *const Self, b: *const Self, c: *mut Self, m: usize, p: usize, q: usize);
     #[doc(hidden)]
@@ -41,11 +52,21 @@ macro_rules! thin_element {
     ($t:ty, $lanes:expr, $module:ident) => {
         impl ThinElement for $t {
             const LANES: usize = $lanes;
-            unsafe fn raw_nn(a: *const Self, b: *const Self, c: *mut Self, m: usize, k: usize, n: usize, accumulate: bool) {
+            unsafe fn raw_nn(
+                a: *const Self,
+                b: *const Self,
+                c: *mut Self,
+                m: usize,
+                k: usize,
+                n: usize,
+                accumulate: bool,
+                bias: *const Self,
+                tanh: bool,
+            ) {
                 // SAFETY: the caller checked the CPU and the slice lengths.
                 #[cfg(target_arch = "x86_64")]
                 unsafe {
-                    x86::$module::nn(a, b, c, m, k, n, accumulate)
+                    x86::$module::nn(a, b, c, m, k, n, x86::$module::Epilogue { acc: accumulate, bias, tanh })
                 }
             }
             unsafe fn raw_tn(a: *const Self, b: *const Self, c: *mut Self, m: usize, p: usize, q: usize) {
@@ -73,6 +94,26 @@ thin_element!(f64, 8, f64k);
 /// nothing, when the shape or the CPU does not suit the kernel (`n % LANES != 0`, or no
 /// AVX-512F).
 pub fn nn<T: ThinElement>(a: &[T], b: &[T], c: &mut [T], m: usize, k: usize, n: usize, accumulate: bool) -> bool {
+    nn_then(a, b, c, m, k, n, accumulate, None, false)
+}
+
+/// [`nn`] with an epilogue applied in registers before each store: `C[i, :] = g(C[i, :] (+)
+/// bias)`, where `bias` (length `n`) is added to every row when given and `g` is `tanh` (the
+/// kernel of [`crate::vector_tanh`]) when `tanh` is set, else the identity. A layer
+/// `tanh(x Wᵀ + b)` then takes one pass over its output instead of three. The sum is rounded
+/// as `Σ + b` either way, so the result equals `nn` followed by the bias and `tanh` passes.
+#[allow(clippy::too_many_arguments)]
+pub fn nn_then<T: ThinElement>(
+    a: &[T],
+    b: &[T],
+    c: &mut [T],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+    bias: Option<&[T]>,
+    tanh: bool,
+) -> bool {
     if m == 0 || n == 0 {
         return true;
     }
@@ -80,8 +121,10 @@ pub fn nn<T: ThinElement>(a: &[T], b: &[T], c: &mut [T], m: usize, k: usize, n: 
         return false;
     }
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "thin_gemm::nn: slices shorter than the shape");
+    assert!(bias.is_none_or(|b| b.len() >= n), "thin_gemm::nn_then: bias shorter than a row");
+    let bias = bias.map_or(std::ptr::null(), |b| b.as_ptr());
     // SAFETY: AVX-512F is present (checked above); the asserted lengths cover every access.
-    unsafe { T::raw_nn(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, k, n, accumulate) };
+    unsafe { T::raw_nn(a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), m, k, n, accumulate, bias, tanh) };
     true
 }
 
@@ -141,9 +184,26 @@ pub(crate) fn avx512() -> bool {
 /// and `__m512d` with 8).
 #[cfg(target_arch = "x86_64")]
 macro_rules! avx512_kernels {
-    ($name:ident, $t:ty, $lanes:expr, $zero:ident, $load:ident, $store:ident, $set1:ident, $fmadd:ident, $add:ident, $reduce:ident) => {
+    ($name:ident, $t:ty, $lanes:expr, $zero:ident, $load:ident, $store:ident, $set1:ident, $fmadd:ident, $add:ident, $reduce:ident, $tanh:path) => {
         pub(super) mod $name {
             use std::arch::x86_64::*;
+
+            /// What `nn` does to each register of sums before storing it: `C +` (when `acc`),
+            /// `+ bias` (when not null), then `tanh` (when set).
+            #[derive(Clone, Copy)]
+            pub(crate) struct Epilogue {
+                pub(crate) acc: bool,
+                pub(crate) bias: *const $t,
+                pub(crate) tanh: bool,
+            }
+
+            impl Epilogue {
+                /// The same epilogue for the columns from `j0` on.
+                #[inline(always)]
+                fn shifted(self, j0: usize) -> Self {
+                    Self { bias: if self.bias.is_null() { self.bias } else { self.bias.wrapping_add(j0) }, ..self }
+                }
+            }
             /// Rows of the left operand per register block.
             const R: usize = 6;
             /// Lanes per register.
@@ -151,10 +211,11 @@ macro_rules! avx512_kernels {
 
             /// Column blocks of at most four registers; `n % L == 0`.
             #[target_feature(enable = "avx512f")]
-            pub(crate) unsafe fn nn(a: *const $t, b: *const $t, c: *mut $t, m: usize, k: usize, n: usize, acc: bool) {
+            pub(crate) unsafe fn nn(a: *const $t, b: *const $t, c: *mut $t, m: usize, k: usize, n: usize, epi: Epilogue) {
                 let mut j0 = 0;
                 while j0 < n {
                     let nv = ((n - j0) / L).min(4);
+                    let acc = epi.shifted(j0);
                     unsafe {
                         match nv {
                             4 => nn_cols::<4>(a, b.add(j0), c.add(j0), m, k, n, acc),
@@ -169,7 +230,7 @@ macro_rules! avx512_kernels {
 
             /// `NV * L` columns of `C`, every row, in blocks of `R` rows.
             #[target_feature(enable = "avx512f")]
-            unsafe fn nn_cols<const NV: usize>(a: *const $t, b: *const $t, c: *mut $t, m: usize, k: usize, ldn: usize, acc: bool) {
+            unsafe fn nn_cols<const NV: usize>(a: *const $t, b: *const $t, c: *mut $t, m: usize, k: usize, ldn: usize, acc: Epilogue) {
                 let mut i = 0;
                 unsafe {
                     while i + R <= m {
@@ -191,7 +252,14 @@ macro_rules! avx512_kernels {
             /// `RR` rows by `NV` registers of columns: `C[r, :] (+)= Σ_k A[r, k] B[k, :]`.
             #[inline]
             #[target_feature(enable = "avx512f")]
-            unsafe fn nn_block<const NV: usize, const RR: usize>(a: *const $t, b: *const $t, c: *mut $t, k: usize, ldn: usize, acc: bool) {
+            unsafe fn nn_block<const NV: usize, const RR: usize>(
+                a: *const $t,
+                b: *const $t,
+                c: *mut $t,
+                k: usize,
+                ldn: usize,
+                epi: Epilogue,
+            ) {
                 let mut s = [[$zero(); NV]; RR];
                 unsafe {
                     for kk in 0..k {
@@ -210,7 +278,13 @@ macro_rules! avx512_kernels {
                     for (r, sr) in s.iter().enumerate() {
                         for (v, sv) in sr.iter().enumerate() {
                             let p = c.add(r * ldn + L * v);
-                            let out = if acc { $add($load(p), *sv) } else { *sv };
+                            let mut out = if epi.acc { $add($load(p), *sv) } else { *sv };
+                            if !epi.bias.is_null() {
+                                out = $add(out, $load(epi.bias.add(L * v)));
+                            }
+                            if epi.tanh {
+                                out = $tanh(out);
+                            }
                             $store(p, out);
                         }
                     }
@@ -320,7 +394,8 @@ mod x86 {
         _mm512_set1_ps,
         _mm512_fmadd_ps,
         _mm512_add_ps,
-        _mm512_reduce_add_ps
+        _mm512_reduce_add_ps,
+        crate::vector_tanh::x86::tanh16
     );
     avx512_kernels!(
         f64k,
@@ -332,7 +407,8 @@ mod x86 {
         _mm512_set1_pd,
         _mm512_fmadd_pd,
         _mm512_add_pd,
-        _mm512_reduce_add_pd
+        _mm512_reduce_add_pd,
+        crate::vector_tanh::x86::tanh8
     );
 }
 
