@@ -12,7 +12,7 @@ use crate::scalar::Scalar;
 use crate::vector_tanh::bias_tanh_rows;
 
 /// Work (batch x hidden x dim multiply-adds) above which a call splits rows across threads.
-const PARALLEL_WORK: usize = 1 << 17;
+const PARALLEL_WORK: usize = 1 << 19;
 
 /// Above [`SMALL_DIM`], batches of at most this many rows evaluate the layers as dot products
 /// with the weight rows: no transposed copies of the weights (whose refresh on every call
@@ -495,9 +495,16 @@ impl<T: Scalar> Mlp<T> {
             return;
         }
         let rows_per = batch.div_ceil(chunks);
-        rayon::scope(|s| {
-            for ((yc, dc), sc) in y.chunks(rows_per * dim).zip(dy.chunks_mut(rows_per * dim)).zip(self.scratch.iter_mut()) {
+        // The calling thread runs the first chunk itself while the pool takes the others (a
+        // caller outside the pool would otherwise sleep while the pool's threads wake up).
+        rayon::in_place_scope(|s| {
+            let mut parts = y.chunks(rows_per * dim).zip(dy.chunks_mut(rows_per * dim)).zip(self.scratch.iter_mut());
+            let first = parts.next();
+            for ((yc, dc), sc) in parts {
                 s.spawn(move |_| forward_rows(yc, dc, &mut sc.act));
+            }
+            if let Some(((yc, dc), sc)) = first {
+                forward_rows(yc, dc, &mut sc.act);
             }
         });
     }
