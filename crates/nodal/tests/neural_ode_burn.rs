@@ -351,8 +351,8 @@ fn module_eval_and_vjp_in_one_pass_equals_eval_then_vjp() {
 }
 
 /// Backprop through RK4 with remembered evaluations: the reverse pass's stage replays are
-/// served from memory (hits counted), and the gradients are bitwise those of the run without
-/// the memo.
+/// served from memory (hits counted), every stage's VJP reverses the graph kept from the forward
+/// solve, and the gradients are bitwise those of the run without the memo.
 #[test]
 fn remembered_evaluations_serve_the_replay_and_leave_gradients_unchanged() {
     use nodal::neural_ode::module_dynamics::ModuleDynamics;
@@ -371,13 +371,15 @@ fn remembered_evaluations_serve_the_replay_and_leave_gradients_unchanged() {
         let ybar: Vec<f32> = sol.ys[1].iter().map(|v| 2.0 * v).collect();
         let adj = AdjointOptions { solve: opts.clone(), seminorm: false };
         let g = backward.gradients(&mut dynamics, &ts, &sol.ys, &[vec![0.0; 15], ybar], &adj, false).unwrap();
-        (g.y0, g.params, dynamics.remembered_hits())
+        (g.y0, g.params, dynamics.remembered_hits(), dynamics.remembered_graphs_used())
     };
-    let (y_off, p_off, hits_off) = run(0);
-    let (y_on, p_on, hits_on) = run(1 << 20);
-    assert_eq!(hits_off, 0);
+    let (y_off, p_off, hits_off, graphs_off) = run(0);
+    let (y_on, p_on, hits_on, graphs_on) = run(1 << 20);
+    assert_eq!((hits_off, graphs_off), (0, 0));
     // Four steps, three stage replays each (the last stage's value is not needed).
     assert_eq!(hits_on, 12);
+    // Every stage's VJP (four per step) reversed the graph of the solve's own forward pass.
+    assert_eq!(graphs_on, 16);
     assert_eq!(y_on, y_off);
     assert_eq!(p_on, p_off);
 }

@@ -1,6 +1,8 @@
 //! Any burn module as solver dynamics: `f(t, y)` by the module's forward pass on the plain
 //! (no-autodiff) device, and vector-Jacobian products by one reverse pass of burn's autodiff on
-//! a separate copy of the module, so the solver engine sees only host vectors.
+//! a separate copy of the module, so the solver engine sees only host vectors. Under backprop
+//! through the solver the evaluations run on that tracked copy and keep their graphs, which the
+//! stages' VJPs then reverse without a second forward pass.
 
 use super::OdeFunc;
 use burn::module::{Module, ModuleVisitor, Param};
@@ -74,35 +76,70 @@ pub struct ModuleDynamics<M> {
 /// Evaluations kept for the reverse pass of backprop through the solver, which replays the
 /// stage evaluations of every step before its VJPs: `f(t, y)` keyed by `t`'s bits and checked
 /// against the whole state `y` on a hit, so a replayed stage costs a comparison instead of a
-/// forward pass. Off unless [`ModuleDynamics::remember_evaluations`] gives it a budget; entries
-/// past the budget are not kept (the replay then evaluates them).
+/// forward pass. Each entry also keeps the autodiff graph of the forward pass that computed it
+/// (the evaluations run on the tracked copy of the module while the memo is on), so the stage's
+/// VJP runs only the reverse pass instead of a second forward and a reverse, as PyTorch does
+/// when it backpropagates through a solver. Off unless [`ModuleDynamics::remember_evaluations`]
+/// gives it a budget; entries past the budget are not kept (the replay and the VJP then
+/// evaluate them).
 #[derive(Default)]
 struct EvalMemo {
-    /// `(t bits, Box<(y, f(t, y))>)`, the vectors of the element type of the calls.
+    /// `(t bits, Box<Kept<T>>)`, of the element type of the calls.
     entries: Vec<(u64, Box<dyn std::any::Any + Send>)>,
     bytes: usize,
     limit: usize,
     hits: usize,
+    graph_hits: usize,
+}
+
+/// Bytes a kept graph is counted at, per byte of the state: the activations of the few layers
+/// of a typical dynamics module (the MNIST ODE block keeps about nine state-sized tensors).
+const GRAPH_BYTES_PER_STATE_BYTE: usize = 8;
+
+/// One remembered evaluation: the state, `f(t, y)`, and, until its VJP uses it, the tracked
+/// input (a leaf that requires its gradient) and output of the forward pass.
+struct Kept<T> {
+    y: Vec<T>,
+    dy: Vec<T>,
+    graph: Option<(Tensor<2>, Tensor<2>)>,
 }
 
 impl EvalMemo {
-    fn lookup<T: Element>(&mut self, t: f64, y: &[T]) -> Option<&[T]> {
+    fn find<T: Element>(&mut self, t: f64, y: &[T]) -> Option<&mut Kept<T>> {
         let tb = t.to_bits();
-        let found = self
-            .entries
-            .iter()
-            .filter(|(k, _)| *k == tb)
-            .find_map(|(_, e)| e.downcast_ref::<(Vec<T>, Vec<T>)>().filter(|(ky, _)| ky[..] == y[..]));
-        found.map(|(_, dy)| dy.as_slice()).inspect(|_| self.hits += 1)
+        self.entries.iter_mut().filter(|(k, _)| *k == tb).find_map(|(_, e)| e.downcast_mut::<Kept<T>>().filter(|k| k.y[..] == y[..]))
     }
 
-    fn keep<T: Element>(&mut self, t: f64, y: &[T], dy: &[T]) {
-        let bytes = 2 * std::mem::size_of_val(y);
+    fn lookup<T: Element>(&mut self, t: f64, y: &[T]) -> Option<&[T]> {
+        let tb = t.to_bits();
+        let kept =
+            self.entries.iter().filter(|(k, _)| *k == tb).find_map(|(_, e)| e.downcast_ref::<Kept<T>>().filter(|k| k.y[..] == y[..]))?;
+        self.hits += 1;
+        Some(&kept.dy)
+    }
+
+    /// The graph of the forward pass at `(t, y)`, once.
+    fn take_graph<T: Element>(&mut self, t: f64, y: &[T]) -> Option<(Tensor<2>, Tensor<2>)> {
+        let graph = self.find(t, y).and_then(|k| k.graph.take());
+        if graph.is_some() {
+            self.graph_hits += 1;
+        }
+        graph
+    }
+
+    fn keep<T: Element>(&mut self, t: f64, y: &[T], dy: &[T], graph: Option<(Tensor<2>, Tensor<2>)>) {
+        let state = std::mem::size_of_val(y);
+        let plain = 2 * state;
+        let with_graph = plain + GRAPH_BYTES_PER_STATE_BYTE * state;
+        let (bytes, graph) = match graph {
+            Some(g) if self.bytes + with_graph <= self.limit => (with_graph, Some(g)),
+            _ => (plain, None),
+        };
         if self.limit == 0 || self.bytes + bytes > self.limit {
             return;
         }
         self.bytes += bytes;
-        self.entries.push((t.to_bits(), Box::new((y.to_vec(), dy.to_vec()))));
+        self.entries.push((t.to_bits(), Box::new(Kept { y: y.to_vec(), dy: dy.to_vec(), graph })));
     }
 }
 
@@ -125,6 +162,11 @@ impl<M: OdeFunc> ModuleDynamics<M> {
         self.memo.hits
     }
 
+    /// VJPs that ran on a remembered forward pass's graph (no forward of their own) so far.
+    pub fn remembered_graphs_used(&self) -> usize {
+        self.memo.graph_hits
+    }
+
     fn tensor<T: Element>(&self, v: &[T], device: &Device) -> Tensor<2> {
         Tensor::<2>::from_data(TensorData::new(v.to_vec(), [v.len() / self.dim, self.dim]), (device, T::BURN))
     }
@@ -136,9 +178,18 @@ impl<M: OdeFunc, T: Element> Dynamics<Vec<T>> for ModuleDynamics<M> {
             dy.copy_from_slice(kept);
             return;
         }
-        let out = self.plain.forward(t, self.tensor(y, &self.device));
-        dy.copy_from_slice(&host::<T, 2>(out));
-        self.memo.keep(t, y, dy);
+        if self.memo.limit == 0 {
+            let out = self.plain.forward(t, self.tensor(y, &self.device));
+            dy.copy_from_slice(&host::<T, 2>(out));
+            return;
+        }
+        // Remembering: the forward runs on the tracked copy, and its graph is kept for the VJP.
+        let ad = self.device.clone().autodiff();
+        let tracked = self.tracked.get_or_insert_with(|| self.plain.clone().train()).clone();
+        let yt = self.tensor(y, &ad).require_grad();
+        let out = tracked.forward(t, yt.clone());
+        dy.copy_from_slice(&host::<T, 2>(out.clone().inner()));
+        self.memo.keep(t, y, dy, Some((yt, out)));
     }
 }
 
@@ -171,9 +222,16 @@ impl<M: OdeFunc> ModuleDynamics<M> {
         let ad = self.device.clone().autodiff();
         // A private trainable copy: its leaves belong to this inner graph only.
         let tracked = self.tracked.get_or_insert_with(|| self.plain.clone().train()).clone();
-        let yt = self.tensor(y, &ad).require_grad();
         let at = self.tensor(a, &self.device);
-        let out = tracked.forward(t, yt.clone());
+        // The forward pass that the solve remembered at `(t, y)`, else a new one.
+        let (yt, out) = match self.memo.take_graph(t, y) {
+            Some(graph) => graph,
+            None => {
+                let yt = self.tensor(y, &ad).require_grad();
+                let out = tracked.forward(t, yt.clone());
+                (yt, out)
+            }
+        };
         if let Some(dy) = dy {
             dy.copy_from_slice(&host::<T, 2>(out.clone().inner()));
         }
