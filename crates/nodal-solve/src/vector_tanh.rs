@@ -44,48 +44,45 @@ pub fn bias_tanh_rows<T: Scalar>(act: &mut [T], bias: &[T]) {
     }
 }
 
-/// `v <- tanh(v (+ b))` on `f32` lanes; `false` (nothing touched) without AVX-512F.
-pub(crate) fn tanh_f32_slice(v: &mut [f32], bias: Option<&[f32]>) -> bool {
-    if !crate::thin_gemm::avx512() {
-        return false;
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        if let Some(b) = bias {
-            assert_eq!(b.len(), v.len(), "tanh_f32_slice: bias and row lengths");
+/// The checked entry point for one precision: `tanh_f32_slice` and `tanh_f64_slice`.
+macro_rules! tanh_slice {
+    ($(#[$doc:meta])* $name:ident, $t:ty, $kernel:ident) => {
+        $(#[$doc])*
+        pub(crate) fn $name(v: &mut [$t], bias: Option<&[$t]>) -> bool {
+            if !crate::thin_gemm::avx512() {
+                return false;
+            }
+            #[cfg(target_arch = "x86_64")]
+            {
+                if let Some(b) = bias {
+                    assert_eq!(b.len(), v.len(), "vector_tanh: bias and row lengths");
+                }
+                // SAFETY: AVX-512F is present; the kernel reads and writes only `v.len()`
+                // entries of `v` and of `bias` (whose length was checked).
+                unsafe { x86::$kernel(v.as_mut_ptr(), bias.map(|b| b.as_ptr()), v.len()) };
+                true
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                let _ = (v, bias);
+                false
+            }
         }
-        // SAFETY: AVX-512F is present; the kernel reads and writes only `v.len()` entries of
-        // `v` and of `bias` (whose length was checked).
-        unsafe { x86::tanh_f32(v.as_mut_ptr(), bias.map(|b| b.as_ptr()), v.len()) };
-        true
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (v, bias);
-        false
-    }
+    };
 }
 
-/// `v <- tanh(v (+ b))` on `f64` lanes; `false` (nothing touched) without AVX-512F.
-pub(crate) fn tanh_f64_slice(v: &mut [f64], bias: Option<&[f64]>) -> bool {
-    if !crate::thin_gemm::avx512() {
-        return false;
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        if let Some(b) = bias {
-            assert_eq!(b.len(), v.len(), "tanh_f64_slice: bias and row lengths");
-        }
-        // SAFETY: as in `tanh_f32_slice`.
-        unsafe { x86::tanh_f64(v.as_mut_ptr(), bias.map(|b| b.as_ptr()), v.len()) };
-        true
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (v, bias);
-        false
-    }
-}
+tanh_slice!(
+    /// `v <- tanh(v (+ b))` on `f32` lanes; `false` (nothing touched) without AVX-512F.
+    tanh_f32_slice,
+    f32,
+    tanh_f32
+);
+tanh_slice!(
+    /// `v <- tanh(v (+ b))` on `f64` lanes; `false` (nothing touched) without AVX-512F.
+    tanh_f64_slice,
+    f64,
+    tanh_f64
+);
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
@@ -145,47 +142,34 @@ pub(crate) mod x86 {
         _mm512_div_pd(em1, _mm512_add_pd(em1, c(2.0)))
     }
 
-    /// `v[i] <- tanh(v[i] + bias[i])` (or `tanh(v[i])`) for `i < n`, masked at the tail.
-    ///
-    /// # Safety
-    /// AVX-512F must be present; `v` (and `bias`, when given) must hold `n` entries.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tanh_f32(v: *mut f32, bias: Option<*const f32>, n: usize) {
-        let mut i = 0;
-        while i < n {
-            let left = n - i;
-            let mask: __mmask16 = if left >= 16 { !0 } else { (1u16 << left) - 1 };
-            unsafe {
-                let mut x = _mm512_maskz_loadu_ps(mask, v.add(i));
-                if let Some(b) = bias {
-                    x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask, b.add(i)));
+    /// The slice loop for one precision: `tanh_f32` (16 lanes) and `tanh_f64` (8 lanes).
+    macro_rules! slice_kernel {
+        ($name:ident, $t:ty, $mask:ty, $lanes:expr, $load:ident, $add:ident, $store:ident, $tanh:ident) => {
+            /// `v[i] <- tanh(v[i] + bias[i])` (or `tanh(v[i])`) for `i < n`, masked at the tail.
+            ///
+            /// # Safety
+            /// AVX-512F must be present; `v` (and `bias`, when given) must hold `n` entries.
+            #[target_feature(enable = "avx512f")]
+            pub(super) unsafe fn $name(v: *mut $t, bias: Option<*const $t>, n: usize) {
+                let mut i = 0;
+                while i < n {
+                    let left = n - i;
+                    let mask: $mask = if left >= $lanes { !0 } else { (1 << left) - 1 };
+                    unsafe {
+                        let mut x = $load(mask, v.add(i));
+                        if let Some(b) = bias {
+                            x = $add(x, $load(mask, b.add(i)));
+                        }
+                        $store(v.add(i), mask, $tanh(x));
+                    }
+                    i += $lanes;
                 }
-                _mm512_mask_storeu_ps(v.add(i), mask, tanh16(x));
             }
-            i += 16;
-        }
+        };
     }
 
-    /// `f64` counterpart of [`tanh_f32`].
-    ///
-    /// # Safety
-    /// As for [`tanh_f32`].
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tanh_f64(v: *mut f64, bias: Option<*const f64>, n: usize) {
-        let mut i = 0;
-        while i < n {
-            let left = n - i;
-            let mask: __mmask8 = if left >= 8 { !0 } else { (1u8 << left) - 1 };
-            unsafe {
-                let mut x = _mm512_maskz_loadu_pd(mask, v.add(i));
-                if let Some(b) = bias {
-                    x = _mm512_add_pd(x, _mm512_maskz_loadu_pd(mask, b.add(i)));
-                }
-                _mm512_mask_storeu_pd(v.add(i), mask, tanh8(x));
-            }
-            i += 8;
-        }
-    }
+    slice_kernel!(tanh_f32, f32, __mmask16, 16, _mm512_maskz_loadu_ps, _mm512_add_ps, _mm512_mask_storeu_ps, tanh16);
+    slice_kernel!(tanh_f64, f64, __mmask8, 8, _mm512_maskz_loadu_pd, _mm512_add_pd, _mm512_mask_storeu_pd, tanh8);
 }
 
 #[cfg(test)]
